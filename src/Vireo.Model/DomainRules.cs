@@ -1,0 +1,187 @@
+using System.Text.RegularExpressions;
+
+namespace Vireo.Model;
+
+/// <summary>What libvirt fills in on define, and the checks every definition must pass.</summary>
+public static partial class DomainRules
+{
+    [GeneratedRegex(@"^[A-Za-z0-9_][A-Za-z0-9_.+:-]*$")]
+    private static partial Regex NamePattern();
+
+    /// <summary>Completes a parsed definition the way libvirt does on define.</summary>
+    public static void Fill(DomainDef d)
+    {
+        if (d.Uuid == Guid.Empty) d.Uuid = Guid.NewGuid();
+        if (d.CurrentMemoryKiB == 0 || d.CurrentMemoryKiB > d.MemoryKiB) d.CurrentMemoryKiB = d.MemoryKiB;
+        var dev = d.Devices;
+
+        foreach (var disk in dev.Disks)
+        {
+            disk.TargetBus ??= disk.TargetDev switch
+            {
+                var t when t.StartsWith("vd") => "virtio",
+                var t when t.StartsWith("sd") => "scsi",
+                var t when t.StartsWith("hd") => "ide",
+                _ => "virtio",
+            };
+            disk.Format ??= "raw";
+            if (disk.Device == "cdrom") disk.ReadOnly = true;
+            disk.Alias ??= disk.TargetBus switch
+            {
+                "virtio" => $"virtio-disk{DiskIndex(disk.TargetDev)}",
+                "sata" => $"sata0-0-{DiskIndex(disk.TargetDev)}",
+                "scsi" => $"scsi0-0-0-{DiskIndex(disk.TargetDev)}",
+                _ => $"ide0-{DiskIndex(disk.TargetDev) / 2}-{DiskIndex(disk.TargetDev) % 2}",
+            };
+        }
+
+        var nic = 0;
+        foreach (var n in dev.Interfaces)
+        {
+            n.Mac ??= MacAddress.Generate();
+            n.Model ??= "virtio";
+            n.Alias ??= $"net{nic}";
+            nic++;
+        }
+
+        // A <console> on a serial target is the serial port seen from the other side: libvirt
+        // keeps the pair in step. Add the missing half.
+        if (dev.Serials.Count == 0 && dev.Consoles.FirstOrDefault(c => c.TargetType is null or "serial") is { } con)
+            dev.Serials.Add(new CharDef { Type = con.Type, SourcePath = con.SourcePath, SourceMode = con.SourceMode, LogFile = con.LogFile, LogAppend = con.LogAppend, TargetPort = 0 });
+        if (dev.Serials.Count > 0 && dev.Consoles.Count == 0)
+        {
+            var s = dev.Serials[0];
+            dev.Consoles.Add(new CharDef { Type = s.Type, SourcePath = s.SourcePath, SourceMode = s.SourceMode, TargetType = "serial", TargetPort = 0 });
+        }
+        for (int i = 0; i < dev.Serials.Count; i++)
+        {
+            var s = dev.Serials[i];
+            s.TargetType ??= "isa-serial";
+            s.TargetPort ??= i;
+            s.TargetModel ??= "isa-serial";
+            s.Alias ??= $"serial{s.TargetPort}";
+        }
+        foreach (var c in dev.Consoles)
+        {
+            c.TargetType ??= "serial";
+            c.TargetPort ??= 0;
+            c.Alias ??= c.TargetType == "serial" ? $"serial{c.TargetPort}" : $"console{c.TargetPort}";
+        }
+        for (int i = 0; i < dev.Channels.Count; i++) dev.Channels[i].Alias ??= $"channel{i}";
+        for (int i = 0; i < dev.Inputs.Count; i++) dev.Inputs[i].Alias ??= $"input{i}";
+        for (int i = 0; i < dev.Videos.Count; i++) dev.Videos[i].Alias ??= $"video{i}";
+        for (int i = 0; i < dev.Rngs.Count; i++)
+        {
+            var r = dev.Rngs[i];
+            if (r.BackendModel == "random") r.BackendSource ??= "/dev/urandom";
+            r.Alias ??= $"rng{i}";
+        }
+        for (int i = 0; i < dev.Filesystems.Count; i++)
+        {
+            dev.Filesystems[i].DriverType ??= "path";
+            dev.Filesystems[i].Alias ??= $"fs{i}";
+        }
+        if (dev.Memballoon is { Model: "virtio" } mb) mb.Alias ??= "balloon0";
+        foreach (var c in dev.Controllers)
+            c.Alias ??= c.Type switch
+            {
+                "pci" => c.Model is "pci-root" or "pcie-root" ? $"pci.{c.Index}" : $"pci.{c.Index}",
+                "usb" => c.Index == 0 ? "usb" : $"usb{c.Index}",
+                "ide" => "ide",
+                _ => $"{c.Type}{c.Index}",
+            };
+    }
+
+    /// <summary>vda → 0, vdb → 1, sdaa → 26 (libvirt's disk name index).</summary>
+    public static int DiskIndex(string dev)
+    {
+        var letters = dev.Length > 2 ? dev[2..] : "";
+        int idx = 0;
+        foreach (var ch in letters)
+        {
+            if (ch is < 'a' or > 'z') return 0;
+            idx = idx * 26 + (ch - 'a' + 1);
+        }
+        return Math.Max(idx - 1, 0);
+    }
+
+    /// <summary>Checks a (filled) definition; returns every problem found.</summary>
+    public static IReadOnlyList<Problem> Validate(DomainDef d)
+    {
+        var p = new List<Problem>();
+        if (string.IsNullOrEmpty(d.Name)) p.Add(new("The domain needs a <name>."));
+        else if (d.Name.Length > 200 || !NamePattern().IsMatch(d.Name))
+            p.Add(new($"Domain name '{d.Name}' is not allowed; use letters, digits and _ . + : - (at most 200), not starting with a dot or dash."));
+        if (d.MemoryKiB == 0) p.Add(new("The domain needs <memory> greater than zero, e.g. <memory unit='MiB'>512</memory>."));
+        if (d.MemoryKiB > 0 && d.MemoryKiB < 1024) p.Add(new($"Memory {d.MemoryKiB} KiB is too small; give at least 1 MiB."));
+        if (d.Vcpus < 1 || d.Vcpus > 255) p.Add(new($"vcpu count {d.Vcpus} is out of range; use 1 to 255."));
+        if (d.VcpusCurrent is { } cur && (cur < 1 || cur > d.Vcpus))
+            p.Add(new($"vcpu current='{cur}' must be between 1 and the maximum ({d.Vcpus})."));
+        if (d.Cpu is { } cpu)
+        {
+            var topo = (cpu.Sockets ?? 1) * (cpu.Dies ?? 1) * (cpu.Cores ?? 1) * (cpu.Threads ?? 1);
+            if ((cpu.Sockets ?? cpu.Cores ?? cpu.Threads) is not null && topo != d.Vcpus)
+                p.Add(new($"CPU topology gives {topo} CPUs (sockets*dies*cores*threads) but <vcpu> is {d.Vcpus}; make them equal."));
+            if (cpu.Mode == "custom" && string.IsNullOrEmpty(cpu.Model) && cpu.Features.Count == 0 && topo == 1 && cpu.Sockets is null)
+                p.Add(new("<cpu mode='custom'> needs a <model>, e.g. <model>qemu64</model>."));
+        }
+        if (d.Os.Initrd is not null && d.Os.Kernel is null) p.Add(new("<initrd> needs a <kernel> too."));
+        if (d.Os.Cmdline is not null && d.Os.Kernel is null) p.Add(new("<cmdline> needs a <kernel> too."));
+
+        var dev = d.Devices;
+        bool perDeviceBoot = dev.Disks.Any(x => x.BootOrder is not null) || dev.Interfaces.Any(x => x.BootOrder is not null);
+        if (perDeviceBoot && d.Os.BootDevices.Count > 0)
+            p.Add(new("Per-device boot order (<boot order='N'/>) and <os><boot dev=.../></os> cannot be mixed; keep one."));
+        foreach (var dup in dev.Disks.Select(x => x.BootOrder).Concat(dev.Interfaces.Select(x => x.BootOrder))
+                     .Where(x => x is not null).GroupBy(x => x).Where(g => g.Count() > 1))
+            p.Add(new($"Boot order {dup.Key} is used by more than one device; give each device its own."));
+
+        foreach (var dup in dev.Disks.GroupBy(x => x.TargetDev).Where(g => g.Count() > 1))
+            p.Add(new($"Disk target '{dup.Key}' is used twice; give each disk its own <target dev>."));
+        foreach (var disk in dev.Disks)
+        {
+            if (disk.Device == "disk" && string.IsNullOrEmpty(disk.Source))
+                p.Add(new($"Disk '{disk.TargetDev}' has no <source>; only a cdrom may be empty."));
+            if (disk.Source is { } src && !src.StartsWith('/'))
+                p.Add(new($"Disk '{disk.TargetDev}' source '{src}' must be an absolute path."));
+            if (disk.TargetBus == "virtio" && !disk.TargetDev.StartsWith("vd"))
+                p.Add(new($"Disk target '{disk.TargetDev}' on bus 'virtio' should be named vdX."));
+            if (disk.Device == "cdrom" && disk.TargetBus == "virtio")
+                p.Add(new($"A cdrom cannot sit on the virtio bus ('{disk.TargetDev}'); use bus='sata', 'scsi' or 'ide'."));
+        }
+        foreach (var dup in dev.Interfaces.Where(n => n.Mac is not null).GroupBy(n => n.Mac).Where(g => g.Count() > 1))
+            p.Add(new($"MAC address '{dup.Key}' is used by more than one interface."));
+        foreach (var n in dev.Interfaces)
+        {
+            switch (n.Type)
+            {
+                case "network" when string.IsNullOrEmpty(n.SourceNetwork):
+                    p.Add(new("An <interface type='network'> needs <source network='NAME'/>.")); break;
+                case "bridge" when string.IsNullOrEmpty(n.SourceBridge):
+                    p.Add(new("An <interface type='bridge'> needs <source bridge='NAME'/>.")); break;
+                case "direct" when string.IsNullOrEmpty(n.SourceDev):
+                    p.Add(new("An <interface type='direct'> needs <source dev='NIC' mode='bridge'/>.")); break;
+            }
+            if (n.Model is not null && n.Model is not ("virtio" or "e1000" or "e1000e" or "rtl8139" or "virtio-net-pci"))
+                p.Add(new($"Unsupported interface model '{n.Model}'; use virtio, e1000, e1000e or rtl8139."));
+        }
+        foreach (var dup in dev.Serials.GroupBy(s => s.TargetPort).Where(g => g.Count() > 1))
+            p.Add(new($"Serial port {dup.Key} is defined twice."));
+        foreach (var dup in dev.Filesystems.GroupBy(f => f.Target).Where(g => g.Count() > 1))
+            p.Add(new($"Filesystem target '{dup.Key}' is used twice; each 9p mount tag must be unique."));
+        foreach (var f in dev.Filesystems.Where(f => f.Source.Length > 0 && !f.Source.StartsWith('/')))
+            p.Add(new($"Filesystem source '{f.Source}' must be an absolute path."));
+        if (dev.Graphics.Count > 1) p.Add(new("Only one <graphics> device is supported."));
+        return p;
+    }
+
+    /// <summary>Parse, fill and validate: what define does with user XML.</summary>
+    public static DomainDef ParseForDefine(string xml)
+    {
+        var d = DomainXml.Parse(xml);
+        Fill(d);
+        var problems = Validate(d);
+        if (problems.Count > 0) throw new DefinitionException(problems);
+        return d;
+    }
+}
