@@ -1,0 +1,26 @@
+using Vireo.Model;
+
+namespace Vireo.Qemu;
+
+/// <summary>
+/// What the argv builder needs from the host besides the definition: resolved and pre-opened
+/// resources. The builder never opens anything itself; fds are numbers the spawner will dup2
+/// into place.
+/// </summary>
+public sealed record LaunchContext
+{
+    public required string Emulator { get; init; }
+    /// <summary>The fd (in the child) of the QMP listening socket the daemon created.</summary>
+    public required int MonitorFd { get; init; }
+    /// <summary>Start with the CPUs stopped (-S); the engine sends "cont" after setup.</summary>
+    public bool StartPaused { get; init; } = true;
+    /// <summary>True when /dev/vhost-net exists and may be requested.</summary>
+    public bool VhostNet { get; init; }
+    /// <summary>Where chardevs without an explicit path (unix channels) put their sockets.</summary>
+    public required string ChannelDir { get; init; }
+    /// <summary>Per-interface tap fds (by alias), filled by the network layer.</summary>
+    public IReadOnlyDictionary<string, int> TapFds { get; init; } = new Dictionary<string, int>();
+}
+
+/// <summary>A definition this QEMU cannot run; the message says why and what to change.</summary>
+public sealed class LaunchException(string message) : Exception(message);

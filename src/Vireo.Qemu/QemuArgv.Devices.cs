@@ -1,0 +1,253 @@
+using System.Text.Json.Nodes;
+using Vireo.Model;
+
+namespace Vireo.Qemu;
+
+public static partial class QemuArgv
+{
+    private static void Controllers(DomainDef d, Args a)
+    {
+        var q35 = IsQ35(d);
+        foreach (var c in d.Devices.Controllers.OrderBy(c => c.Type == "pci" ? 0 : 1).ThenBy(c => c.Index))
+        {
+            JsonObject? dev = c.Type switch
+            {
+                "pci" => c.Model switch
+                {
+                    "pci-root" or "pcie-root" or null => null,
+                    "pcie-root-port" => new JsonObject
+                    {
+                        ["driver"] = "pcie-root-port",
+                        ["port"] = c.TargetPort is { } p ? ParseNum(p) : 0x10 + c.Index - 1,
+                        ["chassis"] = c.TargetChassis is { } ch ? ParseNum(ch) : c.Index,
+                        ["id"] = c.Alias,
+                    },
+                    "pci-bridge" => new JsonObject { ["driver"] = "pci-bridge", ["chassis_nr"] = c.Index, ["id"] = c.Alias },
+                    "pcie-to-pci-bridge" => new JsonObject { ["driver"] = "pcie-pci-bridge", ["id"] = c.Alias },
+                    _ => throw new LaunchException($"Unsupported PCI controller model '{c.Model}'; use pcie-root-port, pci-bridge or pcie-to-pci-bridge."),
+                },
+                "usb" => (c.Model ?? (q35 ? "qemu-xhci" : "piix3-uhci")) switch
+                {
+                    "none" => null,
+                    "qemu-xhci" => new JsonObject { ["driver"] = "qemu-xhci", ["p2"] = 15, ["p3"] = 15, ["id"] = c.Alias },
+                    "nec-xhci" => new JsonObject { ["driver"] = "nec-usb-xhci", ["id"] = c.Alias },
+                    "piix3-uhci" => new JsonObject { ["driver"] = "piix3-usb-uhci", ["id"] = c.Alias },
+                    "ich9-ehci1" => new JsonObject { ["driver"] = "ich9-usb-ehci1", ["id"] = c.Alias },
+                    "ich9-uhci1" or "ich9-uhci2" or "ich9-uhci3" => new JsonObject
+                    {
+                        ["driver"] = "ich9-usb-" + c.Model![5..], ["masterbus"] = "usb.0", ["firstport"] = c.Model[^1] switch { '1' => 0, '2' => 2, _ => 4 }, ["id"] = c.Alias,
+                    },
+                    var m => throw new LaunchException($"Unsupported USB controller model '{m}'; use qemu-xhci, piix3-uhci or none."),
+                },
+                "sata" when q35 && c.Index == 0 => null, // q35's built-in AHCI (bus ide.N)
+                "sata" => new JsonObject { ["driver"] = "ich9-ahci", ["id"] = c.Alias },
+                "ide" => null,                               // the pc machine's built-in IDE
+                "scsi" => (c.Model ?? "virtio-scsi") switch
+                {
+                    "virtio-scsi" => new JsonObject { ["driver"] = "virtio-scsi-pci", ["id"] = c.Alias },
+                    var m => throw new LaunchException($"Unsupported SCSI controller model '{m}'; use virtio-scsi."),
+                },
+                "virtio-serial" => new JsonObject { ["driver"] = "virtio-serial-pci", ["id"] = c.Alias },
+                _ => null,
+            };
+            if (dev is null) continue;
+            PciAddress(d, c.Address, dev);
+            a.Device(dev);
+        }
+        // Controllers the disks and channels need but the definition left out.
+        if (d.Devices.Disks.Any(x => x.TargetBus == "scsi") && !d.Devices.Controllers.Any(c => c.Type == "scsi"))
+            a.Device(new JsonObject { ["driver"] = "virtio-scsi-pci", ["id"] = "scsi0" });
+        if (!q35 && d.Devices.Disks.Any(x => x.TargetBus == "sata") && !d.Devices.Controllers.Any(c => c.Type == "sata"))
+            a.Device(new JsonObject { ["driver"] = "ich9-ahci", ["id"] = "sata0" });
+        if (d.Devices.Channels.Count > 0 && !d.Devices.Controllers.Any(c => c.Type == "virtio-serial"))
+            a.Device(new JsonObject { ["driver"] = "virtio-serial-pci", ["id"] = "virtio-serial0" });
+        if (d.Devices.Inputs.Any(i => i.Bus == "usb") && !d.Devices.Controllers.Any(c => c.Type == "usb"))
+            a.Device(q35 ? new JsonObject { ["driver"] = "qemu-xhci", ["id"] = "usb" } : new JsonObject { ["driver"] = "piix3-usb-uhci", ["id"] = "usb" });
+    }
+
+    private static void Disks(DomainDef d, Args a)
+    {
+        var q35 = IsQ35(d);
+        foreach (var disk in d.Devices.Disks)
+        {
+            var alias = disk.Alias!;
+            var dev = new JsonObject();
+            if (disk.Source is not null)
+            {
+                var (direct, noFlush, writeCache) = disk.Cache switch
+                {
+                    "none" => (true, false, true),
+                    "writethrough" => (false, false, false),
+                    "directsync" => (true, false, false),
+                    "unsafe" => (false, true, true),
+                    _ => (false, false, true), // writeback, default
+                };
+                if (disk.Io == "native" && !direct)
+                    throw new LaunchException($"Disk '{disk.TargetDev}': io='native' needs cache='none' or 'directsync'.");
+                var storage = new JsonObject
+                {
+                    ["driver"] = disk.Type == "block" ? "host_device" : "file",
+                    ["filename"] = disk.Source,
+                    ["node-name"] = $"{alias}-storage",
+                    ["auto-read-only"] = true,
+                    ["discard"] = disk.Discard == "unmap" ? "unmap" : "ignore",
+                    ["cache"] = new JsonObject { ["direct"] = direct, ["no-flush"] = noFlush },
+                };
+                if (disk.Io is { } io) storage["aio"] = io;
+                a.Blockdev(storage);
+                a.Blockdev(new JsonObject
+                {
+                    ["node-name"] = $"{alias}-format",
+                    ["read-only"] = disk.ReadOnly,
+                    ["discard"] = disk.Discard == "unmap" ? "unmap" : "ignore",
+                    ["cache"] = new JsonObject { ["direct"] = direct, ["no-flush"] = noFlush },
+                    ["driver"] = disk.Format ?? "raw",
+                    ["file"] = $"{alias}-storage",
+                });
+                dev["write-cache"] = writeCache ? "on" : "off";
+            }
+            var idx = DomainRules.DiskIndex(disk.TargetDev);
+            var cd = disk.Device == "cdrom";
+            switch (disk.TargetBus)
+            {
+                case "virtio":
+                    dev["driver"] = "virtio-blk-pci";
+                    PciAddress(d, disk.Address, dev);
+                    break;
+                case "sata":
+                    dev["driver"] = cd ? "ide-cd" : "ide-hd";
+                    var ctl = int.TryParse(disk.Address?.Get("controller"), out var ci) ? ci : 0;
+                    var unit = int.TryParse(disk.Address?.Get("unit"), out var ui) ? ui : idx;
+                    dev["bus"] = q35 && ctl == 0 ? $"ide.{unit}" : $"sata{ctl}.{unit}";
+                    break;
+                case "ide":
+                    if (q35) throw new LaunchException($"Disk '{disk.TargetDev}': the q35 machine has no IDE bus; use bus='sata'.");
+                    dev["driver"] = cd ? "ide-cd" : "ide-hd";
+                    var ibus = int.TryParse(disk.Address?.Get("bus"), out var bi) ? bi : idx / 2;
+                    var iunit = int.TryParse(disk.Address?.Get("unit"), out var iu) ? iu : idx % 2;
+                    dev["bus"] = $"ide.{ibus}";
+                    dev["unit"] = iunit;
+                    break;
+                case "scsi":
+                    dev["driver"] = cd ? "scsi-cd" : "scsi-hd";
+                    var sctl = int.TryParse(disk.Address?.Get("controller"), out var sc) ? sc : 0;
+                    dev["bus"] = $"scsi{sctl}.0";
+                    dev["channel"] = 0;
+                    dev["scsi-id"] = 0;
+                    dev["lun"] = int.TryParse(disk.Address?.Get("unit"), out var su) ? su : idx;
+                    break;
+            }
+            if (disk.Source is not null) dev["drive"] = $"{alias}-format";
+            dev["id"] = alias;
+            if (disk.BootOrder is { } bo) dev["bootindex"] = bo;
+            if (disk.Serial is { } serial) dev["serial"] = serial;
+            if (disk.Shareable) dev["share-rw"] = true;
+            a.Device(Order(dev));
+        }
+    }
+
+    /// <summary>Puts "driver" first, as QEMU and people expect to read it.</summary>
+    private static JsonObject Order(JsonObject o)
+    {
+        var r = new JsonObject { ["driver"] = o["driver"]?.DeepClone() };
+        foreach (var kv in o.ToList())
+            if (kv.Key != "driver") r[kv.Key] = kv.Value?.DeepClone();
+        return r;
+    }
+
+    private static void Filesystems(DomainDef d, Args a)
+    {
+        foreach (var f in d.Devices.Filesystems)
+        {
+            var model = f.AccessMode switch { "mapped" => "mapped-xattr", "squash" => "none", _ => "passthrough" };
+            a.Add("-fsdev", $"local,id=fsdev-{f.Alias},path={Escape(f.Source)},security_model={model}{(f.ReadOnly ? ",readonly=on" : "")}");
+            var dev = new JsonObject { ["driver"] = "virtio-9p-pci", ["id"] = f.Alias, ["fsdev"] = $"fsdev-{f.Alias}", ["mount_tag"] = f.Target };
+            PciAddress(d, f.Address, dev);
+            a.Device(dev);
+        }
+    }
+
+    private static void Nics(DomainDef d, LaunchContext ctx, Args a)
+    {
+        foreach (var n in d.Devices.Interfaces)
+        {
+            var id = $"host{n.Alias}";
+            switch (n.Type)
+            {
+                case "user":
+                    a.Add("-netdev", $"user,id={id}");
+                    break;
+                default:
+                    if (!ctx.TapFds.TryGetValue(n.Alias!, out var fd))
+                        throw new LaunchException($"Interface '{n.Alias}' of type '{n.Type}' is not set up yet: host networking for it comes with the networks feature. Use <interface type='user'> for now.");
+                    a.Add("-netdev", $"tap,fd={fd},id={id}{(ctx.VhostNet && n.Model == "virtio" ? ",vhost=on" : "")}");
+                    break;
+            }
+            var dev = new JsonObject
+            {
+                ["driver"] = n.Model switch { "e1000" => "e1000", "e1000e" => "e1000e", "rtl8139" => "rtl8139", _ => "virtio-net-pci" },
+                ["netdev"] = id,
+                ["id"] = n.Alias,
+                ["mac"] = n.Mac,
+            };
+            if (n.LinkState == "down") dev["link_up"] = false;
+            if (n.BootOrder is { } bo) dev["bootindex"] = bo;
+            PciAddress(d, n.Address, dev);
+            a.Device(dev);
+        }
+    }
+
+    private static void Misc(DomainDef d, Args a)
+    {
+        foreach (var i in d.Devices.Inputs.Where(i => i.Bus != "ps2"))
+        {
+            var driver = (i.Type, i.Bus) switch
+            {
+                ("tablet", "usb") => "usb-tablet", ("mouse", "usb") => "usb-mouse", ("keyboard", "usb") => "usb-kbd",
+                ("tablet", _) => "virtio-tablet-pci", ("mouse", _) => "virtio-mouse-pci", _ => "virtio-keyboard-pci",
+            };
+            var dev = new JsonObject { ["driver"] = driver, ["id"] = i.Alias };
+            if (i.Bus == "usb") dev["bus"] = "usb.0";
+            else PciAddress(d, i.Address, dev);
+            a.Device(dev);
+        }
+        foreach (var g in d.Devices.Graphics)
+        {
+            var listen = g.Listen ?? "127.0.0.1";
+            // Autoport: QEMU picks the first free display from :0 up (port 5900 up); the engine reads it back.
+            a.Add("-vnc", g.AutoPort || g.Port is null ? $"{listen}:0,to=99" : $"{listen}:{g.Port - 5900}");
+        }
+        foreach (var v in d.Devices.Videos)
+        {
+            if (v.Model == "none") continue;
+            var dev = new JsonObject
+            {
+                ["driver"] = v.Model switch { "cirrus" => "cirrus-vga", "virtio" => "virtio-vga", "bochs" => "bochs-display", "qxl" => "qxl-vga", _ => "VGA" },
+                ["id"] = v.Alias,
+            };
+            if (v.Vram is { } vram && v.Model is "vga") dev["vgamem_mb"] = Math.Max(1, vram / 1024);
+            PciAddress(d, v.Address, dev);
+            a.Device(dev);
+        }
+        if (d.Devices.Memballoon is { Model: "virtio" } mb)
+        {
+            var dev = new JsonObject { ["driver"] = "virtio-balloon-pci", ["id"] = mb.Alias };
+            PciAddress(d, mb.Address, dev);
+            a.Device(dev);
+        }
+        foreach (var r in d.Devices.Rngs)
+        {
+            var obj = $"obj{r.Alias}";
+            a.Object(r.BackendModel == "builtin"
+                ? new JsonObject { ["qom-type"] = "rng-builtin", ["id"] = obj }
+                : new JsonObject { ["qom-type"] = "rng-random", ["id"] = obj, ["filename"] = r.BackendSource ?? "/dev/urandom" });
+            var dev = new JsonObject { ["driver"] = "virtio-rng-pci", ["rng"] = obj, ["id"] = r.Alias };
+            if (r.RateBytes is { } rb) { dev["max-bytes"] = rb; dev["period"] = r.RatePeriod ?? 1000; }
+            PciAddress(d, r.Address, dev);
+            a.Device(dev);
+        }
+    }
+
+    /// <summary>QEMU's option syntax doubles commas inside values.</summary>
+    internal static string Escape(string value) => value.Replace(",", ",,");
+}

@@ -1,0 +1,49 @@
+using System.Net.Sockets;
+using System.Text.Json.Nodes;
+using Vireo.Host;
+
+namespace Vireo.Qemu;
+
+/// <summary>What a QEMU binary offers, asked of QEMU itself (-machine none, over QMP).</summary>
+public sealed record QemuCapabilities(
+    string Emulator, string Version, IReadOnlyList<(string Name, string? Alias, bool IsDefault, int MaxCpus)> Machines,
+    IReadOnlyList<(string Name, bool Usable)> CpuModels, bool KvmPresent);
+
+public static class QemuProbe
+{
+    public static async Task<QemuCapabilities> ProbeAsync(string emulator, string scratchDir, CancellationToken ct = default)
+    {
+        Directory.CreateDirectory(scratchDir);
+        var sockPath = Path.Combine(scratchDir, $"probe-{Environment.ProcessId}-{Guid.NewGuid():N}.sock");
+        using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(sockPath));
+        listener.Listen(1);
+        var fd = (int)listener.Handle;
+        var pid = Spawner.Spawn(
+            [emulator, "-machine", "none,accel=tcg", "-nodefaults", "-display", "none", "-no-user-config",
+             "-chardev", $"socket,id=m,fd={fd},server=on,wait=off", "-mon", "chardev=m,mode=control"],
+            "/dev/null", [fd]);
+        using var watch = ProcessWatch.Start(pid, ownChild: true);
+        try
+        {
+            await using var qmp = await QmpClient.ConnectAsync(sockPath, "capabilities probe", ct);
+            var version = qmp.Greeting?["version"]?["qemu"] is JsonObject v
+                ? $"{v["major"]}.{v["minor"]}.{v["micro"]}" : "unknown";
+            var machines = (await qmp.ExecuteAsync("query-machines", null, ct))!.AsArray()
+                .Select(m => (m!["name"]!.GetValue<string>(), m["alias"]?.GetValue<string>(), m["is-default"]?.GetValue<bool>() ?? false, m["cpu-max"]?.GetValue<int>() ?? 1))
+                .OrderBy(m => m.Item1, StringComparer.Ordinal).ToList();
+            var cpus = (await qmp.ExecuteAsync("query-cpu-definitions", null, ct))!.AsArray()
+                .Select(c => (c!["name"]!.GetValue<string>(), (c["unavailable-features"]?.AsArray().Count ?? 0) == 0))
+                .OrderBy(c => c.Item1, StringComparer.Ordinal).ToList();
+            var kvm = (await qmp.ExecuteAsync("query-kvm", null, ct))?["present"]?.GetValue<bool>() ?? false;
+            try { await qmp.ExecuteAsync("quit", null, ct); } catch (QmpDisconnectedException) { }
+            return new QemuCapabilities(emulator, version, machines, cpus, kvm);
+        }
+        finally
+        {
+            ProcessWatch.Signal(pid, 9);
+            if (watch is not null) await watch.Exited;
+            File.Delete(sockPath);
+        }
+    }
+}
