@@ -45,7 +45,7 @@ public static partial class DomainXml
         return ToText(root);
     }
 
-    internal static string ToText(XElement root)
+    public static string ToText(XElement root)
     {
         var settings = new XmlWriterSettings { OmitXmlDeclaration = true, Indent = true, IndentChars = "  ", NewLineChars = "\n" };
         using var sw = new StringWriter(CultureInfo.InvariantCulture);

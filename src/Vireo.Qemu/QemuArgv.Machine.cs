@@ -30,9 +30,9 @@ public static partial class QemuArgv
         if (d.Clock?.Timers.Any(t => t.Name == "pit" && t.TickPolicy == "delay") == true)
             a.Add("-global", "kvm-pit.lost_tick_policy=delay");
         if (d.Clock?.Timers.Any(t => t.Name == "hpet" && t.Present == "no") == true) a.Add("-no-hpet");
-        // on_poweroff=restart needs QEMU to stay after a guest poweroff; the engine resets it.
-        if (d.OnPoweroff == "restart") a.Add("-no-shutdown");
         var actions = new List<string>();
+        // on_poweroff=restart: QEMU pauses on a guest poweroff and the engine resets it.
+        if (d.OnPoweroff == "restart") actions.Add("shutdown=pause");
         if (d.OnReboot == "destroy") actions.Add("reboot=shutdown");
         actions.Add(d.OnCrash switch { "preserve" => "panic=pause", "restart" => "panic=none", _ => "panic=shutdown" });
         a.Add("-action", string.Join(',', actions));

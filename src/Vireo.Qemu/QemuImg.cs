@@ -14,7 +14,7 @@ public static class QemuImg
 
     public static async Task<ImageInfo> InfoAsync(string path, CancellationToken ct = default)
     {
-        var json = await Command.CheckedAsync(Binary, ["info", "--output=json", "-U", path], ct);
+        var json = await Exec.CheckedAsync(Binary, ["info", "--output=json", "-U", path], ct);
         var o = JsonNode.Parse(json)!.AsObject();
         return new ImageInfo(
             o["filename"]?.GetValue<string>() ?? path,
@@ -31,12 +31,12 @@ public static class QemuImg
         if (preallocation is not null) args.AddRange(["-o", $"preallocation={preallocation}"]);
         args.Add(path);
         if (backingFile is null || sizeBytes > 0) args.Add(sizeBytes.ToString(CultureInfo.InvariantCulture));
-        return Command.CheckedAsync(Binary, args, ct);
+        return Exec.CheckedAsync(Binary, args, ct);
     }
 
     public static async Task<string> VersionAsync(CancellationToken ct = default)
     {
-        var r = await Command.RunAsync(Binary, ["--version"], ct);
+        var r = await Exec.RunAsync(Binary, ["--version"], ct);
         return r.Stdout.Split('\n')[0].Trim();
     }
 }

@@ -16,7 +16,7 @@ public sealed class CommandException(string message) : Exception(message);
 /// Runs short-lived helper programs (qemu-img, ip, nft, modprobe): argv only, never a shell,
 /// a clean C locale, stdin closed. Long-lived children (QEMU) go through <see cref="Spawner"/>.
 /// </summary>
-public static class Command
+public static class Exec
 {
     public static async Task<CommandResult> RunAsync(string program, IEnumerable<string> args, CancellationToken ct = default, string? stdin = null)
     {

@@ -1,0 +1,307 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Vireo.Api;
+
+namespace Vireo.Cli;
+
+public static partial class CliMain
+{
+    private static void AddDomainCommands(RootCommand root)
+    {
+        root.Subcommands.Add(ListCommand());
+
+        {
+            var file = new Argument<string>("file") { Description = "Domain XML file (libvirt format); - reads stdin" };
+            var cmd = new Command("define", "Define (but don't start) a domain from an XML file") { file };
+            Client(cmd, async (pr, c, ct) =>
+            {
+                var path = pr.GetValue(file)!;
+                string xml;
+                try { xml = path == "-" ? await Console.In.ReadToEndAsync(ct) : await File.ReadAllTextAsync(path, ct); }
+                catch (IOException e) { throw new CliException($"Failed to open file '{path}': {e.Message}"); }
+                var r = await c.JsonAsync(HttpMethod.Post, "v1/domains", ApiJson.Default.DefineResult, DaemonClient.Xml(xml), ct);
+                Console.WriteLine($"Domain '{r.Name}' defined from {path}");
+                return 0;
+            });
+            root.Subcommands.Add(cmd);
+        }
+
+        {
+            var d = DomainArg();
+            var cmd = new Command("undefine", "Undefine a domain (a running one goes on as transient)") { d };
+            Client(cmd, async (pr, c, ct) =>
+            {
+                var info = await c.DomainAsync(pr.GetValue(d)!, ct);
+                (await c.SendAsync(HttpMethod.Delete, $"v1/domains/{DaemonClient.E(info.Name)}", null, ct)).Dispose();
+                Console.WriteLine($"Domain '{info.Name}' has been undefined");
+                return 0;
+            });
+            root.Subcommands.Add(cmd);
+        }
+
+        {
+            var d = DomainArg();
+            var paused = new Option<bool>("--paused") { Description = "Leave the guest paused after start" };
+            var console = new Option<bool>("--console") { Description = "Attach to the serial console after start" };
+            var cmd = new Command("start", "Start a (previously defined) inactive domain") { d, paused, console };
+            Client(cmd, async (pr, c, ct) =>
+            {
+                var name = pr.GetValue(d)!;
+                var info = await c.ActAsync(name, "start", pr.GetValue(paused) ? "?paused=true" : "", ct);
+                Console.WriteLine($"Domain '{info.Name}' started");
+                if (pr.GetValue(console)) return await ConsoleSession.RunAsync(c, info.Name, false, ct);
+                return 0;
+            });
+            root.Subcommands.Add(cmd);
+        }
+
+        {
+            var d = DomainArg();
+            var timeout = new Option<double>("--timeout") { Description = "Seconds to wait for the guest to power off", DefaultValueFactory = _ => 60 };
+            var noWait = new Option<bool>("--no-wait") { Description = "Press the power button and return at once" };
+            var cmd = new Command("shutdown", "Gracefully shut down a domain (ACPI power button)") { d, timeout, noWait };
+            Client(cmd, async (pr, c, ct) =>
+            {
+                var t = pr.GetValue(noWait) ? 0 : pr.GetValue(timeout);
+                var info = await c.ActAsync(pr.GetValue(d)!, "shutdown", $"?timeout={t.ToString(CultureInfo.InvariantCulture)}", ct);
+                Console.WriteLine(t == 0 ? $"Domain '{info.Name}' is being shutdown" : $"Domain '{info.Name}' has been shut down");
+                return 0;
+            });
+            root.Subcommands.Add(cmd);
+        }
+
+        Simple(root, "destroy", "Destroy (stop) a domain at once", "destroyed");
+        Simple(root, "reboot", "Reboot a domain (ACPI)", "is being rebooted");
+        Simple(root, "reset", "Reset a domain (like the reset button)", "was reset");
+        Simple(root, "suspend", "Suspend (pause) a domain", "suspended");
+        Simple(root, "resume", "Resume a suspended domain", "resumed");
+
+        {
+            var d = DomainArg();
+            var cmd = new Command("dominfo", "Domain information") { d };
+            Client(cmd, async (pr, c, ct) =>
+            {
+                var i = await c.DomainAsync(pr.GetValue(d)!, ct);
+                Console.Write(Table.Pairs([
+                    ("Id", i.Id?.ToString(CultureInfo.InvariantCulture) ?? "-"),
+                    ("Name", i.Name),
+                    ("UUID", i.Uuid),
+                    ("OS Type", i.OsType),
+                    ("State", i.State),
+                    ("CPU(s)", i.Vcpus.ToString(CultureInfo.InvariantCulture)),
+                    .. i.Id is null ? Array.Empty<(string, string)>() : [("CPU time", i.CpuTimeSeconds.ToString("0.0", CultureInfo.InvariantCulture) + "s")],
+                    ("Max memory", $"{i.MaxMemoryKiB} KiB"),
+                    ("Used memory", $"{i.MemoryKiB} KiB"),
+                    ("Persistent", i.Persistent ? "yes" : "no"),
+                    ("Autostart", i.Autostart ? "enable" : "disable"),
+                    ("Managed save", "no"),
+                    ("Security model", "none"),
+                    ("Security DOI", "0"),
+                ]));
+                return 0;
+            });
+            root.Subcommands.Add(cmd);
+        }
+
+        {
+            var d = DomainArg();
+            var reason = new Option<bool>("--reason") { Description = "Also print the reason for the state" };
+            var cmd = new Command("domstate", "Domain state") { d, reason };
+            Client(cmd, async (pr, c, ct) =>
+            {
+                var i = await c.DomainAsync(pr.GetValue(d)!, ct);
+                Console.WriteLine(pr.GetValue(reason) ? $"{i.State} ({i.Reason})" : i.State);
+                Console.WriteLine();
+                return 0;
+            });
+            root.Subcommands.Add(cmd);
+        }
+
+        Lookup(root, "domid", "Convert a domain name or uuid to its id", i => i.Id?.ToString(CultureInfo.InvariantCulture) ?? "-");
+        Lookup(root, "domuuid", "Convert a domain name or id to its uuid", i => i.Uuid);
+        Lookup(root, "domname", "Convert a domain id or uuid to its name", i => i.Name);
+
+        {
+            var d = DomainArg();
+            var inactive = new Option<bool>("--inactive") { Description = "Show the persistent definition, not the running one" };
+            var cmd = new Command("dumpxml", "Domain information in XML") { d, inactive };
+            Client(cmd, async (pr, c, ct) =>
+            {
+                Console.Write(await c.TextAsync(HttpMethod.Get, $"v1/domains/{DaemonClient.E(pr.GetValue(d)!)}/xml{(pr.GetValue(inactive) ? "?inactive=true" : "")}", ct: ct));
+                return 0;
+            });
+            root.Subcommands.Add(cmd);
+        }
+
+        {
+            var d = DomainArg();
+            var disable = new Option<bool>("--disable") { Description = "Turn autostart off" };
+            var cmd = new Command("autostart", "Start the domain when the daemon starts") { d, disable };
+            Client(cmd, async (pr, c, ct) =>
+            {
+                var off = pr.GetValue(disable);
+                var i = await c.JsonAsync(HttpMethod.Put, $"v1/domains/{DaemonClient.E(pr.GetValue(d)!)}/autostart?enable={(!off).ToString().ToLowerInvariant()}", ApiJson.Default.DomainInfo, ct: ct);
+                Console.WriteLine(off ? $"Domain '{i.Name}' unmarked as autostarted" : $"Domain '{i.Name}' marked as autostarted");
+                return 0;
+            });
+            root.Subcommands.Add(cmd);
+        }
+
+        {
+            var d = DomainArg();
+            var force = new Option<bool>("--force") { Description = "Take over a console session that is already open" };
+            var cmd = new Command("console", "Connect to the guest's serial console (escape with Ctrl+])") { d, force };
+            Client(cmd, (pr, c, ct) => ConsoleSession.RunAsync(c, pr.GetValue(d)!, pr.GetValue(force), ct));
+            root.Subcommands.Add(cmd);
+        }
+
+        {
+            var d = DomainArg();
+            var hmp = new Option<bool>("--hmp") { Description = "The command is a human monitor (HMP) command line" };
+            var pretty = new Option<bool>("--pretty") { Description = "Indent the JSON reply" };
+            var words = new Argument<string[]>("command") { Description = "QMP JSON, or an HMP command with --hmp", Arity = ArgumentArity.OneOrMore };
+            var cmd = new Command("qemu-monitor-command", "Send a command to the QEMU monitor") { d, hmp, pretty, words };
+            Client(cmd, async (pr, c, ct) =>
+            {
+                var req = new MonitorRequest(string.Join(' ', pr.GetValue(words)!), pr.GetValue(hmp));
+                var body = new StringContent(JsonSerializer.Serialize(req, ApiJson.Default.MonitorRequest), Encoding.UTF8, "application/json");
+                var r = await c.JsonAsync(HttpMethod.Post, $"v1/domains/{DaemonClient.E(pr.GetValue(d)!)}/monitor", ApiJson.Default.MonitorReply, body, ct);
+                var output = r.Output;
+                if (!req.Hmp && pr.GetValue(pretty))
+                    output = JsonSerializer.Serialize(JsonDocument.Parse(output).RootElement, new JsonSerializerOptions { WriteIndented = true });
+                Console.Write(output.EndsWith('\n') ? output : output + "\n");
+                return 0;
+            });
+            root.Subcommands.Add(cmd);
+        }
+
+        root.Subcommands.Add(EventCommand());
+    }
+
+    private static void Simple(RootCommand root, string verb, string description, string done)
+    {
+        var d = DomainArg();
+        var cmd = new Command(verb, description) { d };
+        Client(cmd, async (pr, c, ct) =>
+        {
+            var i = await c.ActAsync(pr.GetValue(d)!, verb, "", ct);
+            Console.WriteLine($"Domain '{i.Name}' {done}");
+            return 0;
+        });
+        root.Subcommands.Add(cmd);
+    }
+
+    private static void Lookup(RootCommand root, string verb, string description, Func<DomainInfo, string> pick)
+    {
+        var d = DomainArg();
+        var cmd = new Command(verb, description) { d };
+        Client(cmd, async (pr, c, ct) =>
+        {
+            Console.WriteLine(pick(await c.DomainAsync(pr.GetValue(d)!, ct)));
+            Console.WriteLine();
+            return 0;
+        });
+        root.Subcommands.Add(cmd);
+    }
+
+    private static Command ListCommand()
+    {
+        var all = new Option<bool>("--all") { Description = "List active and inactive domains" };
+        var inactive = new Option<bool>("--inactive") { Description = "List inactive domains only" };
+        var running = new Option<bool>("--state-running") { Description = "Running domains" };
+        var paused = new Option<bool>("--state-paused") { Description = "Paused domains" };
+        var shutoff = new Option<bool>("--state-shutoff") { Description = "Shut off domains" };
+        var other = new Option<bool>("--state-other") { Description = "Domains in other states" };
+        var persistent = new Option<bool>("--persistent") { Description = "Persistent domains" };
+        var transient = new Option<bool>("--transient") { Description = "Transient domains" };
+        var autostart = new Option<bool>("--autostart") { Description = "Domains marked autostart" };
+        var noAutostart = new Option<bool>("--no-autostart") { Description = "Domains not marked autostart" };
+        var name = new Option<bool>("--name") { Description = "Print names only" };
+        var uuid = new Option<bool>("--uuid") { Description = "Print uuids only" };
+        var title = new Option<bool>("--title") { Description = "Show titles" };
+        var cmd = new Command("list", "List domains") { all, inactive, running, paused, shutoff, other, persistent, transient, autostart, noAutostart, name, uuid, title };
+        Client(cmd, async (pr, c, ct) =>
+        {
+            var doms = await c.JsonAsync(HttpMethod.Get, "v1/domains", ApiJson.Default.DomainInfoArray, ct: ct);
+            bool stateFilter = pr.GetValue(running) || pr.GetValue(paused) || pr.GetValue(shutoff) || pr.GetValue(other);
+            IEnumerable<DomainInfo> sel = doms;
+            if (stateFilter)
+                sel = sel.Where(x => (pr.GetValue(running) && x.State == "running") || (pr.GetValue(paused) && x.State == "paused")
+                                     || (pr.GetValue(shutoff) && x.State == "shut off") || (pr.GetValue(other) && x.State is not ("running" or "paused" or "shut off")));
+            else if (pr.GetValue(inactive)) sel = sel.Where(x => x.Id is null);
+            else if (!pr.GetValue(all)) sel = sel.Where(x => x.Id is not null);
+            if (pr.GetValue(persistent)) sel = sel.Where(x => x.Persistent);
+            if (pr.GetValue(transient)) sel = sel.Where(x => !x.Persistent);
+            if (pr.GetValue(autostart)) sel = sel.Where(x => x.Autostart);
+            if (pr.GetValue(noAutostart)) sel = sel.Where(x => !x.Autostart);
+            // virsh orders running domains by id, then inactive ones by name.
+            var list = sel.OrderBy(x => x.Id is null).ThenBy(x => x.Id ?? 0).ThenBy(x => x.Name, StringComparer.Ordinal).ToList();
+            var sb = new StringBuilder();
+            if (pr.GetValue(name) || pr.GetValue(uuid))
+            {
+                foreach (var x in list)
+                    sb.Append(pr.GetValue(name) && pr.GetValue(uuid) ? $"{x.Uuid} {x.Name}" : pr.GetValue(name) ? x.Name : x.Uuid).Append('\n');
+                sb.Append('\n');
+            }
+            else
+            {
+                var withTitle = pr.GetValue(title);
+                string[] headers = withTitle ? ["Id", "Name", "State", "Title"] : ["Id", "Name", "State"];
+                sb.Append(Table.Render(headers, list.Select(x =>
+                {
+                    var id = x.Id?.ToString(CultureInfo.InvariantCulture) ?? "-";
+                    return withTitle ? new[] { id, x.Name, x.State, x.Title ?? "" } : [id, x.Name, x.State];
+                })));
+            }
+            Console.Out.Write(sb.ToString());
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command EventCommand()
+    {
+        var domain = new Option<string?>("--domain") { Description = "Only events of this domain" };
+        var all = new Option<bool>("--all") { Description = "All event kinds" };
+        var ev = new Option<string?>("--event") { Description = "Only this event kind (lifecycle, reboot)" };
+        var loop = new Option<bool>("--loop") { Description = "Keep printing events until interrupted" };
+        var timeout = new Option<double?>("--timeout") { Description = "Stop after this many seconds" };
+        var timestamp = new Option<bool>("--timestamp") { Description = "Prefix each event with its time" };
+        var cmd = new Command("event", "Print domain events as they happen") { domain, all, ev, loop, timeout, timestamp };
+        Client(cmd, async (pr, c, ct) =>
+        {
+            if (!pr.GetValue(all) && pr.GetValue(ev) is null)
+                throw new CliException("either --event or --all is required, e.g. 'vireo event --all --loop'.");
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            if (pr.GetValue(timeout) is { } t) cts.CancelAfter(TimeSpan.FromSeconds(t));
+            var count = 0;
+            try
+            {
+                using var resp = await c.SendAsync(HttpMethod.Get, "v1/events", null, cts.Token, HttpCompletionOption.ResponseHeadersRead);
+                using var reader = new StreamReader(await resp.Content.ReadAsStreamAsync(cts.Token));
+                while (await reader.ReadLineAsync(cts.Token) is { } line)
+                {
+                    var e = JsonSerializer.Deserialize(line, ApiJson.Default.EventInfo)!;
+                    if (pr.GetValue(domain) is { } dn && dn != e.Domain) continue;
+                    if (pr.GetValue(ev) is { } kind && kind != e.Kind) continue;
+                    var prefix = pr.GetValue(timestamp) ? e.Time.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss.fffzzz", CultureInfo.InvariantCulture) + ": " : "";
+                    Console.WriteLine(e.Kind == "lifecycle"
+                        ? $"{prefix}event 'lifecycle' for domain '{e.Domain}': {e.Event} {e.Detail}"
+                        : $"{prefix}event '{e.Kind}' for domain '{e.Domain}'");
+                    count++;
+                    if (!pr.GetValue(loop)) break;
+                }
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                Console.WriteLine("event loop timed out");
+            }
+            catch (OperationCanceledException) { }
+            Console.WriteLine($"events received: {count}");
+            return 0;
+        });
+        return cmd;
+    }
+}

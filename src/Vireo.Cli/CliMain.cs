@@ -1,0 +1,74 @@
+using System.CommandLine;
+
+namespace Vireo.Cli;
+
+/// <summary>Arguments for the daemon verb; the host program supplies the daemon itself.</summary>
+public sealed record DaemonArgs(string ConfigDir, string RunDir, string Socket);
+
+/// <summary>The vireo command line: virsh verbs (client of vireod), plus daemon and host-validate.</summary>
+public static partial class CliMain
+{
+    public const string DefaultConfigDir = "/etc/vireo";
+    public const string DefaultRunDir = "/run/vireo";
+
+    internal static readonly Option<string?> Connect = new("--connect", "-c")
+    {
+        Description = "Daemon to talk to: unix:/path/to/vireo.sock (default: $VIREO_CONNECT, else unix:/run/vireo/vireo.sock)",
+        Recursive = true,
+    };
+
+    public static async Task<int> RunAsync(string[] args, Func<DaemonArgs, CancellationToken, Task<int>> runDaemon)
+    {
+        var root = new RootCommand("Vireo: a virtualization manager for KVM/QEMU hosts (virsh verbs, daemon, host validation).");
+        root.Options.Add(Connect);
+        root.Subcommands.Add(DaemonCommand(runDaemon));
+        AddDomainCommands(root);
+        AddHostCommands(root);
+        try
+        {
+            return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        }
+        catch (CliException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+        catch (OperationCanceledException)
+        {
+            return 130;
+        }
+    }
+
+    private static Command DaemonCommand(Func<DaemonArgs, CancellationToken, Task<int>> runDaemon)
+    {
+        var config = new Option<string>("--config-dir") { Description = "Where definitions live", DefaultValueFactory = _ => DefaultConfigDir };
+        var run = new Option<string>("--run-dir") { Description = "Where runtime state lives (pids, monitor sockets, logs)", DefaultValueFactory = _ => DefaultRunDir };
+        var listen = new Option<string?>("--listen") { Description = "unix:PATH to serve the API on (default: RUN_DIR/vireo.sock)" };
+        var cmd = new Command("daemon", "Run vireod in the foreground") { config, run, listen };
+        cmd.SetAction((pr, ct) =>
+        {
+            var runDir = Path.GetFullPath(pr.GetValue(run)!);
+            var sock = pr.GetValue(listen) is { } l ? DaemonClient.ParseConnect(l) : Path.Combine(runDir, "vireo.sock");
+            return runDaemon(new DaemonArgs(Path.GetFullPath(pr.GetValue(config)!), runDir, Path.GetFullPath(sock)), ct);
+        });
+        return cmd;
+    }
+
+    /// <summary>A client command: opens the connection, runs, maps CliException to "error:" and exit 1.</summary>
+    internal static void Client(Command cmd, Func<ParseResult, DaemonClient, CancellationToken, Task<int>> body) =>
+        cmd.SetAction(async (pr, ct) =>
+        {
+            using var client = new DaemonClient(pr.GetValue(Connect));
+            try
+            {
+                return await body(pr, client, ct);
+            }
+            catch (CliException e)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 1;
+            }
+        });
+
+    internal static Argument<string> DomainArg() => new("domain") { Description = "Domain name, id or uuid" };
+}

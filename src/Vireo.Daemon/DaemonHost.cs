@@ -1,0 +1,77 @@
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Vireo.Api;
+using Vireo.Engine;
+
+namespace Vireo.Daemon;
+
+public sealed record DaemonOptions(string ConfigDir, string RunDir, string SocketPath);
+
+/// <summary>vireod: the engine behind an HTTP API on a unix socket. A thin shell: every route calls the engine.</summary>
+public static class DaemonHost
+{
+    public static async Task<int> RunAsync(DaemonOptions opts, CancellationToken ct = default)
+    {
+        Directory.CreateDirectory(opts.ConfigDir);
+        Directory.CreateDirectory(opts.RunDir);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(opts.SocketPath))!);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
+        builder.Logging.SetMinimumLevel(LogLevel.Information);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJson.Default));
+        if (File.Exists(opts.SocketPath)) File.Delete(opts.SocketPath);
+        builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(opts.SocketPath));
+
+        using var loggerFactory = LoggerFactory.Create(l => l.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; }));
+        var engineOptions = new EngineOptions { ConfigDir = opts.ConfigDir, RunDir = opts.RunDir };
+        var hv = await Hypervisor.OpenAsync(engineOptions, loggerFactory, ct);
+
+        var app = builder.Build();
+        app.UseWebSockets();
+        app.Use(async (ctx, next) =>
+        {
+            try
+            {
+                await next(ctx);
+            }
+            catch (VireoException e)
+            {
+                await Problem(ctx, e);
+            }
+        });
+        Routes.Map(app, hv);
+        var log = loggerFactory.CreateLogger("vireod");
+        await app.StartAsync(ct);
+        log.LogInformation("vireod listening on unix:{Socket} (config {Config}, run {Run}); {Count} domains, {Running} running",
+            opts.SocketPath, opts.ConfigDir, opts.RunDir, hv.All().Count, hv.All().Count(v => v.IsActive));
+        await app.WaitForShutdownAsync(ct);
+        // Guests keep running: QEMU lives in its own session and the next daemon adopts it.
+        return 0;
+    }
+
+    internal static Task Problem(HttpContext ctx, VireoException e)
+    {
+        var status = e.Code switch
+        {
+            ErrorCode.NotFound => 404,
+            ErrorCode.InvalidArgument => 400,
+            ErrorCode.InvalidOperation => 409,
+            ErrorCode.Timeout => 504,
+            _ => 500,
+        };
+        ctx.Response.StatusCode = status;
+        ctx.Response.ContentType = "application/problem+json";
+        var p = new ProblemInfo(e.Code.ToString(), status, e.Message, e.Details.Count > 1 ? e.Details.ToArray() : null);
+        return ctx.Response.WriteAsync(JsonSerializer.Serialize(p, ApiJson.Default.ProblemInfo));
+    }
+}

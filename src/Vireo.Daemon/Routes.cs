@@ -1,0 +1,113 @@
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Vireo.Api;
+using Vireo.Engine;
+
+namespace Vireo.Daemon;
+
+internal static class Routes
+{
+    public static void Map(WebApplication app, Hypervisor hv)
+    {
+        app.MapGet("/v1/version", () => Results.Text("vireo 0.1\n"));
+
+        app.MapGet("/v1/domains", () => hv.All().Select(v => Info(v)).OrderBy(d => d.Name, StringComparer.Ordinal).ToArray());
+
+        app.MapPost("/v1/domains", async (HttpRequest req) =>
+        {
+            var xml = await new StreamReader(req.Body, Encoding.UTF8).ReadToEndAsync();
+            var (vm, created) = hv.Define(xml);
+            return Results.Json(new DefineResult(vm.Name, vm.Uuid.ToString(), created), ApiJson.Default.DefineResult, statusCode: created ? 201 : 200);
+        });
+
+        app.MapGet("/v1/domains/{d}", (string d) => Info(hv.Get(d)));
+        app.MapDelete("/v1/domains/{d}", (string d) => { hv.Undefine(d); return Results.NoContent(); });
+        app.MapGet("/v1/domains/{d}/xml", (string d, bool? inactive) =>
+            Results.Text(hv.Get(d).DumpXml(inactive == true), "application/xml"));
+
+        app.MapPost("/v1/domains/{d}/start", async (string d, bool? paused, CancellationToken ct) =>
+        {
+            var vm = hv.Get(d);
+            await vm.StartAsync(paused == true, ct);
+            return Info(vm);
+        });
+        app.MapPost("/v1/domains/{d}/shutdown", async (string d, double? timeout, CancellationToken ct) =>
+        {
+            var vm = hv.Get(d);
+            var t = TimeSpan.FromSeconds(timeout ?? hv.Options.ShutdownTimeout.TotalSeconds);
+            var done = await vm.ShutdownAsync(t == TimeSpan.Zero ? null : t, ct);
+            if (!done)
+                throw new VireoException(ErrorCode.Timeout,
+                    $"Domain '{vm.Name}' did not shut down within {t.TotalSeconds:0.#} s: the guest ignored the ACPI power button. Use 'vireo destroy {vm.Name}' to force it off.");
+            return Info(vm);
+        });
+        MapSimple(app, hv, "destroy", (vm, ct) => vm.DestroyAsync(ct));
+        MapSimple(app, hv, "reboot", (vm, ct) => vm.RebootAsync(ct));
+        MapSimple(app, hv, "reset", (vm, ct) => vm.ResetAsync(ct));
+        MapSimple(app, hv, "suspend", (vm, ct) => vm.SuspendAsync(ct));
+        MapSimple(app, hv, "resume", (vm, ct) => vm.ResumeAsync(ct));
+
+        app.MapPut("/v1/domains/{d}/autostart", (string d, bool? enable) =>
+        {
+            hv.SetAutostart(d, enable != false);
+            return Info(hv.Get(d));
+        });
+
+        app.MapPost("/v1/domains/{d}/monitor", async (string d, MonitorRequest body, CancellationToken ct) =>
+            new MonitorReply(await hv.Get(d).MonitorCommandAsync(body.Command, body.Hmp, ct)));
+
+        app.MapGet("/v1/domains/{d}/console", async (HttpContext ctx, string d, bool? force) =>
+        {
+            var vm = hv.Get(d);
+            if (!ctx.WebSockets.IsWebSocketRequest)
+                throw new VireoException(ErrorCode.InvalidArgument, "The console is a WebSocket endpoint; connect with 'vireo console'.");
+            var pty = vm.OpenConsole(force == true);
+            using var ws = await ctx.WebSockets.AcceptWebSocketAsync();
+            await ConsoleBridge.RunAsync(ws, pty, () => vm.CloseConsole(pty), ctx.RequestAborted);
+        });
+
+        app.MapGet("/v1/events", async (HttpContext ctx) =>
+        {
+            ctx.Response.ContentType = "application/x-ndjson";
+            using var sub = hv.Events.Subscribe();
+            await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
+            try
+            {
+                await foreach (var e in sub.Reader.ReadAllAsync(ctx.RequestAborted))
+                {
+                    var line = JsonSerializer.Serialize(new EventInfo(e.Domain, e.Kind, e.Event, e.Detail, e.Time), ApiJson.Default.EventInfo);
+                    await ctx.Response.WriteAsync(line + "\n", ctx.RequestAborted);
+                    await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
+                }
+            }
+            catch (OperationCanceledException) { }
+        });
+
+        app.MapGet("/v1/capabilities", async (CancellationToken ct) =>
+        {
+            var caps = await hv.CapabilitiesAsync(ct);
+            return new CapabilitiesInfo(caps.Emulator, caps.Version, hv.Kvm.Usable, hv.Kvm.Reason, hv.VhostNet,
+                caps.Machines.Select(m => new MachineInfo(m.Name, m.Alias, m.IsDefault, m.MaxCpus)).ToArray(),
+                caps.CpuModels.Select(c => new CpuModelInfo(c.Name, c.Usable)).ToArray());
+        });
+    }
+
+    private static void MapSimple(WebApplication app, Hypervisor hv, string verb, Func<Vm, CancellationToken, Task> op) =>
+        app.MapPost($"/v1/domains/{{d}}/{verb}", async (string d, CancellationToken ct) =>
+        {
+            var vm = hv.Get(d);
+            await op(vm, ct);
+            return Info(vm);
+        });
+
+    internal static DomainInfo Info(Vm vm)
+    {
+        var s = vm.Summary();
+        return new DomainInfo(s.Id, s.Name, s.Uuid.ToString(), StateText.Of(s.State), s.Reason, s.Persistent, s.Autostart,
+            s.Vcpus, s.MaxMemoryKiB, s.MemoryKiB, s.Title, s.OsType, s.CpuTimeSeconds);
+    }
+}

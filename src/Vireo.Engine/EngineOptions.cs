@@ -1,0 +1,22 @@
+namespace Vireo.Engine;
+
+public sealed record EngineOptions
+{
+    /// <summary>Persistent definitions: {ConfigDir}/qemu/NAME.xml, {ConfigDir}/qemu/autostart/NAME.xml.</summary>
+    public required string ConfigDir { get; init; }
+    /// <summary>Runtime state: {RunDir}/qemu/NAME.xml (status), NAME.monitor (QMP), NAME.log (QEMU output).</summary>
+    public required string RunDir { get; init; }
+    public string DefaultEmulator { get; init; } = "/usr/bin/qemu-system-x86_64";
+    public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(60);
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    public string DomainConfigDir => Path.Combine(ConfigDir, "qemu");
+    public string AutostartDir => Path.Combine(ConfigDir, "qemu", "autostart");
+    public string DomainRunDir => Path.Combine(RunDir, "qemu");
+    public string ConfigFile(string name) => Path.Combine(DomainConfigDir, name + ".xml");
+    public string AutostartLink(string name) => Path.Combine(AutostartDir, name + ".xml");
+    public string StatusFile(string name) => Path.Combine(DomainRunDir, name + ".xml");
+    public string MonitorSocket(string name) => Path.Combine(DomainRunDir, name + ".monitor");
+    public string LogFile(string name) => Path.Combine(DomainRunDir, name + ".log");
+    public string ChannelDir(string name) => Path.Combine(DomainRunDir, "channel", name);
+}

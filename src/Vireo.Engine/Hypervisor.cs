@@ -1,0 +1,238 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Vireo.Host;
+using Vireo.Model;
+using Vireo.Qemu;
+
+namespace Vireo.Engine;
+
+/// <summary>
+/// The engine: every domain this daemon knows, their definitions on disk, their running QEMUs.
+/// </summary>
+public sealed class Hypervisor
+{
+    private readonly EngineOptions _o;
+    private readonly ILoggerFactory _logs;
+    private readonly ILogger _log;
+    private readonly ConcurrentDictionary<string, Vm> _vms = new(StringComparer.Ordinal);
+    private readonly Lock _defineLock = new();
+    private readonly Lazy<KvmStatus> _kvm = new(HostProbe.Kvm);
+    private readonly Lazy<bool> _vhost = new(HostProbe.VhostNet);
+    private readonly SemaphoreSlim _capsLock = new(1, 1);
+    private QemuCapabilities? _caps;
+    private int _lastId;
+
+    public EventBus Events { get; }
+    public EngineOptions Options => _o;
+    public KvmStatus Kvm => _kvm.Value;
+    public bool VhostNet => _vhost.Value;
+
+    private Hypervisor(EngineOptions o, ILoggerFactory logs)
+    {
+        _o = o;
+        _logs = logs;
+        _log = logs.CreateLogger("Vireo.Engine");
+        Events = new EventBus(o.Time);
+    }
+
+    /// <summary>Loads definitions, adopts guests that still run, then starts autostart domains.</summary>
+    public static async Task<Hypervisor> OpenAsync(EngineOptions o, ILoggerFactory? logs = null, CancellationToken ct = default)
+    {
+        var hv = new Hypervisor(o, logs ?? NullLoggerFactory.Instance);
+        Directory.CreateDirectory(o.DomainConfigDir);
+        Directory.CreateDirectory(o.AutostartDir);
+        Directory.CreateDirectory(o.DomainRunDir);
+        foreach (var file in Directory.EnumerateFiles(o.DomainConfigDir, "*.xml"))
+        {
+            try
+            {
+                var def = DomainXml.Parse(await File.ReadAllTextAsync(file, ct));
+                var autostart = File.Exists(o.AutostartLink(def.Name));
+                hv._vms[def.Name] = hv.NewVm(def, persistent: true, autostart);
+            }
+            catch (DefinitionException e)
+            {
+                hv._log.LogError("Skipping the unreadable definition {File}: {Error}", file, e.Message);
+            }
+        }
+        // Reconnect to running guests, in parallel: each is a QMP handshake.
+        var adopt = new List<Task>();
+        foreach (var file in Directory.EnumerateFiles(o.DomainRunDir, "*.xml"))
+        {
+            var st = Status.Load(file);
+            if (st is null) continue;
+            var name = Path.GetFileNameWithoutExtension(file);
+            if (!hv._vms.TryGetValue(name, out var vm))
+            {
+                if (st.Persistent) { File.Delete(file); continue; } // undefined while we were away
+                vm = hv.NewVm(DomainXml.Parse(st.LiveXml), persistent: false, autostart: false);
+                hv._vms[name] = vm;
+            }
+            hv._lastId = Math.Max(hv._lastId, st.Id);
+            adopt.Add(AdoptOne(hv, vm, st, ct));
+        }
+        await Task.WhenAll(adopt);
+        foreach (var vm in hv._vms.Values.Where(v => v.Autostart && !v.IsActive))
+        {
+            try
+            {
+                await vm.StartAsync(paused: false, ct);
+                hv._log.LogInformation("Autostarted '{Domain}'", vm.Name);
+            }
+            catch (VireoException e)
+            {
+                hv._log.LogError("Autostart of '{Domain}' failed: {Error}", vm.Name, e.Message);
+            }
+        }
+        return hv;
+    }
+
+    private static async Task AdoptOne(Hypervisor hv, Vm vm, Status st, CancellationToken ct)
+    {
+        try
+        {
+            if (await vm.AdoptAsync(st, ct))
+                hv._log.LogInformation("Reconnected to '{Domain}' (pid {Pid})", vm.Name, st.Pid);
+            else if (!vm.Persistent)
+                hv._vms.TryRemove(vm.Name, out _);
+        }
+        catch (Exception e)
+        {
+            hv._log.LogError(e, "Reconnecting to '{Domain}' failed", vm.Name);
+        }
+    }
+
+    private Vm NewVm(DomainDef def, bool persistent, bool autostart) =>
+        new(def, persistent, autostart, _o, Events, this, _logs.CreateLogger("Vireo.Vm"));
+
+    internal int NextId() => Interlocked.Increment(ref _lastId);
+
+    internal void Forget(Vm vm)
+    {
+        if (!vm.Persistent) ((ICollection<KeyValuePair<string, Vm>>)_vms).Remove(new(vm.Name, vm));
+    }
+
+    public IReadOnlyList<Vm> All() => _vms.Values.ToList();
+
+    /// <summary>Finds a domain by name, then uuid, then id (as virsh resolves its argument).</summary>
+    public Vm Get(string nameOrId)
+    {
+        if (_vms.TryGetValue(nameOrId, out var vm)) return vm;
+        if (Guid.TryParse(nameOrId, out var uuid) && _vms.Values.FirstOrDefault(v => v.Uuid == uuid) is { } byUuid) return byUuid;
+        if (int.TryParse(nameOrId, out var id) && _vms.Values.FirstOrDefault(v => v.Id == id) is { } byId) return byId;
+        throw VireoException.NoDomain(nameOrId);
+    }
+
+    /// <summary>Defines (or redefines) a domain from libvirt XML. Returns the domain and whether it is new.</summary>
+    public (Vm Vm, bool Created) Define(string xml)
+    {
+        DomainDef def;
+        try
+        {
+            def = DomainRules.ParseForDefine(xml);
+        }
+        catch (DefinitionException e)
+        {
+            throw new VireoException(ErrorCode.InvalidArgument, e.Message, e.Problems.Select(p => p.ToString()).ToList());
+        }
+        lock (_defineLock)
+        {
+            var sameUuid = _vms.Values.FirstOrDefault(v => v.Uuid == def.Uuid && v.Name != def.Name);
+            if (sameUuid is not null)
+                throw new VireoException(ErrorCode.InvalidOperation,
+                    $"Domain '{sameUuid.Name}' already has uuid {def.Uuid}; remove the <uuid> to get a new one, or use that name.");
+            if (_vms.TryGetValue(def.Name, out var existing))
+            {
+                if (def.Uuid != existing.Uuid && xml.Contains("<uuid", StringComparison.Ordinal))
+                    throw new VireoException(ErrorCode.InvalidOperation,
+                        $"Domain '{def.Name}' already exists with uuid {existing.Uuid}; undefine it first or use another name.");
+                def.Uuid = existing.Uuid;
+                Save(def);
+                existing.ReplaceDefinition(def);
+                Events.Publish(def.Name, "Defined", "Updated");
+                return (existing, false);
+            }
+            Save(def);
+            var vm = NewVm(def, persistent: true, autostart: false);
+            _vms[def.Name] = vm;
+            Events.Publish(def.Name, "Defined", "Added");
+            return (vm, true);
+        }
+    }
+
+    private void Save(DomainDef def)
+    {
+        try
+        {
+            AtomicFile.Write(_o.ConfigFile(def.Name), DomainXml.Write(def));
+        }
+        catch (IOException e)
+        {
+            throw new VireoException(ErrorCode.OperationFailed, $"Cannot save the definition of '{def.Name}': {e.Message}");
+        }
+    }
+
+    /// <summary>Removes the persistent definition. A running domain goes on as a transient one until it stops.</summary>
+    public void Undefine(string name)
+    {
+        lock (_defineLock)
+        {
+            var vm = Get(name);
+            if (!vm.Persistent) throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{vm.Name}' is transient; it disappears when it stops.");
+            File.Delete(_o.ConfigFile(vm.Name));
+            File.Delete(_o.AutostartLink(vm.Name));
+            vm.SetAutostartFlag(false);
+            if (vm.IsActive)
+            {
+                vm.MakeTransient();
+                try
+                {
+                    if (File.Exists(_o.StatusFile(vm.Name)))
+                    {
+                        if (Status.Load(_o.StatusFile(vm.Name)) is { } st)
+                            (st with { Persistent = false }).Save(_o.StatusFile(vm.Name));
+                    }
+                }
+                catch (IOException) { }
+            }
+            else
+            {
+                _vms.TryRemove(vm.Name, out _);
+            }
+            Events.Publish(vm.Name, "Undefined", "Removed");
+        }
+    }
+
+    public void SetAutostart(string name, bool on)
+    {
+        var vm = Get(name);
+        if (!vm.Persistent) throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{vm.Name}' is transient; define it before marking it autostart.");
+        var link = _o.AutostartLink(vm.Name);
+        if (on)
+        {
+            if (!File.Exists(link)) File.CreateSymbolicLink(link, _o.ConfigFile(vm.Name));
+        }
+        else File.Delete(link);
+        vm.SetAutostartFlag(on);
+    }
+
+    /// <summary>QEMU's own view of machine types and CPU models, probed once per emulator binary change.</summary>
+    public async Task<QemuCapabilities> CapabilitiesAsync(CancellationToken ct = default)
+    {
+        await _capsLock.WaitAsync(ct);
+        try
+        {
+            _caps ??= await QemuProbe.ProbeAsync(_o.DefaultEmulator, _o.DomainRunDir, ct);
+            return _caps;
+        }
+        catch (Exception e) when (e is CommandException or QmpDisconnectedException)
+        {
+            throw new VireoException(ErrorCode.OperationFailed, $"Cannot probe '{_o.DefaultEmulator}': {e.Message}");
+        }
+        finally
+        {
+            _capsLock.Release();
+        }
+    }
+}

@@ -1,0 +1,166 @@
+using System.Text.Json.Nodes;
+using Vireo.Host;
+using Vireo.Qemu;
+
+namespace Vireo.Engine;
+
+public sealed partial class Vm
+{
+    /// <summary>Presses the ACPI power button and waits for the guest to power off.</summary>
+    /// <returns>False when the guest did not power off within the timeout.</returns>
+    public async Task<bool> ShutdownAsync(TimeSpan? timeout, CancellationToken ct = default)
+    {
+        Task stopped;
+        await _opLock.WaitAsync(ct);
+        try
+        {
+            var qmp = Monitor();
+            if (State == DomainState.Paused)
+                throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{Name}' is paused and cannot react to the power button; resume it first or use destroy.");
+            stopped = _stopped.Task;
+            await qmp.ExecuteAsync("system_powerdown", null, ct);
+        }
+        finally
+        {
+            _opLock.Release();
+        }
+        if (timeout is not { } t) return true;
+        // Wait without holding the operation lock: destroy must stay possible meanwhile.
+        try
+        {
+            await stopped.WaitAsync(t, _o.Time, ct);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Stops the guest at once: SIGTERM to QEMU, SIGKILL if it lingers.</summary>
+    public async Task DestroyAsync(CancellationToken ct = default)
+    {
+        await _opLock.WaitAsync(ct);
+        try
+        {
+            int pid;
+            Task stopped;
+            lock (_state)
+            {
+                if (State == DomainState.Shutoff || Pid is null)
+                    throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{Name}' is not running.");
+                pid = Pid.Value;
+                _expectedStop = "destroyed";
+                stopped = _stopped.Task;
+            }
+            ProcessWatch.Signal(pid, 15);
+            if (await Task.WhenAny(stopped, Task.Delay(TimeSpan.FromSeconds(5), ct)) != stopped)
+            {
+                ProcessWatch.Signal(pid, 9);
+                await stopped.WaitAsync(TimeSpan.FromSeconds(10), ct);
+            }
+        }
+        finally
+        {
+            _opLock.Release();
+        }
+    }
+
+    /// <summary>ACPI reboot as libvirt does it: power button with QEMU told to pause on shutdown, then reset and continue.</summary>
+    public async Task RebootAsync(CancellationToken ct = default)
+    {
+        await _opLock.WaitAsync(ct);
+        try
+        {
+            var qmp = Monitor();
+            if (State != DomainState.Running)
+                throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{Name}' is not running.");
+            lock (_state) _fakeReboot = true;
+            await qmp.ExecuteAsync("set-action", new JsonObject { ["shutdown"] = "pause" }, ct);
+            await qmp.ExecuteAsync("system_powerdown", null, ct);
+        }
+        finally
+        {
+            _opLock.Release();
+        }
+    }
+
+    public Task ResetAsync(CancellationToken ct = default) => SimpleAsync("system_reset", null, null, ct);
+
+    public Task SuspendAsync(CancellationToken ct = default) =>
+        SimpleAsync("stop", DomainState.Running, () => SetState(DomainState.Paused, "user", "Suspended", "Paused"), ct, before: () => _pauseReason = "user");
+
+    public Task ResumeAsync(CancellationToken ct = default) =>
+        SimpleAsync("cont", DomainState.Paused, () => SetState(DomainState.Running, "unpaused", "Resumed", "Unpaused"), ct);
+
+    private async Task SimpleAsync(string command, DomainState? required, Action? after, CancellationToken ct, Action? before = null)
+    {
+        await _opLock.WaitAsync(ct);
+        try
+        {
+            var qmp = Monitor();
+            if (required is { } r && State != r)
+                throw new VireoException(ErrorCode.InvalidOperation,
+                    r == DomainState.Paused ? $"Domain '{Name}' is not paused." : $"Domain '{Name}' is not running (it is {StateText.Of(State)}).");
+            lock (_state) before?.Invoke();
+            await qmp.ExecuteAsync(command, null, ct);
+            after?.Invoke();
+        }
+        finally
+        {
+            _opLock.Release();
+        }
+    }
+
+    /// <summary>qemu-monitor-command: raw QMP JSON, or an HMP command line.</summary>
+    public async Task<string> MonitorCommandAsync(string command, bool hmp, CancellationToken ct = default)
+    {
+        var qmp = Monitor();
+        try
+        {
+            if (hmp) return await qmp.HumanCommandAsync(command, ct);
+            var reply = await qmp.RawAsync(command, ct);
+            return reply.ToJsonString();
+        }
+        catch (ArgumentException e)
+        {
+            throw new VireoException(ErrorCode.InvalidArgument, e.Message);
+        }
+        catch (QmpErrorException e)
+        {
+            throw new VireoException(ErrorCode.OperationFailed, e.Message);
+        }
+    }
+
+    /// <summary>Opens the guest's serial console (its pty, in raw mode). One session at a time unless forced.</summary>
+    public Stream OpenConsole(bool force)
+    {
+        lock (_state)
+        {
+            if (State == DomainState.Shutoff || Live is null)
+                throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{Name}' is not running.");
+            var ch = Live.Devices.Consoles.FirstOrDefault(c => c.Type == "pty" && c.SourcePath is not null)
+                     ?? Live.Devices.Serials.FirstOrDefault(c => c.Type == "pty" && c.SourcePath is not null)
+                     ?? throw new VireoException(ErrorCode.InvalidOperation,
+                         $"Domain '{Name}' has no console on a pty; add <serial type='pty'><target port='0'/></serial> to its definition.");
+            if (_console is not null)
+            {
+                if (!force)
+                    throw new VireoException(ErrorCode.InvalidOperation, $"A console session for '{Name}' is already open; use --force to take it over.");
+                _console.Dispose();
+            }
+            var stream = Pty.OpenRaw(ch.SourcePath!);
+            _console = stream;
+            return stream;
+        }
+    }
+
+    public void CloseConsole(Stream s)
+    {
+        lock (_state)
+        {
+            if (ReferenceEquals(_console, s)) _console = null;
+        }
+        s.Dispose();
+    }
+}

@@ -1,0 +1,247 @@
+using System.Net.Sockets;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging;
+using Vireo.Host;
+using Vireo.Model;
+using Vireo.Qemu;
+
+namespace Vireo.Engine;
+
+public sealed partial class Vm
+{
+    public async Task StartAsync(bool paused, CancellationToken ct = default)
+    {
+        await _opLock.WaitAsync(ct);
+        try
+        {
+            if (IsActive) throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{Name}' is already running.");
+            var live = Def.Clone();
+            var emulator = Preflight(live);
+            await LaunchAsync(live, emulator, paused, ct);
+        }
+        finally
+        {
+            _opLock.Release();
+        }
+    }
+
+    /// <summary>Checks what QEMU would fail on with a worse message: accel, emulator, files.</summary>
+    private string Preflight(DomainDef d)
+    {
+        var problems = new List<string>();
+        if (d.Type == "kvm")
+        {
+            var kvm = _hv.Kvm;
+            if (!kvm.Usable)
+                problems.Add($"Domain '{d.Name}' asks for KVM (type='kvm') but KVM cannot run guests on this host: {kvm.Reason}. Change it to <domain type='qemu'> for TCG emulation.");
+        }
+        var emulator = d.Devices.Emulator ?? _o.DefaultEmulator;
+        if (!File.Exists(emulator))
+            problems.Add($"Emulator '{emulator}' does not exist; install qemu-system-x86 or fix <emulator>.");
+        foreach (var disk in d.Devices.Disks.Where(x => x.Source is not null))
+        {
+            var exists = disk.Type == "block" ? File.Exists(disk.Source) || Directory.Exists(disk.Source) : File.Exists(disk.Source);
+            if (!exists)
+                problems.Add($"Cannot access storage file '{disk.Source}' of disk '{disk.TargetDev}': No such file or directory. Create it (qemu-img create) or fix <source>.");
+        }
+        foreach (var (what, path) in new[] { ("kernel", d.Os.Kernel), ("initrd", d.Os.Initrd) })
+            if (path is not null && !File.Exists(path))
+                problems.Add($"The {what} '{path}' does not exist; fix <{what}>.");
+        foreach (var fs in d.Devices.Filesystems.Where(f => !Directory.Exists(f.Source)))
+            problems.Add($"The shared directory '{fs.Source}' (tag '{fs.Target}') does not exist.");
+        if (problems.Count > 0)
+            throw new VireoException(ErrorCode.InvalidArgument, problems.Count == 1 ? problems[0] : string.Join(" ", problems), problems);
+        return emulator;
+    }
+
+    private async Task LaunchAsync(DomainDef live, string emulator, bool paused, CancellationToken ct)
+    {
+        Directory.CreateDirectory(_o.DomainRunDir);
+        var channelDir = _o.ChannelDir(Name);
+        if (live.Devices.Channels.Count > 0) Directory.CreateDirectory(channelDir);
+        var sockPath = _o.MonitorSocket(Name);
+        File.Delete(sockPath);
+        var logPath = _o.LogFile(Name);
+        long logOffset = File.Exists(logPath) ? new FileInfo(logPath).Length : 0;
+
+        int pid;
+        List<string> argv;
+        // The daemon makes the monitor socket and hands QEMU the listening fd: it can connect at
+        // once (no polling for the path to appear) and QEMU keeps serving the path after a
+        // daemon restart.
+        using (var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
+        {
+            listener.Bind(new UnixDomainSocketEndPoint(sockPath));
+            listener.Listen(1);
+            var fd = (int)listener.Handle;
+            var ctx = new LaunchContext
+            {
+                Emulator = emulator,
+                MonitorFd = fd,
+                StartPaused = true,
+                VhostNet = _hv.VhostNet,
+                ChannelDir = channelDir,
+            };
+            try
+            {
+                argv = QemuArgv.Build(live, ctx);
+            }
+            catch (LaunchException e)
+            {
+                File.Delete(sockPath);
+                throw new VireoException(ErrorCode.InvalidArgument, e.Message);
+            }
+            await File.AppendAllTextAsync(logPath, $"{_o.Time.GetUtcNow():O}: starting up\n{QemuArgv.Printable(argv)}\n", ct);
+            try
+            {
+                pid = Spawner.Spawn(argv, logPath, [fd]);
+            }
+            catch (CommandException e)
+            {
+                File.Delete(sockPath);
+                throw new VireoException(ErrorCode.OperationFailed, $"Failed to start domain '{Name}': {e.Message}");
+            }
+        }
+
+        var watch = ProcessWatch.Start(pid, ownChild: true)!;
+        QmpClient? qmp = null;
+        try
+        {
+            qmp = await QmpClient.ConnectAsync(sockPath, Name, ct);
+            await FillRuntimeInfoAsync(qmp, live, ct);
+            if (!paused) await qmp.ExecuteAsync("cont", null, ct);
+        }
+        catch (Exception e)
+        {
+            // Leave nothing behind: the process, its socket, its channel sockets.
+            ProcessWatch.Signal(pid, 9);
+            await watch.Exited;
+            if (qmp is not null) await qmp.DisposeAsync();
+            CleanupRunFiles();
+            var why = LogTail(logPath, logOffset);
+            _log.LogWarning(e, "Start of '{Domain}' failed", Name);
+            throw new VireoException(ErrorCode.OperationFailed,
+                $"Failed to start domain '{Name}': {(why.Length > 0 ? why : e.Message)}");
+        }
+
+        lock (_state)
+        {
+            Live = live;
+            Pid = pid;
+            Id = _hv.NextId();
+            _qmp = qmp;
+            _watch = watch;
+            _startTime = ProcessWatch.StartTime(pid) ?? 0;
+            _expectedStop = null;
+            _shutdownReason = null;
+            _fakeReboot = false;
+            _pauseReason = paused ? "user" : null;
+            _stopped = NewStopped();
+            State = paused ? DomainState.Paused : DomainState.Running;
+            Reason = paused ? "user" : "booted";
+        }
+        SaveStatus();
+        _bus.Publish(Name, "Started", "Booted");
+        if (paused) _bus.Publish(Name, "Suspended", "Paused");
+        _ = RunWorkerAsync(qmp, watch);
+    }
+
+    /// <summary>Reads back what QEMU chose at start: pty paths, the VNC port.</summary>
+    private static async Task FillRuntimeInfoAsync(QmpClient qmp, DomainDef live, CancellationToken ct)
+    {
+        var chars = live.Devices.Serials.Concat(live.Devices.Consoles).Concat(live.Devices.Channels).Where(c => c.Type == "pty").ToList();
+        if (chars.Count > 0)
+        {
+            var list = (await qmp.ExecuteAsync("query-chardev", null, ct))!.AsArray();
+            foreach (var c in chars)
+            {
+                var label = $"char{c.Alias}";
+                var entry = list.FirstOrDefault(x => x!["label"]?.GetValue<string>() == label);
+                if (entry?["filename"]?.GetValue<string>() is { } fn && fn.StartsWith("pty:"))
+                    c.SourcePath = fn[4..];
+            }
+            // A console on a serial target shows the serial port's pty.
+            foreach (var con in live.Devices.Consoles.Where(c => c.TargetType == "serial" && c.Type == "pty"))
+                con.SourcePath = live.Devices.Serials.FirstOrDefault(s => s.TargetPort == (con.TargetPort ?? 0))?.SourcePath ?? con.SourcePath;
+        }
+        if (live.Devices.Graphics.FirstOrDefault(g => g.Type == "vnc") is { } vnc)
+        {
+            var info = await qmp.ExecuteAsync("query-vnc", null, ct) as JsonObject;
+            if (info?["service"]?.GetValue<string>() is { } port && int.TryParse(port, out var p)) vnc.Port = p;
+        }
+    }
+
+    private static string LogTail(string path, long offset)
+    {
+        try
+        {
+            using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            fs.Seek(offset, SeekOrigin.Begin);
+            var text = new StreamReader(fs).ReadToEnd();
+            var lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                .Where(l => !l.Contains(": starting up") && !l.StartsWith('/') && !l.StartsWith("qemu-system-x86_64 -"))
+                .Select(l => System.Text.RegularExpressions.Regex.Replace(l, @"^\d{4}-\d\d-\d\dT[\d:.]+Z? ", ""))
+                .TakeLast(3);
+            return string.Join(" ", lines).Trim();
+        }
+        catch (IOException) { return ""; }
+    }
+
+    private void CleanupRunFiles()
+    {
+        foreach (var f in new[] { _o.MonitorSocket(Name), _o.StatusFile(Name) })
+            try { File.Delete(f); } catch (IOException) { }
+        try
+        {
+            if (Directory.Exists(_o.ChannelDir(Name))) Directory.Delete(_o.ChannelDir(Name), recursive: true);
+        }
+        catch (IOException) { }
+    }
+
+    /// <summary>Adopts a QEMU left running by an earlier daemon (after a restart or a crash).</summary>
+    internal async Task<bool> AdoptAsync(Status st, CancellationToken ct)
+    {
+        var liveStart = ProcessWatch.StartTime(st.Pid);
+        if (liveStart is null || liveStart != st.StartTime)
+        {
+            _log.LogInformation("Domain '{Domain}' (pid {Pid}) ended while the daemon was away", Name, st.Pid);
+            CleanupRunFiles();
+            lock (_state) { State = DomainState.Shutoff; Reason = "unknown"; }
+            return false;
+        }
+        var watch = ProcessWatch.Start(st.Pid, ownChild: false);
+        if (watch is null) { CleanupRunFiles(); return false; }
+        QmpClient qmp;
+        try
+        {
+            qmp = await QmpClient.ConnectAsync(_o.MonitorSocket(Name), Name, ct);
+        }
+        catch (Exception e)
+        {
+            // Like libvirt: a guest whose monitor cannot be reached cannot be managed; stop it.
+            _log.LogWarning(e, "Cannot reconnect to '{Domain}' (pid {Pid}); stopping it", Name, st.Pid);
+            ProcessWatch.Signal(st.Pid, 15);
+            await Task.WhenAny(watch.Exited, Task.Delay(3000, ct));
+            ProcessWatch.Signal(st.Pid, 9);
+            CleanupRunFiles();
+            lock (_state) { State = DomainState.Shutoff; Reason = "daemon"; }
+            return false;
+        }
+        var status = await qmp.ExecuteAsync("query-status", null, ct);
+        var running = status?["running"]?.GetValue<bool>() ?? false;
+        lock (_state)
+        {
+            Live = DomainXml.Parse(st.LiveXml);
+            Pid = st.Pid;
+            Id = st.Id;
+            _startTime = st.StartTime;
+            _qmp = qmp;
+            _watch = watch;
+            _stopped = NewStopped();
+            State = running ? DomainState.Running : DomainState.Paused;
+            Reason = running ? (st.State == DomainState.Running ? st.Reason : "unpaused") : (st.State == DomainState.Paused ? st.Reason : "unknown");
+        }
+        _ = RunWorkerAsync(qmp, watch);
+        return true;
+    }
+}

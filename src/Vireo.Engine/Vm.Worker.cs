@@ -1,0 +1,124 @@
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging;
+using Vireo.Host;
+using Vireo.Qemu;
+
+namespace Vireo.Engine;
+
+public sealed partial class Vm
+{
+    /// <summary>This VM's worker: handles QMP events in order, then the process exit.</summary>
+    private async Task RunWorkerAsync(QmpClient qmp, ProcessWatch watch)
+    {
+        try
+        {
+            await foreach (var ev in qmp.Events.ReadAllAsync())
+            {
+                try
+                {
+                    await OnEventAsync(qmp, ev);
+                }
+                catch (Exception e) when (e is QmpDisconnectedException or QmpErrorException or TimeoutException)
+                {
+                    _log.LogDebug(e, "Handling {Event} for '{Domain}' failed", ev.Name, Name);
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            _log.LogWarning(e, "Event loop of '{Domain}' failed", Name);
+        }
+        // The monitor is closed: QEMU is exiting (or the connection dropped; the pidfd decides).
+        var status = await watch.Exited;
+        OnExit(status);
+    }
+
+    private async Task OnEventAsync(QmpClient qmp, QmpEvent ev)
+    {
+        switch (ev.Name)
+        {
+            case "SHUTDOWN":
+            {
+                var guest = ev.Data?["guest"]?.GetValue<bool>() ?? false;
+                var reason = ev.Data?["reason"]?.GetValue<string>() ?? "";
+                bool restart;
+                lock (_state)
+                {
+                    _shutdownReason = reason switch
+                    {
+                        "guest-shutdown" or "guest-reset" => "shutdown",
+                        "guest-panic" => "crashed",
+                        _ => "destroyed",
+                    };
+                    restart = guest && (_fakeReboot || Def.OnPoweroff == "restart" && reason == "guest-shutdown");
+                }
+                if (restart)
+                {
+                    // QEMU paused instead of exiting (set-action shutdown=pause or -action shutdown=pause).
+                    await qmp.ExecuteAsync("system_reset");
+                    lock (_state)
+                    {
+                        _fakeReboot = false;
+                        _shutdownReason = null;
+                    }
+                    if (Live?.OnPoweroff != "restart")
+                        await qmp.ExecuteAsync("set-action", new JsonObject { ["shutdown"] = "poweroff" });
+                    await qmp.ExecuteAsync("cont");
+                    _bus.Publish(Name, "Rebooted", "", "reboot");
+                }
+                else if (guest)
+                {
+                    _bus.Publish(Name, "Shutdown", "Finished");
+                }
+                break;
+            }
+            case "STOP":
+                string pr;
+                lock (_state)
+                {
+                    if (_shutdownReason is not null || _fakeReboot) break;
+                    pr = _pauseReason ?? "unknown";
+                }
+                SetState(DomainState.Paused, pr, "Suspended", "Paused");
+                break;
+            case "RESUME":
+                lock (_state) _pauseReason = null;
+                SetState(DomainState.Running, "unpaused", "Resumed", "Unpaused");
+                break;
+            case "RESET":
+                _bus.Publish(Name, "Rebooted", "", "reboot");
+                break;
+            case "GUEST_PANICKED":
+                if (Def.OnCrash == "preserve")
+                    SetState(DomainState.Crashed, "panicked", "Crashed", "Panicked");
+                break;
+        }
+    }
+
+    private void OnExit(int? status)
+    {
+        string reason, detail;
+        bool transient;
+        lock (_state)
+        {
+            reason = _expectedStop ?? _shutdownReason ?? "crashed";
+            // A guest panic (QEMU told us) is "Crashed"; QEMU dying under us is "Failed".
+            detail = reason switch { "destroyed" => "Destroyed", "shutdown" => "Shutdown", _ => _shutdownReason == "crashed" ? "Crashed" : "Failed" };
+            _qmp = null;
+            _watch = null;
+            Live = null;
+            Pid = null;
+            Id = null;
+            State = DomainState.Shutoff;
+            Reason = reason;
+            transient = !Persistent;
+            _console?.Dispose();
+            _console = null;
+        }
+        _log.LogInformation("Domain '{Domain}' stopped ({Reason}, QEMU {Status})", Name, reason, ProcessWatch.Describe(status));
+        CleanupRunFiles();
+        _bus.Publish(Name, "Stopped", detail);
+        _stopped.TrySetResult();
+        if (transient) _hv.Forget(this);
+    }
+}

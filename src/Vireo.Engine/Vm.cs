@@ -1,0 +1,148 @@
+using Microsoft.Extensions.Logging;
+using Vireo.Host;
+using Vireo.Model;
+using Vireo.Qemu;
+
+namespace Vireo.Engine;
+
+/// <summary>
+/// One domain: its definition, its state machine, and the QEMU that runs it.
+/// </summary>
+/// <remarks>
+/// Lifecycle operations are serialised by <see cref="_opLock"/>; QMP events and the process exit
+/// are handled on this VM's own worker task and update state under <see cref="_state"/>, so an
+/// operation may wait for an exit without holding the operation lock.
+/// Split by concern: Vm.Start.cs (start, adopt), Vm.Control.cs (shutdown, destroy, …),
+/// Vm.Worker.cs (events and exit).
+/// </remarks>
+public sealed partial class Vm
+{
+    private readonly EngineOptions _o;
+    private readonly EventBus _bus;
+    private readonly Hypervisor _hv;
+    private readonly ILogger _log;
+    private readonly SemaphoreSlim _opLock = new(1, 1);
+    private readonly Lock _state = new();
+
+    private QmpClient? _qmp;
+    private ProcessWatch? _watch;
+    private long _startTime;
+    private TaskCompletionSource _stopped = NewStopped();
+    private string? _expectedStop;     // the reason to record when QEMU exits: set by destroy/shutdown
+    private string? _shutdownReason;   // from QEMU's SHUTDOWN event
+    private bool _fakeReboot;
+    private string? _pauseReason;
+    private Stream? _console;
+
+    public DomainDef Def { get; private set; }
+    public DomainDef? Live { get; private set; }
+    public bool Persistent { get; private set; }
+    public bool Autostart { get; private set; }
+    public DomainState State { get; private set; } = DomainState.Shutoff;
+    public string Reason { get; private set; } = "unknown";
+    public int? Id { get; private set; }
+    public int? Pid { get; private set; }
+    public string Name => Def.Name;
+    public Guid Uuid => Def.Uuid;
+    public bool IsActive => State != DomainState.Shutoff;
+
+    internal Vm(DomainDef def, bool persistent, bool autostart, EngineOptions o, EventBus bus, Hypervisor hv, ILogger log)
+    {
+        Def = def;
+        Persistent = persistent;
+        Autostart = autostart;
+        _o = o;
+        _bus = bus;
+        _hv = hv;
+        _log = log;
+    }
+
+    private static TaskCompletionSource NewStopped() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    internal void ReplaceDefinition(DomainDef def)
+    {
+        lock (_state)
+        {
+            Def = def;
+            Persistent = true;
+        }
+    }
+
+    internal void MakeTransient()
+    {
+        lock (_state) Persistent = false;
+    }
+
+    internal void SetAutostartFlag(bool on) => Autostart = on;
+
+    public DomainSummary Summary()
+    {
+        lock (_state)
+        {
+            var d = Live ?? Def;
+            return new DomainSummary(Id, Name, Uuid, State, Reason, Persistent, Autostart, d.VcpusCurrent ?? d.Vcpus,
+                d.MemoryKiB, d.CurrentMemoryKiB, d.Title, d.Os.Type, Pid, CpuTime());
+        }
+    }
+
+    private double CpuTime()
+    {
+        if (Pid is not { } pid) return 0;
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return (long.Parse(f[11]) + long.Parse(f[12])) / 100.0;
+        }
+        catch (Exception e) when (e is IOException or FormatException) { return 0; }
+    }
+
+    /// <summary>The XML dumpxml prints: the live definition (with runtime ids) while active, else the persistent one.</summary>
+    public string DumpXml(bool inactive)
+    {
+        lock (_state)
+        {
+            if (inactive || Live is null) return DomainXml.Write(Def);
+            return DomainXml.Write(Live, Id is { } id ? new Dictionary<string, string> { ["id"] = id.ToString() } : null);
+        }
+    }
+
+    private void SetState(DomainState s, string reason, string? ev, string? detail)
+    {
+        bool changed;
+        lock (_state)
+        {
+            changed = State != s;
+            State = s;
+            Reason = reason;
+        }
+        if (changed && ev is not null) _bus.Publish(Name, ev, detail!);
+        if (changed && s is DomainState.Running or DomainState.Paused) SaveStatus();
+    }
+
+    private void SaveStatus()
+    {
+        DomainDef? live;
+        int? pid, id;
+        lock (_state) { live = Live; pid = Pid; id = Id; }
+        if (live is null || pid is null || id is null) return;
+        try
+        {
+            new Status(pid.Value, _startTime, id.Value, State, Reason, Persistent, DomainXml.Write(live)).Save(_o.StatusFile(Name));
+        }
+        catch (IOException e)
+        {
+            _log.LogWarning(e, "Cannot write the status file of '{Domain}'", Name);
+        }
+    }
+
+    private QmpClient Monitor()
+    {
+        lock (_state)
+        {
+            if (State == DomainState.Shutoff || _qmp is null)
+                throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{Name}' is not running.");
+            return _qmp;
+        }
+    }
+}

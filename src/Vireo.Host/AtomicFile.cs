@@ -1,0 +1,37 @@
+using Microsoft.Win32.SafeHandles;
+
+namespace Vireo.Host;
+
+/// <summary>Writes a file so that readers see the old or the new content, never a mix: temp file, fsync, rename, fsync dir.</summary>
+public static class AtomicFile
+{
+    public static void Write(string path, string content)
+    {
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        var tmp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.{Environment.CurrentManagedThreadId}.tmp");
+        try
+        {
+            using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 4096, FileOptions.None))
+            {
+                var bytes = System.Text.Encoding.UTF8.GetBytes(content);
+                fs.Write(bytes);
+                fs.Flush(flushToDisk: true);
+            }
+            File.Move(tmp, path, overwrite: true);
+        }
+        catch
+        {
+            try { File.Delete(tmp); } catch { }
+            throw;
+        }
+        SyncDirectory(dir);
+    }
+
+    private static void SyncDirectory(string dir)
+    {
+        var fd = Native.open(dir, Native.O_RDONLY | Native.O_CLOEXEC, 0);
+        if (fd < 0) return;
+        using var h = new SafeFileHandle(fd, ownsHandle: true);
+        RandomAccess.FlushToDisk(h);
+    }
+}
