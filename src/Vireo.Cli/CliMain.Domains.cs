@@ -21,8 +21,8 @@ public static partial class CliMain
                 string xml;
                 try { xml = path == "-" ? await Console.In.ReadToEndAsync(ct) : await File.ReadAllTextAsync(path, ct); }
                 catch (IOException e) { throw new CliException($"Failed to open file '{path}': {e.Message}"); }
-                var r = await c.JsonAsync(HttpMethod.Post, "v1/domains", ApiJson.Default.DefineResult, DaemonClient.Xml(xml), ct);
-                Console.WriteLine($"Domain '{r.Name}' defined from {path}");
+                using var r = await c.DocumentAsync("POST", "v1/domains", DaemonClient.Xml(xml), ct);
+                Console.WriteLine($"Domain '{r.RootElement.GetProperty("name").GetString()}' defined from {path}");
                 return 0;
             });
             root.Subcommands.Add(cmd);
@@ -34,7 +34,7 @@ public static partial class CliMain
             Client(cmd, async (pr, c, ct) =>
             {
                 var info = await c.DomainAsync(pr.GetValue(d)!, ct);
-                (await c.SendAsync(HttpMethod.Delete, $"v1/domains/{DaemonClient.E(info.Name)}", null, ct)).Dispose();
+                (await c.SendAsync("DELETE", $"v1/domains/{DaemonClient.E(info.Name)}", null, ct)).Dispose();
                 Console.WriteLine($"Domain '{info.Name}' has been undefined");
                 return 0;
             });
@@ -129,7 +129,7 @@ public static partial class CliMain
             var cmd = new Command("dumpxml", "Domain information in XML") { d, inactive };
             Client(cmd, async (pr, c, ct) =>
             {
-                Console.Write(await c.TextAsync(HttpMethod.Get, $"v1/domains/{DaemonClient.E(pr.GetValue(d)!)}/xml{(pr.GetValue(inactive) ? "?inactive=true" : "")}", ct: ct));
+                Console.Write(await c.TextAsync("GET", $"v1/domains/{DaemonClient.E(pr.GetValue(d)!)}/xml{(pr.GetValue(inactive) ? "?inactive=true" : "")}", ct: ct));
                 return 0;
             });
             root.Subcommands.Add(cmd);
@@ -142,7 +142,8 @@ public static partial class CliMain
             Client(cmd, async (pr, c, ct) =>
             {
                 var off = pr.GetValue(disable);
-                var i = await c.JsonAsync(HttpMethod.Put, $"v1/domains/{DaemonClient.E(pr.GetValue(d)!)}/autostart?enable={(!off).ToString().ToLowerInvariant()}", ApiJson.Default.DomainInfo, ct: ct);
+                using var doc = await c.DocumentAsync("PUT", $"v1/domains/{DaemonClient.E(pr.GetValue(d)!)}/autostart?enable={(!off).ToString().ToLowerInvariant()}", null, ct);
+                var i = DomainInfoJson.Read(doc.RootElement);
                 Console.WriteLine(off ? $"Domain '{i.Name}' unmarked as autostarted" : $"Domain '{i.Name}' marked as autostarted");
                 return 0;
             });
@@ -166,8 +167,8 @@ public static partial class CliMain
             Client(cmd, async (pr, c, ct) =>
             {
                 var req = new MonitorRequest(string.Join(' ', pr.GetValue(words)!), pr.GetValue(hmp));
-                var body = new StringContent(JsonSerializer.Serialize(req, ApiJson.Default.MonitorRequest), Encoding.UTF8, "application/json");
-                var r = await c.JsonAsync(HttpMethod.Post, $"v1/domains/{DaemonClient.E(pr.GetValue(d)!)}/monitor", ApiJson.Default.MonitorReply, body, ct);
+                var body = new Body(JsonSerializer.SerializeToUtf8Bytes(req, ApiJson.Default.MonitorRequest), "application/json");
+                var r = await c.JsonAsync("POST", $"v1/domains/{DaemonClient.E(pr.GetValue(d)!)}/monitor", ApiJson.Default.MonitorReply, body, ct);
                 var output = r.Output;
                 if (!req.Hmp && pr.GetValue(pretty))
                     output = JsonSerializer.Serialize(JsonDocument.Parse(output).RootElement, new JsonSerializerOptions { WriteIndented = true });
@@ -224,7 +225,7 @@ public static partial class CliMain
         var cmd = new Command("list", "List domains") { all, inactive, running, paused, shutoff, other, persistent, transient, autostart, noAutostart, name, uuid, title };
         Client(cmd, async (pr, c, ct) =>
         {
-            var doms = await c.JsonAsync(HttpMethod.Get, "v1/domains", ApiJson.Default.DomainInfoArray, ct: ct);
+            var doms = await c.DomainsAsync(ct);
             bool stateFilter = pr.GetValue(running) || pr.GetValue(paused) || pr.GetValue(shutoff) || pr.GetValue(other);
             IEnumerable<DomainInfo> sel = doms;
             if (stateFilter)
@@ -279,8 +280,8 @@ public static partial class CliMain
             var count = 0;
             try
             {
-                using var resp = await c.SendAsync(HttpMethod.Get, "v1/events", null, cts.Token, HttpCompletionOption.ResponseHeadersRead);
-                using var reader = new StreamReader(await resp.Content.ReadAsStreamAsync(cts.Token));
+                using var resp = await c.SendAsync("GET", "v1/events", null, cts.Token);
+                using var reader = new StreamReader(resp.Body);
                 while (await reader.ReadLineAsync(cts.Token) is { } line)
                 {
                     var e = JsonSerializer.Deserialize(line, ApiJson.Default.EventInfo)!;

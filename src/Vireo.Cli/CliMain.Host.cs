@@ -37,7 +37,7 @@ public static partial class CliMain
             var cmd = new Command("capabilities", "Host and hypervisor capabilities, as XML (from QEMU itself)");
             Client(cmd, async (pr, c, ct) =>
             {
-                var caps = await c.JsonAsync(HttpMethod.Get, "v1/capabilities", ApiJson.Default.CapabilitiesInfo, ct: ct);
+                var caps = await c.JsonAsync("GET", "v1/capabilities", ApiJson.Default.CapabilitiesInfo, ct: ct);
                 var arch = new XElement("arch", new XAttribute("name", "x86_64"),
                     new XElement("wordsize", 64), new XElement("emulator", caps.Emulator));
                 foreach (var m in caps.Machines)
@@ -67,7 +67,7 @@ public static partial class CliMain
             var cmd = new Command("domcapabilities", "What a domain of this type can use: machine, CPU models, devices") { virt, machine };
             Client(cmd, async (pr, c, ct) =>
             {
-                var caps = await c.JsonAsync(HttpMethod.Get, "v1/capabilities", ApiJson.Default.CapabilitiesInfo, ct: ct);
+                var caps = await c.JsonAsync("GET", "v1/capabilities", ApiJson.Default.CapabilitiesInfo, ct: ct);
                 var type = pr.GetValue(virt)!;
                 if (type is not ("qemu" or "kvm")) throw new CliException($"Unknown virttype '{type}'; use kvm or qemu.");
                 var m = pr.GetValue(machine) is { } want
@@ -104,7 +104,7 @@ public static partial class CliMain
             Client(cmd, async (pr, c, ct) =>
             {
                 Console.WriteLine("Compiled against vireo 0.1");
-                Console.Write("Running daemon: " + await c.TextAsync(HttpMethod.Get, "v1/version", ct: ct));
+                Console.Write("Running daemon: " + await c.TextAsync("GET", "v1/version", ct: ct));
                 return 0;
             });
             root.Subcommands.Add(cmd);

@@ -8,6 +8,9 @@ using Vireo.Api;
 
 namespace Vireo.Cli;
 
+/// <summary>A request body and its media type.</summary>
+public sealed record Body(byte[] Data, string Type);
+
 /// <summary>A failure to show the user as "error: MESSAGE" with exit code 1.</summary>
 public sealed class CliException(string message) : Exception(message);
 
@@ -15,34 +18,12 @@ public sealed class CliException(string message) : Exception(message);
 public sealed class DaemonClient : IDisposable
 {
     public const string DefaultSocket = "/run/vireo/vireo.sock";
-    private readonly HttpClient _http;
-    private readonly SocketsHttpHandler _handler;
     public string Socket { get; }
 
     public DaemonClient(string? connect)
     {
         connect ??= Environment.GetEnvironmentVariable("VIREO_CONNECT");
         Socket = ParseConnect(connect ?? "unix:" + DefaultSocket);
-        var path = Socket;
-        _handler = new SocketsHttpHandler
-        {
-            UseProxy = false,
-            ConnectCallback = async (_, ct) =>
-            {
-                var s = new System.Net.Sockets.Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-                try
-                {
-                    await s.ConnectAsync(new UnixDomainSocketEndPoint(path), ct);
-                    return new NetworkStream(s, ownsSocket: true);
-                }
-                catch (SocketException e)
-                {
-                    s.Dispose();
-                    throw new CliException($"failed to connect to the daemon at unix:{path}: {e.Message}. Start it with './vireo daemon', or point --connect / VIREO_CONNECT at its socket.");
-                }
-            },
-        };
-        _http = new HttpClient(_handler) { BaseAddress = new Uri("http://vireo/"), Timeout = Timeout.InfiniteTimeSpan };
     }
 
     public static string ParseConnect(string uri)
@@ -52,26 +33,13 @@ public sealed class DaemonClient : IDisposable
         throw new CliException($"Unsupported connection URI '{uri}'; use unix:/path/to/vireo.sock.");
     }
 
-    public async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, HttpContent? body = null, CancellationToken ct = default,
-        HttpCompletionOption completion = HttpCompletionOption.ResponseContentRead)
+    /// <summary>Sends one request; a non-2xx answer becomes a CliException with the daemon's message.</summary>
+    public async Task<HttpReply> SendAsync(string method, string path, Body? body = null, CancellationToken ct = default)
     {
-        using var req = new HttpRequestMessage(method, path) { Content = body };
-        HttpResponseMessage resp;
-        try
+        var resp = await UnixHttp.SendAsync(Socket, method, path, body?.Data, body?.Type, ct);
+        if (!resp.Ok)
         {
-            resp = await _http.SendAsync(req, completion, ct);
-        }
-        catch (HttpRequestException e) when (e.InnerException is CliException ce)
-        {
-            throw ce;
-        }
-        catch (HttpRequestException e)
-        {
-            throw new CliException($"the daemon at unix:{Socket} did not answer: {e.Message}");
-        }
-        if (!resp.IsSuccessStatusCode)
-        {
-            var text = await resp.Content.ReadAsStringAsync(ct);
+            var text = await resp.ReadStringAsync(ct);
             resp.Dispose();
             string message = text;
             try
@@ -81,49 +49,78 @@ public sealed class DaemonClient : IDisposable
                 if (p?.Errors is { Length: > 1 } errs) message += "\n" + string.Join("\n", errs.Select(e => "  " + e));
             }
             catch (JsonException) { }
-            throw new CliException(message.Length > 0 ? message : $"the daemon answered {(int)resp.StatusCode} {resp.ReasonPhrase}");
+            throw new CliException(message.Length > 0 ? message : $"the daemon answered {resp.Status} {resp.ReasonPhrase}");
         }
         return resp;
     }
 
-    public async Task<T> JsonAsync<T>(HttpMethod method, string path, JsonTypeInfo<T> type, HttpContent? body = null, CancellationToken ct = default)
+    public async Task<T> JsonAsync<T>(string method, string path, JsonTypeInfo<T> type, Body? body = null, CancellationToken ct = default)
     {
         using var resp = await SendAsync(method, path, body, ct);
-        await using var s = await resp.Content.ReadAsStreamAsync(ct);
-        return (await JsonSerializer.DeserializeAsync(s, type, ct))!;
+        return (await JsonSerializer.DeserializeAsync(resp.Body, type, ct))!;
     }
 
-    public async Task<string> TextAsync(HttpMethod method, string path, HttpContent? body = null, CancellationToken ct = default)
+    public async Task<string> TextAsync(string method, string path, Body? body = null, CancellationToken ct = default)
     {
         using var resp = await SendAsync(method, path, body, ct);
-        return await resp.Content.ReadAsStringAsync(ct);
+        return await resp.ReadStringAsync(ct);
     }
 
-    public Task<DomainInfo> DomainAsync(string d, CancellationToken ct) => JsonAsync(HttpMethod.Get, $"v1/domains/{E(d)}", ApiJson.Default.DomainInfo, ct: ct);
+    public async Task<JsonDocument> DocumentAsync(string method, string path, Body? body = null, CancellationToken ct = default)
+    {
+        using var resp = await SendAsync(method, path, body, ct);
+        return await JsonDocument.ParseAsync(resp.Body, default, ct);
+    }
 
-    public Task<DomainInfo> ActAsync(string d, string verb, string query = "", CancellationToken ct = default) =>
-        JsonAsync(HttpMethod.Post, $"v1/domains/{E(d)}/{verb}{query}", ApiJson.Default.DomainInfo, ct: ct);
+    public async Task<DomainInfo> DomainAsync(string d, CancellationToken ct)
+    {
+        using var doc = await DocumentAsync("GET", $"v1/domains/{E(d)}", null, ct);
+        return DomainInfoJson.Read(doc.RootElement);
+    }
+
+    public async Task<DomainInfo[]> DomainsAsync(CancellationToken ct)
+    {
+        using var doc = await DocumentAsync("GET", "v1/domains", null, ct);
+        return DomainInfoJson.ReadList(doc.RootElement);
+    }
+
+    public async Task<DomainInfo> ActAsync(string d, string verb, string query = "", CancellationToken ct = default)
+    {
+        using var doc = await DocumentAsync("POST", $"v1/domains/{E(d)}/{verb}{query}", null, ct);
+        return DomainInfoJson.Read(doc.RootElement);
+    }
 
     public static string E(string s) => Uri.EscapeDataString(s);
 
-    public static StringContent Xml(string xml) => new(xml, Encoding.UTF8, new MediaTypeHeaderValue("application/xml"));
+    public static Body Xml(string xml) => new(Encoding.UTF8.GetBytes(xml), "application/xml");
 
     public async Task<ClientWebSocket> WebSocketAsync(string path, CancellationToken ct)
     {
+        var socketPath = Socket;
+        var handler = new SocketsHttpHandler
+        {
+            UseProxy = false,
+            ConnectCallback = async (_, token) =>
+            {
+                var s = new System.Net.Sockets.Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                await s.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), token);
+                return new NetworkStream(s, ownsSocket: true);
+            },
+        };
         var ws = new ClientWebSocket();
         try
         {
-            await ws.ConnectAsync(new Uri("ws://vireo/" + path), new HttpMessageInvoker(_handler, disposeHandler: false), ct);
+            await ws.ConnectAsync(new Uri("ws://vireo/" + path), new HttpMessageInvoker(handler), ct);
         }
         catch (WebSocketException e)
         {
-            // The daemon refuses with a problem document; ask again over plain HTTP for its message.
+            // The daemon refused with a problem document: ask again over plain HTTP for its message.
             ws.Dispose();
-            using var resp = await SendAsync(HttpMethod.Get, path, null, ct);
+            using var resp = await SendAsync("GET", path, null, ct);
             throw new CliException($"cannot open the console: {e.Message}");
         }
         return ws;
     }
 
-    public void Dispose() => _http.Dispose();
+    public void Dispose() { }
 }

@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using Vireo.Host;
@@ -69,11 +68,17 @@ public sealed partial class Vm
         // The daemon makes the monitor socket and hands QEMU the listening fd: it can connect at
         // once (no polling for the path to appear) and QEMU keeps serving the path after a
         // daemon restart.
-        using (var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
+        int fd;
+        try
         {
-            listener.Bind(new UnixDomainSocketEndPoint(sockPath));
-            listener.Listen(1);
-            var fd = (int)listener.Handle;
+            fd = UnixListener.Create(sockPath);
+        }
+        catch (IOException e)
+        {
+            throw new VireoException(ErrorCode.OperationFailed, $"Failed to start domain '{Name}': {e.Message}");
+        }
+        try
+        {
             var ctx = new LaunchContext
             {
                 Emulator = emulator,
@@ -101,6 +106,10 @@ public sealed partial class Vm
                 File.Delete(sockPath);
                 throw new VireoException(ErrorCode.OperationFailed, $"Failed to start domain '{Name}': {e.Message}");
             }
+        }
+        finally
+        {
+            UnixListener.Close(fd); // QEMU has its own copy
         }
 
         var watch = ProcessWatch.Start(pid, ownChild: true)!;

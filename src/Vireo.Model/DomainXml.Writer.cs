@@ -47,10 +47,13 @@ public static partial class DomainXml
 
     public static string ToText(XElement root)
     {
-        var settings = new XmlWriterSettings { OmitXmlDeclaration = true, Indent = true, IndentChars = "  ", NewLineChars = "\n" };
-        using var sw = new StringWriter(CultureInfo.InvariantCulture);
-        using (var w = XmlWriter.Create(sw, settings)) root.WriteTo(w);
-        return sw.ToString() + "\n";
+        // libvirt's layout: two-space indent, single-quoted attributes, "<acpi/>".
+        using var sw = new StringWriter(CultureInfo.InvariantCulture) { NewLine = "\n" };
+#pragma warning disable SYSLIB0000
+        using (var w = new XmlTextWriter(sw) { Formatting = Formatting.Indented, Indentation = 2, QuoteChar = '\'' })
+            root.WriteTo(w);
+#pragma warning restore SYSLIB0000
+        return sw.ToString().Replace(" />", "/>") + "\n";
     }
 
     private static void Opt(XElement parent, string name, string? value)

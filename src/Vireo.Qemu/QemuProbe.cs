@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using Vireo.Host;
 
@@ -15,14 +14,19 @@ public static class QemuProbe
     {
         Directory.CreateDirectory(scratchDir);
         var sockPath = Path.Combine(scratchDir, $"probe-{Environment.ProcessId}-{Guid.NewGuid():N}.sock");
-        using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        listener.Bind(new UnixDomainSocketEndPoint(sockPath));
-        listener.Listen(1);
-        var fd = (int)listener.Handle;
-        var pid = Spawner.Spawn(
-            [emulator, "-machine", "none,accel=tcg", "-nodefaults", "-display", "none", "-no-user-config",
-             "-chardev", $"socket,id=m,fd={fd},server=on,wait=off", "-mon", "chardev=m,mode=control"],
-            "/dev/null", [fd]);
+        var fd = UnixListener.Create(sockPath);
+        int pid;
+        try
+        {
+            pid = Spawner.Spawn(
+                [emulator, "-machine", "none,accel=tcg", "-nodefaults", "-display", "none", "-no-user-config",
+                 "-chardev", $"socket,id=m,fd={fd},server=on,wait=off", "-mon", "chardev=m,mode=control"],
+                "/dev/null", [fd]);
+        }
+        finally
+        {
+            UnixListener.Close(fd);
+        }
         using var watch = ProcessWatch.Start(pid, ownChild: true);
         try
         {

@@ -1,0 +1,196 @@
+using System.Buffers;
+using System.Globalization;
+using Vireo.Host;
+using System.Text;
+
+namespace Vireo.Cli;
+
+/// <summary>An HTTP/1.1 response: status, headers, and a body stream (de-chunked).</summary>
+public sealed class HttpReply(int status, string reason, Dictionary<string, string> headers, Stream body, Stream connection) : IDisposable
+{
+    public int Status { get; } = status;
+    public string ReasonPhrase { get; } = reason;
+    public IReadOnlyDictionary<string, string> Headers { get; } = headers;
+    public Stream Body { get; } = body;
+    public bool Ok => Status is >= 200 and < 300;
+
+    public async Task<string> ReadStringAsync(CancellationToken ct)
+    {
+        using var r = new StreamReader(Body, Encoding.UTF8, false, 4096, leaveOpen: true);
+        return await r.ReadToEndAsync(ct);
+    }
+
+    public void Dispose()
+    {
+        Body.Dispose();
+        connection.Dispose();
+    }
+}
+
+/// <summary>
+/// A minimal HTTP/1.1 client over a unix socket: one request per connection.
+/// </summary>
+/// <remarks>
+/// Written by hand for start-up time: the CLI makes one request per process, and HttpClient's
+/// first request costs ~70 ms of JIT and setup here (measured), more than the whole budget of a
+/// virsh-style command (target: list in 50 ms). Only what the daemon's API needs: Content-Length request bodies,
+/// Content-Length or chunked responses. The console's WebSocket still uses ClientWebSocket.
+/// </remarks>
+internal static class UnixHttp
+{
+    public static async Task<HttpReply> SendAsync(string socketPath, string method, string path, byte[]? body, string? contentType, CancellationToken ct)
+    {
+        UnixClient stream;
+        try
+        {
+            stream = UnixClient.Connect(socketPath);
+        }
+        catch (IOException e)
+        {
+            throw new CliException($"failed to connect to the daemon at unix:{socketPath}: {e.Message}. Start it with './vireo daemon', or point --connect / VIREO_CONNECT at its socket.");
+        }
+        var sb = new StringBuilder();
+        sb.Append(method).Append(' ').Append(path.StartsWith('/') ? path : "/" + path).Append(" HTTP/1.1\r\nHost: vireo\r\nConnection: close\r\n");
+        if (body is not null)
+        {
+            sb.Append("Content-Type: ").Append(contentType ?? "application/octet-stream").Append("\r\n");
+            sb.Append("Content-Length: ").Append(body.Length.ToString(CultureInfo.InvariantCulture)).Append("\r\n");
+        }
+        else if (method is "POST" or "PUT")
+        {
+            sb.Append("Content-Length: 0\r\n");
+        }
+        sb.Append("\r\n");
+        var head = Encoding.ASCII.GetBytes(sb.ToString());
+        if (body is not null && body.Length + head.Length < 65536)
+        {
+            var all = new byte[head.Length + body.Length];
+            head.CopyTo(all, 0);
+            body.CopyTo(all, head.Length);
+            await stream.WriteAsync(all, ct);
+        }
+        else
+        {
+            await stream.WriteAsync(head, ct);
+            if (body is not null) await stream.WriteAsync(body, ct);
+        }
+
+        var reader = new BufferedReader(stream);
+        var statusLine = await reader.ReadLineAsync(ct) ?? throw new CliException($"the daemon at unix:{socketPath} closed the connection without answering.");
+        var parts = statusLine.Split(' ', 3);
+        if (parts.Length < 2 || !int.TryParse(parts[1], out var status))
+            throw new CliException($"the daemon at unix:{socketPath} answered something that is not HTTP: '{statusLine}'.");
+        var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        while (await reader.ReadLineAsync(ct) is { Length: > 0 } line)
+        {
+            var colon = line.IndexOf(':');
+            if (colon > 0) headers[line[..colon].Trim()] = line[(colon + 1)..].Trim();
+        }
+        Stream bodyStream = headers.TryGetValue("Transfer-Encoding", out var te) && te.Contains("chunked", StringComparison.OrdinalIgnoreCase)
+            ? new ChunkedStream(reader)
+            : headers.TryGetValue("Content-Length", out var cl) && long.TryParse(cl, out var len)
+                ? new LengthStream(reader, len)
+                : new LengthStream(reader, long.MaxValue);
+        return new HttpReply(status, parts.Length > 2 ? parts[2] : "", headers, bodyStream, stream);
+    }
+
+    /// <summary>Buffered reads with line access, shared by the header parser and body streams.</summary>
+    internal sealed class BufferedReader(Stream inner)
+    {
+        private readonly byte[] _buf = new byte[16384];
+        private int _pos, _len;
+
+        private async ValueTask<bool> FillAsync(CancellationToken ct)
+        {
+            if (_pos < _len) return true;
+            _pos = 0;
+            _len = await inner.ReadAsync(_buf, ct);
+            return _len > 0;
+        }
+
+        public async ValueTask<string?> ReadLineAsync(CancellationToken ct)
+        {
+            var sb = new StringBuilder();
+            while (await FillAsync(ct))
+            {
+                var idx = Array.IndexOf(_buf, (byte)'\n', _pos, _len - _pos);
+                if (idx < 0)
+                {
+                    sb.Append(Encoding.UTF8.GetString(_buf, _pos, _len - _pos));
+                    _pos = _len;
+                    continue;
+                }
+                sb.Append(Encoding.UTF8.GetString(_buf, _pos, idx - _pos));
+                _pos = idx + 1;
+                if (sb.Length > 0 && sb[^1] == '\r') sb.Length--;
+                return sb.ToString();
+            }
+            return sb.Length > 0 ? sb.ToString() : null;
+        }
+
+        public async ValueTask<int> ReadAsync(Memory<byte> dest, CancellationToken ct)
+        {
+            if (!await FillAsync(ct)) return 0;
+            var n = Math.Min(dest.Length, _len - _pos);
+            _buf.AsMemory(_pos, n).CopyTo(dest);
+            _pos += n;
+            return n;
+        }
+    }
+
+    private abstract class ReadOnlyBody : Stream
+    {
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) => ReadAsync(buffer.AsMemory(offset, count), ct).AsTask();
+    }
+
+    private sealed class LengthStream(BufferedReader r, long length) : ReadOnlyBody
+    {
+        private long _left = length;
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default)
+        {
+            if (_left <= 0) return 0;
+            var n = await r.ReadAsync(buffer[..(int)Math.Min(buffer.Length, _left)], ct);
+            _left -= n;
+            return n;
+        }
+    }
+
+    private sealed class ChunkedStream(BufferedReader r) : ReadOnlyBody
+    {
+        private long _chunkLeft;
+        private bool _done;
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default)
+        {
+            while (!_done)
+            {
+                if (_chunkLeft > 0)
+                {
+                    var n = await r.ReadAsync(buffer[..(int)Math.Min(buffer.Length, _chunkLeft)], ct);
+                    if (n == 0) { _done = true; return 0; }
+                    _chunkLeft -= n;
+                    if (_chunkLeft == 0) await r.ReadLineAsync(ct); // CRLF after the chunk
+                    return n;
+                }
+                var sizeLine = await r.ReadLineAsync(ct);
+                if (sizeLine is null) { _done = true; break; }
+                var semi = sizeLine.IndexOf(';');
+                if (!long.TryParse(semi >= 0 ? sizeLine[..semi] : sizeLine, NumberStyles.HexNumber, CultureInfo.InvariantCulture, out _chunkLeft))
+                    throw new IOException($"Bad chunk size '{sizeLine}' from the daemon.");
+                if (_chunkLeft == 0) { _done = true; await r.ReadLineAsync(ct); }
+            }
+            return 0;
+        }
+    }
+}
