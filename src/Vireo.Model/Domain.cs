@@ -129,7 +129,7 @@ public sealed class DiskDef
 public sealed class ControllerDef
 {
     public string Type { get; set; } = "";               // usb | pci | sata | scsi | virtio-serial | ide
-    public int Index { get; set; }
+    public int? Index { get; set; }                      // filled on define when omitted
     public string? Model { get; set; }
     public int? Ports { get; set; }
     public string? TargetChassis { get; set; }

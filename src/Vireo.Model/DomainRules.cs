@@ -82,10 +82,22 @@ public static partial class DomainRules
             dev.Filesystems[i].Alias ??= $"fs{i}";
         }
         if (dev.Memballoon is { Model: "virtio" } mb) mb.Alias ??= "balloon0";
+        // Controllers without an index get the next free one of their type, as libvirt does.
+        foreach (var group in dev.Controllers.GroupBy(c => c.Type))
+        {
+            var used = group.Where(c => c.Index is not null).Select(c => c.Index!.Value).ToHashSet();
+            var next = 0;
+            foreach (var c in group.Where(c => c.Index is null))
+            {
+                while (used.Contains(next)) next++;
+                c.Index = next;
+                used.Add(next);
+            }
+        }
         foreach (var c in dev.Controllers)
             c.Alias ??= c.Type switch
             {
-                "pci" => c.Model is "pci-root" or "pcie-root" ? $"pci.{c.Index}" : $"pci.{c.Index}",
+                "pci" => $"pci.{c.Index}",
                 "usb" => c.Index == 0 ? "usb" : $"usb{c.Index}",
                 "ide" => "ide",
                 _ => $"{c.Type}{c.Index}",
@@ -172,6 +184,8 @@ public static partial class DomainRules
         foreach (var f in dev.Filesystems.Where(f => f.Source.Length > 0 && !f.Source.StartsWith('/')))
             p.Add(new($"Filesystem source '{f.Source}' must be an absolute path."));
         if (dev.Graphics.Count > 1) p.Add(new("Only one <graphics> device is supported."));
+        foreach (var dup in dev.Controllers.GroupBy(c => (c.Type, c.Index)).Where(g => g.Count() > 1))
+            p.Add(new($"Controller type '{dup.Key.Type}' index {dup.Key.Index} is defined twice."));
         return p;
     }
 

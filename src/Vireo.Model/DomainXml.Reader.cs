@@ -293,7 +293,7 @@ public static partial class DomainXml
             var c = new ControllerDef
             {
                 Type = OneOf(e, "type", "usb", "pci", "sata", "scsi", "virtio-serial", "ide") ?? "",
-                Index = Int(e, "index") ?? 0,
+                Index = Int(e, "index"),
                 Model = A(e, "model"),
                 Ports = Int(e, "ports"),
             };

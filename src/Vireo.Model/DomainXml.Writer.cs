@@ -113,7 +113,7 @@ public static partial class DomainXml
         }
         foreach (var c in d.Controllers)
         {
-            var e = new XElement("controller", new XAttribute("type", c.Type), new XAttribute("index", c.Index), Attr("model", c.Model), Attr("ports", c.Ports));
+            var e = new XElement("controller", new XAttribute("type", c.Type), Attr("index", c.Index), Attr("model", c.Model), Attr("ports", c.Ports));
             if (c.TargetChassis is not null || c.TargetPort is not null)
                 e.Add(new XElement("target", Attr("chassis", c.TargetChassis), Attr("port", c.TargetPort)));
             e.Add(Common(c.Alias, c.Address));

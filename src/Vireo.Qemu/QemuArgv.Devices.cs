@@ -8,7 +8,7 @@ public static partial class QemuArgv
     private static void Controllers(DomainDef d, Args a)
     {
         var q35 = IsQ35(d);
-        foreach (var c in d.Devices.Controllers.OrderBy(c => c.Type == "pci" ? 0 : 1).ThenBy(c => c.Index))
+        foreach (var c in d.Devices.Controllers.OrderBy(c => c.Type == "pci" ? 0 : 1).ThenBy(c => c.Index ?? 0))
         {
             JsonObject? dev = c.Type switch
             {
@@ -18,11 +18,11 @@ public static partial class QemuArgv
                     "pcie-root-port" => new JsonObject
                     {
                         ["driver"] = "pcie-root-port",
-                        ["port"] = c.TargetPort is { } p ? ParseNum(p) : 0x10 + c.Index - 1,
-                        ["chassis"] = c.TargetChassis is { } ch ? ParseNum(ch) : c.Index,
+                        ["port"] = c.TargetPort is { } p ? ParseNum(p) : 0x10 + (c.Index ?? 1) - 1,
+                        ["chassis"] = c.TargetChassis is { } ch ? ParseNum(ch) : c.Index ?? 1,
                         ["id"] = c.Alias,
                     },
-                    "pci-bridge" => new JsonObject { ["driver"] = "pci-bridge", ["chassis_nr"] = c.Index, ["id"] = c.Alias },
+                    "pci-bridge" => new JsonObject { ["driver"] = "pci-bridge", ["chassis_nr"] = c.Index ?? 1, ["id"] = c.Alias },
                     "pcie-to-pci-bridge" => new JsonObject { ["driver"] = "pcie-pci-bridge", ["id"] = c.Alias },
                     _ => throw new LaunchException($"Unsupported PCI controller model '{c.Model}'; use pcie-root-port, pci-bridge or pcie-to-pci-bridge."),
                 },
@@ -39,7 +39,7 @@ public static partial class QemuArgv
                     },
                     var m => throw new LaunchException($"Unsupported USB controller model '{m}'; use qemu-xhci, piix3-uhci or none."),
                 },
-                "sata" when q35 && c.Index == 0 => null, // q35's built-in AHCI (bus ide.N)
+                "sata" when q35 && (c.Index ?? 0) == 0 => null, // q35's built-in AHCI (bus ide.N)
                 "sata" => new JsonObject { ["driver"] = "ich9-ahci", ["id"] = c.Alias },
                 "ide" => null,                               // the pc machine's built-in IDE
                 "scsi" => (c.Model ?? "virtio-scsi") switch
@@ -104,7 +104,7 @@ public static partial class QemuArgv
                     ["driver"] = disk.Format ?? "raw",
                     ["file"] = $"{alias}-storage",
                 });
-                dev["write-cache"] = writeCache ? "on" : "off";
+                if (disk.Device == "disk") dev["write-cache"] = writeCache ? "on" : "off";
             }
             var idx = DomainRules.DiskIndex(disk.TargetDev);
             var cd = disk.Device == "cdrom";

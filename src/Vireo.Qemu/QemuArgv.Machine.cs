@@ -27,7 +27,7 @@ public static partial class QemuArgv
         var rtc = d.Clock?.Offset == "localtime" ? "base=localtime" : "base=utc";
         if (d.Clock?.Timers.Any(t => t.Name == "rtc" && t.TickPolicy == "catchup") == true) rtc += ",driftfix=slew";
         a.Add("-rtc", rtc);
-        if (d.Clock?.Timers.Any(t => t.Name == "pit" && t.TickPolicy == "delay") == true)
+        if (d.Type == "kvm" && d.Clock?.Timers.Any(t => t.Name == "pit" && t.TickPolicy == "delay") == true)
             a.Add("-global", "kvm-pit.lost_tick_policy=delay");
         if (d.Clock?.Timers.Any(t => t.Name == "hpet" && t.Present == "no") == true) a.Add("-no-hpet");
         var actions = new List<string>();

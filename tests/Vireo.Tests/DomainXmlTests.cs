@@ -1,0 +1,157 @@
+using Vireo.Model;
+
+namespace Vireo.Tests;
+
+public class DomainXmlTests
+{
+    private const string Minimal = """
+        <domain type='qemu'>
+          <name>vm1</name>
+          <memory unit='MiB'>256</memory>
+          <os><type>hvm</type></os>
+        </domain>
+        """;
+
+    [Theory]
+    [MemberData(nameof(GoldenFiles.Inputs), MemberType = typeof(GoldenFiles))]
+    public void Define_fills_like_libvirt_and_dumpxml_round_trips(string name)
+    {
+        var def = DomainRules.ParseForDefine(GoldenFiles.Read(name + ".xml"));
+        var written = DomainXml.Write(def);
+        GoldenFiles.Check(name + ".out.xml", written);
+        // What dumpxml prints must define again to the same thing.
+        var again = DomainXml.Write(DomainRules.ParseForDefine(written));
+        Assert.Equal(written, again);
+    }
+
+    [Fact]
+    public void Define_generates_uuid_mac_and_aliases()
+    {
+        var def = DomainRules.ParseForDefine("""
+            <domain type='qemu'><name>n</name><memory>1024</memory><os><type>hvm</type></os>
+              <devices>
+                <disk type='file' device='disk'><source file='/x.img'/><target dev='vdb'/></disk>
+                <interface type='user'/><interface type='user'/>
+                <console type='pty'/>
+              </devices>
+            </domain>
+            """);
+        Assert.NotEqual(Guid.Empty, def.Uuid);
+        Assert.All(def.Devices.Interfaces, n => Assert.StartsWith("52:54:00:", n.Mac));
+        Assert.NotEqual(def.Devices.Interfaces[0].Mac, def.Devices.Interfaces[1].Mac);
+        Assert.Equal(["net0", "net1"], def.Devices.Interfaces.Select(n => n.Alias));
+        var disk = Assert.Single(def.Devices.Disks);
+        Assert.Equal(("virtio", "raw", "virtio-disk1"), (disk.TargetBus, disk.Format, disk.Alias));
+        // A console on a serial target brings its serial port, as in libvirt.
+        var serial = Assert.Single(def.Devices.Serials);
+        Assert.Equal(("pty", 0, "serial0"), (serial.Type, serial.TargetPort, serial.Alias));
+        Assert.Equal(1024UL, def.CurrentMemoryKiB);
+    }
+
+    [Theory]
+    [InlineData("2", "GiB", 2097152UL)]
+    [InlineData("1000", "MB", 976563UL)]
+    [InlineData("512", null, 512UL)]
+    [InlineData("1048576", "bytes", 1024UL)]
+    [InlineData("1", "T", 1073741824UL)]
+    public void Memory_units_are_converted_to_KiB(string value, string? unit, ulong kib)
+    {
+        var u = unit is null ? "" : $" unit='{unit}'";
+        var d = DomainXml.Parse($"<domain type='qemu'><name>m</name><memory{u}>{value}</memory><os><type>hvm</type></os></domain>");
+        Assert.Equal(kib, d.MemoryKiB);
+    }
+
+    [Fact]
+    public void Unsupported_element_is_named_with_its_line()
+    {
+        var e = Assert.Throws<DefinitionException>(() => DomainXml.Parse("""
+            <domain type='qemu'>
+              <name>vm1</name>
+              <memory>1024</memory>
+              <devices>
+                <sound model='ich9'/>
+              </devices>
+            </domain>
+            """));
+        var p = Assert.Single(e.Problems);
+        Assert.Equal(5, p.Line);
+        Assert.Contains("Unsupported element <sound> in <devices>", p.Message);
+    }
+
+    [Fact]
+    public void Every_problem_is_reported_at_once()
+    {
+        var e = Assert.Throws<DefinitionException>(() => DomainXml.Parse("""
+            <domain type='xen'>
+              <name>vm1</name>
+              <memory unit='parsecs'>3</memory>
+              <blkiotune/>
+              <devices><hostdev/><disk type='network' device='disk'><target dev='vda'/></disk></devices>
+            </domain>
+            """));
+        var text = string.Join("\n", e.Problems);
+        Assert.Contains("line 1: Unsupported type of <domain> 'xen'", text);
+        Assert.Contains("line 3: Bad memory size '3' unit 'parsecs'", text);
+        Assert.Contains("line 4: Unsupported element <blkiotune> in <domain>", text);
+        Assert.Contains("line 5: Unsupported element <hostdev> in <devices>", text);
+        Assert.Contains("Unsupported type of <disk> 'network'", text);
+        Assert.Equal(5, e.Problems.Count);
+    }
+
+    [Fact]
+    public void Malformed_xml_says_so_with_the_line()
+    {
+        var e = Assert.Throws<DefinitionException>(() => DomainXml.Parse("<domain type='qemu'>\n<name>x</nam>\n</domain>"));
+        Assert.StartsWith("line 2: The XML is not well-formed", e.Message);
+    }
+
+    [Fact]
+    public void Network_xml_is_pointed_to_net_define()
+    {
+        var e = Assert.Throws<DefinitionException>(() => DomainXml.Parse("<network><name>default</name></network>"));
+        Assert.Contains("use net-define", e.Message);
+    }
+
+    [Theory]
+    [InlineData("<name>bad/name</name><memory>1024</memory>", "Domain name 'bad/name' is not allowed")]
+    [InlineData("<name>a</name>", "needs <memory> greater than zero")]
+    [InlineData("<name>a</name><memory>1024</memory><vcpu current='4'>2</vcpu>", "vcpu current='4' must be between 1 and the maximum (2)")]
+    [InlineData("<name>a</name><memory>1024</memory><vcpu>4</vcpu><cpu><topology sockets='1' cores='2' threads='1'/></cpu>", "CPU topology gives 2 CPUs")]
+    [InlineData("<name>a</name><memory>1024</memory><devices><disk type='file' device='disk'><target dev='vda'/></disk></devices>", "Disk 'vda' has no <source>")]
+    [InlineData("<name>a</name><memory>1024</memory><devices><disk type='file' device='disk'><source file='/a'/><target dev='vda'/></disk><disk type='file' device='disk'><source file='/b'/><target dev='vda'/></disk></devices>", "Disk target 'vda' is used twice")]
+    [InlineData("<name>a</name><memory>1024</memory><devices><interface type='user'><mac address='52:54:00:00:00:01'/></interface><interface type='user'><mac address='52:54:00:00:00:01'/></interface></devices>", "MAC address '52:54:00:00:00:01' is used by more than one interface")]
+    [InlineData("<name>a</name><memory>1024</memory><devices><interface type='network'/></devices>", "needs <source network='NAME'/>")]
+    [InlineData("<name>a</name><memory>1024</memory><os><type>hvm</type><boot dev='hd'/></os><devices><disk type='file' device='disk'><source file='/a'/><target dev='vda'/><boot order='1'/></disk></devices>", "cannot be mixed")]
+    public void Validation_names_the_problem(string body, string expected)
+    {
+        var e = Assert.Throws<DefinitionException>(() => DomainRules.ParseForDefine($"<domain type='qemu'>{body}</domain>"));
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void Multicast_and_malformed_macs_are_rejected()
+    {
+        var e = Assert.Throws<DefinitionException>(() => DomainXml.Parse(
+            "<domain type='qemu'><name>a</name><memory>1</memory><devices><interface type='user'><mac address='01:00:5e:00:00:01'/></interface><interface type='user'><mac address='52:54:zz:00:00:01'/></interface></devices></domain>"));
+        Assert.Contains("is a multicast address", e.Message);
+        Assert.Contains("Malformed MAC address '52:54:zz:00:00:01'", e.Message);
+    }
+
+    [Fact]
+    public void Minimal_definition_writes_libvirt_layout()
+    {
+        var d = DomainRules.ParseForDefine(Minimal);
+        var xml = DomainXml.Write(d);
+        Assert.StartsWith("<domain type='qemu'>\n  <name>vm1</name>\n  <uuid>", xml);
+        Assert.Contains("<memory unit='KiB'>262144</memory>", xml);
+        Assert.Contains("<on_poweroff>destroy</on_poweroff>", xml);
+    }
+
+    [Theory]
+    [InlineData("vda", 0)]
+    [InlineData("vdb", 1)]
+    [InlineData("sdz", 25)]
+    [InlineData("sdaa", 26)]
+    [InlineData("hdc", 2)]
+    public void Disk_names_map_to_libvirt_indexes(string dev, int index) => Assert.Equal(index, DomainRules.DiskIndex(dev));
+}

@@ -1,0 +1,59 @@
+using System.Reflection;
+using Vireo.Cli;
+using Vireo.Model;
+
+namespace Vireo.Tests;
+
+public class MiscTests
+{
+    [Theory]
+    [InlineData("10G", 10737418240UL)]
+    [InlineData("512M", 536870912UL)]
+    [InlineData("1024", 1024UL)]
+    [InlineData("1GB", 1000000000UL)]
+    public void Sizes_parse_like_qemu_img(string text, ulong bytes)
+    {
+        Assert.True(Units.TryParseSize(text, out var b));
+        Assert.Equal(bytes, b);
+    }
+
+    [Fact]
+    public void Bad_sizes_are_rejected() => Assert.False(Units.TryParseSize("ten gigs", out _));
+
+    [Fact]
+    public void List_table_has_virsh_layout()
+    {
+        var t = Table.Render(["Id", "Name", "State"], [["1", "demo", "running"], ["-", "web-server", "shut off"]]);
+        Assert.Equal(
+            " Id   Name         State\n" +
+            "----------------------------\n" +
+            " 1    demo         running\n" +
+            " -    web-server   shut off\n\n", t);
+    }
+
+    [Fact]
+    public void Mac_addresses_normalise_and_generate_with_qemu_prefix()
+    {
+        Assert.Equal("52:54:00:ab:cd:ef", MacAddress.Normalize("52:54:00:AB:CD:EF"));
+        Assert.Null(MacAddress.Normalize("52:54:00:ab:cd"));
+        Assert.Matches("^52:54:00:[0-9a-f]{2}:[0-9a-f]{2}:[0-9a-f]{2}$", MacAddress.Generate());
+    }
+
+    /// <summary>Arrows only point down: Model ← Host ← Qemu ← Engine ← Daemon; the CLI never sees the engine.</summary>
+    [Theory]
+    [InlineData("Vireo.Model", new string[0])]
+    [InlineData("Vireo.Host", new[] { "Vireo.Model" })]
+    [InlineData("Vireo.Qemu", new[] { "Vireo.Model", "Vireo.Host" })]
+    [InlineData("Vireo.Engine", new[] { "Vireo.Model", "Vireo.Host", "Vireo.Qemu" })]
+    [InlineData("Vireo.Cli", new[] { "Vireo.Model", "Vireo.Host", "Vireo.Qemu", "Vireo.Api" })]
+    [InlineData("Vireo.Daemon", new[] { "Vireo.Engine", "Vireo.Api", "Vireo.Model", "Vireo.Host", "Vireo.Qemu" })]
+    public void Layering_is_respected(string assembly, string[] allowed)
+    {
+        var refs = Assembly.Load(assembly).GetReferencedAssemblies()
+            .Select(a => a.Name!)
+            .Where(n => n.StartsWith("Vireo", StringComparison.Ordinal) || n.StartsWith("Microsoft.AspNetCore", StringComparison.Ordinal))
+            .Where(n => assembly != "Vireo.Daemon" || !n.StartsWith("Microsoft.AspNetCore", StringComparison.Ordinal)) // the daemon is the web shell
+            .ToList();
+        Assert.All(refs, r => Assert.Contains(r, allowed));
+    }
+}
