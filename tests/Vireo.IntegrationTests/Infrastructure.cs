@@ -1,0 +1,250 @@
+using System.Diagnostics;
+using System.Text;
+using System.Xml.Linq;
+
+[assembly: CollectionBehavior(DisableTestParallelization = true)]
+
+namespace Vireo.IntegrationTests;
+
+/// <summary>The built binary and the test guest, made once per test run.</summary>
+public sealed class VireoFixture
+{
+    public string Repo { get; }
+    public string Binary { get; }
+    public string GuestDir { get; }
+
+    public VireoFixture()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Vireo.sln"))) dir = dir.Parent;
+        Repo = dir?.FullName ?? throw new InvalidOperationException("Vireo.sln not found above " + AppContext.BaseDirectory);
+        // ./vireo builds the binary on first use (or when sources changed).
+        Run(Path.Combine(Repo, "vireo"), "--help");
+        Binary = Path.Combine(Repo, "out", "vireo", "vireo");
+        GuestDir = Run(Path.Combine(Repo, "guest", "build.sh")).Trim();
+    }
+
+    private static string Run(string program, params string[] args)
+    {
+        var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var err = p.StandardError.ReadToEndAsync();
+        var output = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"{program} failed ({p.ExitCode}): {err.Result}");
+        return output;
+    }
+}
+
+[CollectionDefinition("vireo")]
+public sealed class VireoCollection : ICollectionFixture<VireoFixture>;
+
+public sealed record CliResult(int ExitCode, string Stdout, string Stderr)
+{
+    public override string ToString() => $"exit {ExitCode}\nstdout: {Stdout}\nstderr: {Stderr}";
+}
+
+/// <summary>
+/// A vireod of the test's own (own config and run dirs, own socket) running the real binary.
+/// Disposing stops it and ends every QEMU it started (by the pids in its run dir), so a failed
+/// test leaves nothing behind.
+/// </summary>
+public sealed class TestDaemon : IAsyncDisposable
+{
+    private readonly VireoFixture _fx;
+    private Process? _proc;
+    private readonly StringBuilder _log = new();
+
+    public string Root { get; }
+    public string ConfigDir => Path.Combine(Root, "etc");
+    public string RunDir => Path.Combine(Root, "run");
+    public string Socket => Path.Combine(RunDir, "vireo.sock");
+    public string Log { get { lock (_log) return _log.ToString(); } }
+    public int Pid => _proc!.Id;
+
+    private TestDaemon(VireoFixture fx, string root)
+    {
+        _fx = fx;
+        Root = root;
+    }
+
+    public static async Task<TestDaemon> StartAsync(VireoFixture fx)
+    {
+        var d = new TestDaemon(fx, Directory.CreateTempSubdirectory("vireo-it-").FullName);
+        await d.LaunchAsync();
+        return d;
+    }
+
+    /// <summary>Starts (or restarts) the daemon process on the same dirs.</summary>
+    public async Task LaunchAsync()
+    {
+        var psi = new ProcessStartInfo(_fx.Binary) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "daemon", "--config-dir", ConfigDir, "--run-dir", RunDir }) psi.ArgumentList.Add(a);
+        _proc = Process.Start(psi)!;
+        _proc.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_log) _log.AppendLine(e.Data); };
+        _proc.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_log) _log.AppendLine(e.Data); };
+        _proc.BeginOutputReadLine();
+        _proc.BeginErrorReadLine();
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            if (_proc.HasExited) throw new InvalidOperationException($"vireod exited ({_proc.ExitCode}):\n{Log}");
+            if (File.Exists(Socket) && (await RunAsync("list")).ExitCode == 0) return;
+            await Task.Delay(20);
+        }
+        throw new TimeoutException("vireod did not answer within 30 s:\n" + Log);
+    }
+
+    /// <summary>kill -9 the daemon (guests must survive).</summary>
+    public async Task KillAsync()
+    {
+        _proc!.Kill();
+        await _proc.WaitForExitAsync();
+    }
+
+    public async Task<CliResult> RunAsync(params string[] args) => await RunWithInputAsync(null, args);
+
+    public async Task<CliResult> RunWithInputAsync(Func<StreamWriter, Task>? input, params string[] args)
+    {
+        var psi = new ProcessStartInfo(_fx.Binary) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = input is not null };
+        psi.Environment["VIREO_CONNECT"] = "unix:" + Socket;
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (input is not null) await input(p.StandardInput);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        await p.WaitForExitAsync(cts.Token);
+        return new CliResult(p.ExitCode, await stdout, await stderr);
+    }
+
+    /// <summary>Runs a command that must succeed; returns its stdout.</summary>
+    public async Task<string> OkAsync(params string[] args)
+    {
+        var r = await RunAsync(args);
+        Assert.True(r.ExitCode == 0, $"vireo {string.Join(' ', args)} failed: {r}\ndaemon log:\n{Log}");
+        return r.Stdout;
+    }
+
+    public async Task<string> FailAsync(params string[] args)
+    {
+        var r = await RunAsync(args);
+        Assert.True(r.ExitCode != 0, $"vireo {string.Join(' ', args)} should have failed: {r}");
+        Assert.StartsWith("error: ", r.Stderr);
+        return r.Stderr;
+    }
+
+    public string SerialLog(string name) => Path.Combine(Root, name + ".serial.log");
+
+    /// <summary>A test guest definition: the Debian kernel + busybox initramfs, serial on a pty logged to a file.</summary>
+    public string GuestXml(string name, string cmdlineExtra = "", string devices = "", string extra = "", int memoryMiB = 128, string type = "qemu", bool appendLog = false)
+    {
+        return $"""
+            <domain type='{type}'>
+              <name>{name}</name>
+              <memory unit='MiB'>{memoryMiB}</memory>
+              <vcpu>1</vcpu>
+              <os>
+                <type arch='x86_64' machine='pc'>hvm</type>
+                <kernel>{_fx.GuestDir}/vmlinuz</kernel>
+                <initrd>{_fx.GuestDir}/initrd.img</initrd>
+                <cmdline>console=ttyS0 quiet panic=-1 {cmdlineExtra}</cmdline>
+              </os>
+              <features><acpi/><apic/></features>
+              {extra}
+              <devices>
+                <serial type='pty'><log file='{SerialLog(name)}' append='{(appendLog ? "on" : "off")}'/><target port='0'/></serial>
+                {devices}
+              </devices>
+            </domain>
+            """;
+    }
+
+    public async Task DefineAsync(string xml)
+    {
+        var file = Path.Combine(Root, $"def-{Guid.NewGuid():N}.xml");
+        await File.WriteAllTextAsync(file, xml);
+        await OkAsync("define", file);
+    }
+
+    public async Task<CliResult> DefineResultAsync(string xml)
+    {
+        var file = Path.Combine(Root, $"def-{Guid.NewGuid():N}.xml");
+        await File.WriteAllTextAsync(file, xml);
+        return await RunAsync("define", file);
+    }
+
+    /// <summary>Waits until the guest's serial log holds the marker (count times).</summary>
+    public async Task WaitForSerialAsync(string name, string marker, int count = 1, double timeoutSeconds = 90)
+    {
+        var sw = Stopwatch.StartNew();
+        var path = SerialLog(name);
+        while (sw.Elapsed < TimeSpan.FromSeconds(timeoutSeconds))
+        {
+            if (File.Exists(path))
+            {
+                var text = await File.ReadAllTextAsync(path);
+                var n = 0;
+                for (var i = text.IndexOf(marker, StringComparison.Ordinal); i >= 0; i = text.IndexOf(marker, i + 1, StringComparison.Ordinal)) n++;
+                if (n >= count) return;
+            }
+            await Task.Delay(50);
+        }
+        var content = File.Exists(path) ? await File.ReadAllTextAsync(path) : "(no serial log)";
+        throw new TimeoutException($"'{marker}' x{count} did not appear on {name}'s serial console within {timeoutSeconds} s:\n{content}\ndaemon log:\n{Log}");
+    }
+
+    public async Task<string> StateAsync(string name) => (await OkAsync("domstate", name, "--reason")).Trim();
+
+    public async Task WaitForStateAsync(string name, string state, double timeoutSeconds = 30)
+    {
+        var sw = Stopwatch.StartNew();
+        string last = "";
+        while (sw.Elapsed < TimeSpan.FromSeconds(timeoutSeconds))
+        {
+            last = await StateAsync(name);
+            if (last == state) return;
+            await Task.Delay(50);
+        }
+        Assert.Fail($"{name} is '{last}', expected '{state}' within {timeoutSeconds} s");
+    }
+
+    /// <summary>pids of the QEMUs this daemon runs, from its run dir.</summary>
+    public IReadOnlyDictionary<string, int> QemuPids()
+    {
+        var dir = Path.Combine(RunDir, "qemu");
+        var result = new Dictionary<string, int>();
+        if (!Directory.Exists(dir)) return result;
+        foreach (var f in Directory.EnumerateFiles(dir, "*.xml"))
+        {
+            try
+            {
+                var pid = int.Parse(XElement.Load(f).Attribute("pid")!.Value);
+                result[Path.GetFileNameWithoutExtension(f)] = pid;
+            }
+            catch (Exception e) when (e is IOException or System.Xml.XmlException or NullReferenceException) { }
+        }
+        return result;
+    }
+
+    public static bool Alive(int pid) => Directory.Exists($"/proc/{pid}") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ");
+
+    public async ValueTask DisposeAsync()
+    {
+        var pids = QemuPids().Values.ToList();
+        if (_proc is { HasExited: false })
+        {
+            _proc.Kill();
+            await _proc.WaitForExitAsync();
+        }
+        // The QEMUs this daemon started (their own sessions, so they outlive it): end them by pid.
+        foreach (var pid in pids.Where(Alive))
+        {
+            try { Process.GetProcessById(pid).Kill(); } catch (ArgumentException) { } catch (InvalidOperationException) { }
+        }
+        foreach (var pid in pids)
+            for (int i = 0; i < 100 && Alive(pid); i++) await Task.Delay(20);
+        try { Directory.Delete(Root, recursive: true); } catch (IOException) { }
+    }
+}

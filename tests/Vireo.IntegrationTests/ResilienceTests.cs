@@ -1,0 +1,93 @@
+using System.Diagnostics;
+
+namespace Vireo.IntegrationTests;
+
+[Collection("vireo")]
+public sealed class ResilienceTests(VireoFixture fx)
+{
+    [Fact]
+    public async Task Kill_9_of_the_daemon_loses_no_guest_and_no_definition()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        await d.DefineAsync(d.GuestXml("keep1"));
+        await d.DefineAsync(d.GuestXml("keep2"));
+        await d.DefineAsync(d.GuestXml("idle"));
+        await d.OkAsync("start", "keep1");
+        await d.OkAsync("start", "keep2");
+        await d.WaitForSerialAsync("keep1", "VIREO-GUEST-READY");
+        await d.OkAsync("suspend", "keep2");
+        var before = d.QemuPids();
+        var ids = (await d.OkAsync("domid", "keep1")).Trim();
+
+        await d.KillAsync();
+        Assert.All(before.Values, pid => Assert.True(TestDaemon.Alive(pid), $"QEMU {pid} died with the daemon"));
+        await d.LaunchAsync();
+
+        var list = await d.OkAsync("list", "--all");
+        Assert.Matches($@" {ids} +keep1 +running", list);
+        Assert.Matches(@" \d+ +keep2 +paused", list);
+        Assert.Matches(@" - +idle +shut off", list);
+        Assert.Equal(before, d.QemuPids());
+        // Still controllable: monitor, resume, ACPI shutdown, and exits are still noticed.
+        Assert.Equal("VM status: running", (await d.OkAsync("qemu-monitor-command", "keep1", "--hmp", "info status")).Trim());
+        await d.OkAsync("resume", "keep2");
+        Assert.Equal("running (unpaused)", await d.StateAsync("keep2"));
+        await d.OkAsync("shutdown", "keep1");
+        Assert.Equal("shut off (shutdown)", await d.StateAsync("keep1"));
+        Process.GetProcessById(before["keep2"]).Kill(); // QEMU dies under an adopted guest
+        await d.WaitForStateAsync("keep2", "shut off (crashed)", 10);
+        // A new start after adoption gets a fresh id above the adopted ones.
+        await d.OkAsync("start", "idle");
+        Assert.True(int.Parse((await d.OkAsync("domid", "idle")).Trim()) > int.Parse(ids));
+    }
+
+    [Fact]
+    public async Task Qemu_killed_from_outside_is_recorded_as_crashed_at_once()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        await d.DefineAsync(d.GuestXml("victim"));
+        await d.OkAsync("start", "victim");
+        var events = Task.Run(() => d.RunAsync("event", "--domain", "victim", "--event", "lifecycle", "--timeout", "20"));
+        await Task.Delay(300);
+        var pid = d.QemuPids()["victim"];
+        var sw = Stopwatch.StartNew();
+        Process.GetProcessById(pid).Kill();
+        await d.WaitForStateAsync("victim", "shut off (crashed)", 10);
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(2), $"the crash took {sw.ElapsedMilliseconds} ms to notice");
+        Assert.False(File.Exists(Path.Combine(d.RunDir, "qemu", "victim.xml")));
+        Assert.Contains("event 'lifecycle' for domain 'victim': Stopped Failed", (await events).Stdout);
+        // And it starts again.
+        await d.OkAsync("start", "victim");
+        await d.OkAsync("destroy", "victim");
+    }
+
+    [Fact]
+    public async Task Autostart_domains_start_with_the_daemon()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        await d.DefineAsync(d.GuestXml("auto"));
+        await d.DefineAsync(d.GuestXml("manual"));
+        Assert.Equal("Domain 'auto' marked as autostarted\n", await d.OkAsync("autostart", "auto"));
+        Assert.Contains("Autostart:      enable", await d.OkAsync("dominfo", "auto"));
+        Assert.Contains("auto", await d.OkAsync("list", "--all", "--autostart", "--name"));
+        await d.KillAsync();
+        await d.LaunchAsync();
+        Assert.StartsWith("running", await d.StateAsync("auto"));
+        Assert.StartsWith("shut off", await d.StateAsync("manual"));
+        Assert.Equal("Domain 'auto' unmarked as autostarted\n", await d.OkAsync("autostart", "auto", "--disable"));
+        await d.OkAsync("destroy", "auto");
+    }
+
+    [Fact]
+    public async Task Undefining_a_running_domain_keeps_it_running_as_transient()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        await d.DefineAsync(d.GuestXml("tmp"));
+        await d.OkAsync("start", "tmp");
+        await d.OkAsync("undefine", "tmp");
+        Assert.Contains("Persistent:     no", await d.OkAsync("dominfo", "tmp"));
+        Assert.Contains("tmp", await d.OkAsync("list", "--transient", "--name"));
+        await d.OkAsync("destroy", "tmp");
+        Assert.DoesNotContain("tmp", await d.OkAsync("list", "--all"));
+    }
+}
