@@ -71,7 +71,7 @@ for applet in $("$root/bin/busybox" --list); do
 done
 install -m 0755 "$here/init" "$root/init"
 install -m 0755 "$here/udhcpc.script" "$root/etc/udhcpc/default.script"
-printf '#!/bin/sh\necho "VIREO-GUEST: power button, powering off"\nsync\npoweroff -f\n' > "$root/etc/acpi/PWRF/00000080"
+printf '#!/bin/sh\necho "VIREO-GUEST: power button, powering off" > /dev/console\nsync\npoweroff -f\n' > "$root/etc/acpi/PWRF/00000080"
 chmod 0755 "$root/etc/acpi/PWRF/00000080"
 echo "root:x:0:0:root:/:/bin/sh" > "$root/etc/passwd"
 

@@ -109,15 +109,16 @@ public sealed partial class Vm
 
     private void SetState(DomainState s, string reason, string? ev, string? detail)
     {
-        bool changed;
+        // Operations and QMP events both report the same transition (suspend, then STOP): the
+        // first one wins, so the reason the operation gave is kept and the event is published once.
         lock (_state)
         {
-            changed = State != s;
+            if (State == s || State == DomainState.Shutoff) return;
             State = s;
             Reason = reason;
         }
-        if (changed && ev is not null) _bus.Publish(Name, ev, detail!);
-        if (changed && s is DomainState.Running or DomainState.Paused) SaveStatus();
+        if (ev is not null) _bus.Publish(Name, ev, detail!);
+        SaveStatus();
     }
 
     private void SaveStatus()
