@@ -91,9 +91,9 @@ public static class HostProbe
         checks.Add(File.Exists(P("/dev/net/tun"))
             ? new("QEMU", "Checking if device /dev/net/tun exists", CheckStatus.Pass)
             : new("QEMU", "Checking if device /dev/net/tun exists", CheckStatus.Fail, null, "Load the tun module: modprobe tun."));
-        checks.Add(KernelFeature("bridge", "Checking for bridge support", "modprobe bridge"));
-        checks.Add(KernelFeature("macvtap", "Checking for macvtap support", "modprobe macvtap", CheckStatus.Warn));
-        checks.Add(KernelFeature("nf_tables", "Checking for nftables support", "modprobe nf_tables"));
+        checks.Add(KernelFeature("bridge", "CONFIG_BRIDGE", "Checking for bridge support"));
+        checks.Add(KernelFeature("macvtap", "CONFIG_MACVTAP", "Checking for macvtap support", CheckStatus.Warn));
+        checks.Add(KernelFeature("nf_tables", "CONFIG_NF_TABLES", "Checking for nftables support"));
         checks.AddRange(Cgroups());
         checks.Add(qemuVersion is null
             ? new("QEMU", "Checking for qemu-system-x86_64", CheckStatus.Fail, null, "Install it: apt-get install qemu-system-x86.")
@@ -104,10 +104,46 @@ public static class HostProbe
         return checks;
     }
 
-    private static HostCheck KernelFeature(string module, string title, string fix, CheckStatus missing = CheckStatus.Fail)
+    private static HostCheck KernelFeature(string module, string config, string title, CheckStatus missing = CheckStatus.Fail)
     {
-        if (ModuleLoaded(module)) return new("QEMU", title, CheckStatus.Pass);
-        return new("QEMU", title, missing, $"module {module} is not loaded and not built in", $"Load it: {fix}.");
+        var how = KernelHas(module, config);
+        return how is not null
+            ? new("QEMU", title, CheckStatus.Pass, how)
+            : new("QEMU", title, missing, $"the kernel has no {module} (not loaded, not built in, no module file)", $"Use a kernel with {config}, or load it: modprobe {module}.");
+    }
+
+    /// <summary>How the kernel provides a feature ("loaded", "built in", "module"), or null.</summary>
+    public static string? KernelHas(string module, string config)
+    {
+        if (ModuleLoaded(module)) return "loaded";
+        var cfg = KernelConfig();
+        if (cfg is not null)
+        {
+            if (cfg.Contains($"\n{config}=y")) return "built in";
+            if (cfg.Contains($"\n{config}=m")) return "module";
+            return null;
+        }
+        var release = File.Exists(P("/proc/sys/kernel/osrelease")) ? File.ReadAllText(P("/proc/sys/kernel/osrelease")).Trim() : "";
+        var dir = P($"/lib/modules/{release}");
+        bool Listed(string file) => File.Exists(Path.Combine(dir, file)) && File.ReadLines(Path.Combine(dir, file)).Any(l => Path.GetFileName(l.Split(':')[0]).StartsWith(module + ".ko", StringComparison.Ordinal));
+        if (Listed("modules.builtin")) return "built in";
+        if (Listed("modules.dep")) return "module";
+        return null;
+    }
+
+    private static string? _config;
+
+    private static string? KernelConfig()
+    {
+        if (_config is not null) return _config;
+        var path = P("/proc/config.gz");
+        if (!File.Exists(path)) return null;
+        try
+        {
+            using var gz = new System.IO.Compression.GZipStream(File.OpenRead(path), System.IO.Compression.CompressionMode.Decompress);
+            return _config = "\n" + new StreamReader(gz).ReadToEnd();
+        }
+        catch (IOException) { return null; }
     }
 
     private static IEnumerable<HostCheck> Cgroups()

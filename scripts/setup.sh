@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what Vireo needs on a Debian 12 host, when it is missing. Safe to run again.
+set -euo pipefail
+pkgs=(qemu-system-x86 qemu-utils busybox-static cpio kmod zstd xz-utils iproute2 procps)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+if ! command -v dotnet >/dev/null; then
+  echo "setup: the .NET 10 SDK (dotnet) is not installed; install it first (https://dot.net)" >&2
+  exit 1
+fi
