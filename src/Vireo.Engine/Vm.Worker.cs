@@ -76,7 +76,8 @@ public sealed partial class Vm
                 string pr;
                 lock (_state)
                 {
-                    if (_shutdownReason is not null || _fakeReboot) break;
+                    // A shutdown or reboot in progress, or a preserved crash, pauses QEMU on purpose.
+                    if (_shutdownReason is not null || _fakeReboot || State == DomainState.Crashed) break;
                     pr = _pauseReason ?? "unknown";
                 }
                 SetState(DomainState.Paused, pr, "Suspended", "Paused");

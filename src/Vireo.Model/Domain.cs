@@ -104,6 +104,14 @@ public sealed class DevicesDef
     public List<VideoDef> Videos { get; set; } = [];
     public MemballoonDef? Memballoon { get; set; }
     public List<RngDef> Rngs { get; set; } = [];
+    public List<PanicDef> Panics { get; set; } = [];
+}
+
+/// <summary>A pvpanic device: lets the guest tell QEMU it panicked, so on_crash can act.</summary>
+public sealed class PanicDef
+{
+    public string Model { get; set; } = "isa";          // isa | pvpanic (PCI)
+    public AddressDef? Address { get; set; }
 }
 
 public sealed class DiskDef

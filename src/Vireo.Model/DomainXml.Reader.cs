@@ -245,6 +245,13 @@ public static partial class DomainXml
                         break;
                     case "rng": d.Rngs.Add(Rng(e)); break;
                     case "filesystem": d.Filesystems.Add(Filesystem(e)); break;
+                    case "panic":
+                        var panic = new PanicDef { Model = OneOf(e, "model", "isa", "pvpanic") ?? "isa" };
+                        foreach (var c in e.Elements())
+                            if (c.Name.LocalName == "address") panic.Address = Address(c);
+                            else Unsupported(c, "panic");
+                        d.Panics.Add(panic);
+                        break;
                     default: Unsupported(e, "devices"); break;
                 }
             }

@@ -164,6 +164,7 @@ public static partial class DomainXml
             e.Add(Common(r.Alias, r.Address));
             ds.Add(e);
         }
+        foreach (var p in d.Panics) ds.Add(new XElement("panic", new XAttribute("model", p.Model), Common(null, p.Address)));
         return ds;
     }
 

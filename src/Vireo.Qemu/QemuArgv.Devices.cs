@@ -199,6 +199,7 @@ public static partial class QemuArgv
 
     private static void Misc(DomainDef d, Args a)
     {
+        Panics(d, a);
         foreach (var i in d.Devices.Inputs.Where(i => i.Bus != "ps2"))
         {
             var driver = (i.Type, i.Bus) switch
@@ -245,6 +246,24 @@ public static partial class QemuArgv
             if (r.RateBytes is { } rb) { dev["max-bytes"] = rb; dev["period"] = r.RatePeriod ?? 1000; }
             PciAddress(d, r.Address, dev);
             a.Device(dev);
+        }
+    }
+
+    private static void Panics(DomainDef d, Args a)
+    {
+        foreach (var p in d.Devices.Panics)
+        {
+            if (p.Model == "pvpanic")
+            {
+                var dev = new JsonObject { ["driver"] = "pvpanic-pci" };
+                PciAddress(d, p.Address, dev);
+                a.Device(dev);
+            }
+            else
+            {
+                var port = p.Address?.Get("iobase") is { } io ? ParseNum(io) : 0x505;
+                a.Device(new JsonObject { ["driver"] = "pvpanic", ["ioport"] = port });
+            }
         }
     }
 

@@ -1,0 +1,298 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Sockets;
+using System.Text;
+using Vireo.Cli;
+
+// Vireo's figures beside the raw QEMU floor, measured in one run, interleaved where they are
+// compared. Usage: Vireo.Bench <vireo binary> <guest dir> [--quick]
+var binary = args[0];
+var guestDir = args[1];
+var quick = args.Contains("--quick");
+var reps = quick ? 3 : 7;
+var root = Directory.CreateTempSubdirectory("vireo-bench-").FullName;
+var rows = new List<(string Figure, string Raw, string Vireo, string Target)>();
+var cleanup = new List<int>();
+Console.Error.WriteLine($"bench: work dir {root}; {reps} repetitions");
+
+string Ms(double ms) => ms >= 1000 ? $"{ms / 1000:0.00} s" : $"{ms:0.0} ms";
+double Median(IEnumerable<double> xs) { var a = xs.OrderBy(x => x).ToArray(); return a.Length == 0 ? double.NaN : a.Length % 2 == 1 ? a[a.Length / 2] : (a[a.Length / 2 - 1] + a[a.Length / 2]) / 2; }
+double RssMiB(int pid) { foreach (var l in File.ReadLines($"/proc/{pid}/status")) if (l.StartsWith("VmRSS:")) return double.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024; return 0; }
+
+string GuestXml(string name, string serial) => $"""
+    <domain type='qemu'>
+      <name>{name}</name>
+      <memory unit='MiB'>128</memory>
+      <vcpu>1</vcpu>
+      <os>
+        <type arch='x86_64' machine='pc'>hvm</type>
+        <kernel>{guestDir}/vmlinuz</kernel>
+        <initrd>{guestDir}/initrd.img</initrd>
+        <cmdline>console=ttyS0 quiet panic=-1</cmdline>
+      </os>
+      <features><acpi/><apic/></features>
+      <devices><serial type='file'><source path='{serial}'/><target port='0'/></serial></devices>
+    </domain>
+    """;
+
+async Task WaitForFile(string path, string marker, Stopwatch sw, double timeoutS = 120)
+{
+    while (sw.Elapsed.TotalSeconds < timeoutS)
+    {
+        try
+        {
+            if (File.Exists(path))
+            {
+                using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+                var text = new StreamReader(fs).ReadToEnd();
+                if (marker.Length == 0 ? text.Contains('\n') : text.Contains(marker)) return;
+            }
+        }
+        catch (IOException) { }
+        await Task.Delay(2);
+    }
+    throw new TimeoutException($"{marker} in {path}");
+}
+
+// ---- raw QEMU: the same guest, the same options Vireo gives, no manager ----
+async Task<(int Pid, Process P, double RunningMs, string Serial, string Qmp)> RawStart(string tag)
+{
+    var serial = Path.Combine(root, $"raw-{tag}.serial");
+    var qmp = Path.Combine(root, $"raw-{tag}.qmp");
+    File.Delete(serial); File.Delete(qmp);
+    var psi = new ProcessStartInfo("/usr/bin/qemu-system-x86_64") { RedirectStandardError = true, RedirectStandardOutput = true };
+    foreach (var a in new[] { "-machine", "pc,usb=off", "-accel", "tcg,thread=multi", "-cpu", "qemu64", "-m", "128", "-smp", "1", "-nodefaults", "-no-user-config",
+                 "-display", "none", "-kernel", $"{guestDir}/vmlinuz", "-initrd", $"{guestDir}/initrd.img", "-append", "console=ttyS0 quiet panic=-1",
+                 "-serial", $"file:{serial}", "-qmp", $"unix:{qmp},server=on,wait=off" }) psi.ArgumentList.Add(a);
+    var sw = Stopwatch.StartNew();
+    var p = Process.Start(psi)!;
+    cleanup.Add(p.Id);
+    // Poll for the QMP socket, then ask query-status.
+    while (true)
+    {
+        if (File.Exists(qmp))
+        {
+            try
+            {
+                using var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                s.Connect(new UnixDomainSocketEndPoint(qmp));
+                var buf = new byte[4096];
+                s.Receive(buf);
+                s.Send("{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"query-status\"}\n"u8.ToArray());
+                var got = new StringBuilder();
+                while (!got.ToString().Contains("\"status\"")) got.Append(Encoding.UTF8.GetString(buf, 0, s.Receive(buf)));
+                break;
+            }
+            catch (SocketException) { }
+        }
+        await Task.Delay(1);
+    }
+    return (p.Id, p, sw.Elapsed.TotalMilliseconds, serial, qmp);
+}
+
+async Task<double> RawDestroy(Process p)
+{
+    var sw = Stopwatch.StartNew();
+    Vireo.Host.ProcessWatch.Signal(p.Id, 15);
+    await p.WaitForExitAsync();
+    return sw.Elapsed.TotalMilliseconds;
+}
+
+async Task<double> RawPowerdown(string qmp, Process p)
+{
+    using var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+    s.Connect(new UnixDomainSocketEndPoint(qmp));
+    var buf = new byte[4096];
+    s.Receive(buf);
+    s.Send("{\"execute\":\"qmp_capabilities\"}\n"u8.ToArray());
+    s.Receive(buf);
+    var sw = Stopwatch.StartNew();
+    s.Send("{\"execute\":\"system_powerdown\"}\n"u8.ToArray());
+    await p.WaitForExitAsync();
+    return sw.Elapsed.TotalMilliseconds;
+}
+
+// ---- Vireo ----
+Process StartDaemon(string name, out string socket)
+{
+    var dir = Path.Combine(root, name);
+    socket = Path.Combine(dir, "run", "vireo.sock");
+    var psi = new ProcessStartInfo(binary) { RedirectStandardOutput = true, RedirectStandardError = true };
+    foreach (var a in new[] { "daemon", "--config-dir", Path.Combine(dir, "etc"), "--run-dir", Path.Combine(dir, "run") }) psi.ArgumentList.Add(a);
+    var p = Process.Start(psi)!;
+    p.OutputDataReceived += (_, _) => { };
+    p.ErrorDataReceived += (_, _) => { };
+    p.BeginOutputReadLine();
+    p.BeginErrorReadLine();
+    cleanup.Add(p.Id);
+    return p;
+}
+
+async Task<double> FirstAnswer(string socket, Stopwatch sw)
+{
+    using var c = new DaemonClient("unix:" + socket);
+    while (true)
+    {
+        try
+        {
+            using var r = await c.SendAsync("GET", "v1/domains");
+            return sw.Elapsed.TotalMilliseconds;
+        }
+        catch (CliException) { await Task.Delay(1); }
+    }
+}
+
+async Task<double> Cli(string socket, params string[] a)
+{
+    var psi = new ProcessStartInfo(binary) { RedirectStandardOutput = true, RedirectStandardError = true };
+    psi.Environment["VIREO_CONNECT"] = "unix:" + socket;
+    foreach (var x in a) psi.ArgumentList.Add(x);
+    var sw = Stopwatch.StartNew();
+    using var p = Process.Start(psi)!;
+    var o = p.StandardOutput.ReadToEndAsync();
+    var e = p.StandardError.ReadToEndAsync();
+    await p.WaitForExitAsync();
+    var t = sw.Elapsed.TotalMilliseconds;
+    if (p.ExitCode != 0) throw new InvalidOperationException($"vireo {string.Join(' ', a)}: {await e}");
+    await o;
+    return t;
+}
+
+async Task<double> Api(DaemonClient c, string method, string path, Body? body = null)
+{
+    var sw = Stopwatch.StartNew();
+    using var r = await c.SendAsync(method, path, body);
+    await r.ReadStringAsync(default);
+    return sw.Elapsed.TotalMilliseconds;
+}
+
+try
+{
+    // 1. Daemon launch → first answered request; idle RSS.
+    var launches = new List<double>();
+    Process daemon = null!;
+    string sock = "";
+    for (int i = 0; i < reps; i++)
+    {
+        var sw = Stopwatch.StartNew();
+        var d = StartDaemon($"launch{i}", out var s);
+        launches.Add(await FirstAnswer(s, sw));
+        if (i < reps - 1) { d.Kill(); await d.WaitForExitAsync(); }
+        else { daemon = d; sock = s; }
+    }
+    rows.Add(("daemon launch → first answered request", "—", Ms(Median(launches)), "≤ 150 ms"));
+    await Task.Delay(500);
+    var rssIdle = RssMiB(daemon.Id);
+    using var api = new DaemonClient("unix:" + sock);
+
+    // 2. define: API and CLI; 200 in one session.
+    var defineApi = new List<double>();
+    for (int i = 0; i < 200; i++)
+        defineApi.Add(await Api(api, "POST", "v1/domains", DaemonClient.Xml(GuestXml($"d{i:0000}", Path.Combine(root, $"d{i}.serial")))));
+    var xmlFile = Path.Combine(root, "one.xml");
+    var defineCli = new List<double>();
+    for (int i = 0; i < reps; i++)
+    {
+        await File.WriteAllTextAsync(xmlFile, GuestXml($"cli{i}", Path.Combine(root, "cli.serial")));
+        defineCli.Add(await Cli(sock, "define", xmlFile));
+    }
+    rows.Add(("define one domain (API / CLI process)", "—", $"{Ms(Median(defineApi))} / {Ms(Median(defineCli))}", "API ≤ 2 ms; CLI ≤ 60 ms"));
+    rows.Add(("define 200 domains, one session (API)", "—", Ms(defineApi.Sum()), "≤ 0.1 s"));
+    await Task.Delay(300);
+    var rss200 = RssMiB(daemon.Id);
+
+    var list200 = new List<double>();
+    var list200Api = new List<double>();
+    for (int i = 0; i < reps; i++) { list200.Add(await Cli(sock, "list", "--all")); list200Api.Add(await Api(api, "GET", "v1/domains")); }
+    rows.Add(("list --all, 200 defined (CLI / API)", "—", $"{Ms(Median(list200))} / {Ms(Median(list200Api))}", "≤ 50 ms"));
+
+    // 3. start → running, start → first serial line, destroy, shutdown: interleaved with raw QEMU.
+    var rawRun = new List<double>(); var vRun = new List<double>();
+    var rawLine = new List<double>(); var vLine = new List<double>();
+    var rawDestroy = new List<double>(); var vDestroy = new List<double>();
+    var rawOff = new List<double>(); var vOff = new List<double>();
+    double rawRss = 0, vRss = 0;
+    for (int i = 0; i < reps; i++)
+    {
+        // raw
+        var sw = Stopwatch.StartNew();
+        var raw = await RawStart($"s{i}");
+        rawRun.Add(raw.RunningMs);
+        await WaitForFile(raw.Serial, "", sw); rawLine.Add(sw.Elapsed.TotalMilliseconds);
+        await WaitForFile(raw.Serial, "VIREO-GUEST-READY", sw);
+        if (i == 0) rawRss = RssMiB(raw.Pid);
+        if (i % 2 == 0) rawDestroy.Add(await RawDestroy(raw.P));
+        else { await Task.Delay(300); rawOff.Add(await RawPowerdown(raw.Qmp, raw.P)); }
+
+        // vireo
+        var name = $"s{i}";
+        var serial = Path.Combine(root, $"v-{name}.serial");
+        File.Delete(serial);
+        await Api(api, "POST", "v1/domains", DaemonClient.Xml(GuestXml(name, serial)));
+        sw = Stopwatch.StartNew();
+        await Api(api, "POST", $"v1/domains/{name}/start");
+        vRun.Add(sw.Elapsed.TotalMilliseconds);
+        await WaitForFile(serial, "", sw); vLine.Add(sw.Elapsed.TotalMilliseconds);
+        await WaitForFile(serial, "VIREO-GUEST-READY", sw);
+        if (i == 0) vRss = Directory.EnumerateFiles(Path.Combine(root, "launch" + (reps - 1), "run", "qemu"), "*.xml").Select(f => int.Parse(System.Xml.Linq.XElement.Load(f).Attribute("pid")!.Value)).Select(RssMiB).First();
+        if (i % 2 == 0) vDestroy.Add(await Api(api, "POST", $"v1/domains/{name}/destroy"));
+        else { await Task.Delay(300); vOff.Add(await Api(api, "POST", $"v1/domains/{name}/shutdown")); }
+        Console.Error.WriteLine($"bench: start round {i + 1}/{reps} done");
+    }
+    rows.Add(("start → QEMU running", Ms(Median(rawRun)), Ms(Median(vRun)), "≤ 1.5× raw"));
+    rows.Add(("start → first guest serial line", Ms(Median(rawLine)), Ms(Median(vLine)), "≤ raw + 0.05 s"));
+    rows.Add(("destroy a running guest", Ms(Median(rawDestroy)), Ms(Median(vDestroy)), "≤ 20 ms"));
+    rows.Add(("ACPI shutdown → stopped (incl. the guest's own poweroff)", Ms(Median(rawOff)), Ms(Median(vOff)), "≤ raw + 20 ms"));
+    rows.Add(("QEMU RSS per 128 MiB TCG guest", $"{rawRss:0.0} MiB", $"{vRss:0.0} MiB", "no worse"));
+
+    // 4. daemon RSS with 200 defined + 5 running.
+    var five = Enumerable.Range(0, 5).Select(i => $"d{i:0000}").ToList();
+    foreach (var n in five) await Api(api, "POST", $"v1/domains/{n}/start");
+    await Task.Delay(500);
+    var rss205 = RssMiB(daemon.Id);
+    foreach (var n in five) await Api(api, "POST", $"v1/domains/{n}/destroy");
+    rows.Add(("daemon RSS idle / 200 defined / +5 running", "—", $"{rssIdle:0.0} / {rss200:0.0} / {rss205:0.0} MiB", "≤ 1.5× libvirtd (46 / 54 / 60)"));
+
+    // 5. 1000 defined.
+    for (int i = 200; i < 1000; i++)
+        await Api(api, "POST", "v1/domains", DaemonClient.Xml(GuestXml($"d{i:0000}", Path.Combine(root, $"d{i}.serial"))));
+    var list1000 = new List<double>(); var list1000Api = new List<double>();
+    for (int i = 0; i < reps; i++) { list1000.Add(await Cli(sock, "list", "--all")); list1000Api.Add(await Api(api, "GET", "v1/domains")); }
+    rows.Add(("list --all, 1000 defined (CLI / API)", "—", $"{Ms(Median(list1000))} / {Ms(Median(list1000Api))}", "≤ 60 ms; API ≤ 10 ms"));
+
+    // 6. 10 in parallel: returned, and all guests up; raw first.
+    {
+        var sw = Stopwatch.StartNew();
+        var raws = await Task.WhenAll(Enumerable.Range(0, 10).Select(i => RawStart($"p{i}")));
+        await Task.WhenAll(raws.Select(r => WaitForFile(r.Serial, "VIREO-GUEST-BOOTED", sw, 300)));
+        var rawAll = sw.Elapsed.TotalMilliseconds;
+        foreach (var r in raws) { r.P.Kill(); await r.P.WaitForExitAsync(); }
+        var names = Enumerable.Range(0, 10).Select(i => $"p{i}").ToList();
+        foreach (var n in names) await Api(api, "POST", "v1/domains", DaemonClient.Xml(GuestXml(n, Path.Combine(root, $"v-{n}.serial"))));
+        sw = Stopwatch.StartNew();
+        await Task.WhenAll(names.Select(async n => { using var c = new DaemonClient("unix:" + sock); await Api(c, "POST", $"v1/domains/{n}/start"); }));
+        var returned = sw.Elapsed.TotalMilliseconds;
+        await Task.WhenAll(names.Select(n => WaitForFile(Path.Combine(root, $"v-{n}.serial"), "VIREO-GUEST-BOOTED", sw, 300)));
+        var vAll = sw.Elapsed.TotalMilliseconds;
+        foreach (var n in names) await Api(api, "POST", $"v1/domains/{n}/destroy");
+        rows.Add(("10 starts in parallel, all returned", "—", Ms(returned), "≤ 0.5 s"));
+        rows.Add(("10 in parallel, all guests up (marker)", Ms(rawAll), Ms(vAll), "≤ raw + 0.5 s"));
+    }
+
+    Console.WriteLine();
+    Console.WriteLine($"Vireo benchmark, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} CPUs, medians of {reps}");
+    var w0 = rows.Max(r => r.Figure.Length); var w1 = Math.Max(9, rows.Max(r => r.Raw.Length)); var w2 = rows.Max(r => r.Vireo.Length);
+    Console.WriteLine($"{"figure".PadRight(w0)}  {"raw QEMU".PadRight(w1)}  {"Vireo".PadRight(w2)}  target");
+    Console.WriteLine(new string('-', w0 + w1 + w2 + 30));
+    foreach (var r in rows) Console.WriteLine($"{r.Figure.PadRight(w0)}  {r.Raw.PadRight(w1)}  {r.Vireo.PadRight(w2)}  {r.Target}");
+}
+finally
+{
+    foreach (var pid in cleanup)
+        try { using var p = Process.GetProcessById(pid); if (!p.HasExited) p.Kill(); } catch (ArgumentException) { }
+    // QEMUs started by the bench daemons: their pids are in the run dirs.
+    foreach (var f in Directory.EnumerateFiles(root, "*.xml", SearchOption.AllDirectories).Where(f => f.Contains("/run/qemu/")))
+        try { var pid = int.Parse(System.Xml.Linq.XElement.Load(f).Attribute("pid")!.Value); using var p = Process.GetProcessById(pid); p.Kill(); } catch (Exception) { }
+    await Task.Delay(300);
+    try { Directory.Delete(root, true); } catch (IOException) { }
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Vireo's figures beside the raw QEMU floor, in one run (see ../shared/BENCHMARKS.md for
+# libvirt's). A benchmark, not a test: nothing fails on a slow machine.
+#   bench/run.sh [--quick]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+guest=$(guest/build.sh)
+./vireo --help >/dev/null
+dotnet build bench/Vireo.Bench -c Release -nologo -v q -clp:ErrorsOnly >&2
+exec dotnet bench/Vireo.Bench/bin/Release/net10.0/Vireo.Bench.dll "$(pwd)/out/vireo/vireo" "$guest" "$@"
