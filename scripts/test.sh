@@ -9,13 +9,13 @@ guest/build.sh >/dev/null || { echo "0 passed, 1 failed (the test guest did not 
 log=$(mktemp)
 status=0
 for project in tests/Vireo.Tests tests/Vireo.IntegrationTests; do
-  dotnet test "$project" --logger "console;verbosity=normal" 2>&1 | tee -a "$log" | grep -E "^\s+(Passed|Failed|Skipped) |Failed!|Passed!|error" || true
+  dotnet test "$project" --logger "console;verbosity=normal" 2>&1 | tee -a "$log" | grep -E "^\s+(Passed|Failed|Skipped) |^Total tests|error" || true
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 done
-# Sum dotnet test's per-project summaries ("Failed!  - Failed: 1, Passed: 56, ...").
-passed=$(grep -Eo "Passed: +[0-9]+" "$log" | awk '{s+=$2} END {print s+0}')
-failed=$(grep -Eo "Failed: +[0-9]+" "$log" | awk '{s+=$2} END {print s+0}')
-projects=$(grep -cE "(Passed|Failed)! +-" "$log")
+# Sum dotnet test's per-project summaries ("Total tests: 57", "     Passed: 56", "     Failed: 1").
+passed=$(grep -E "^ +Passed: +[0-9]+ *$" "$log" | awk '{s+=$2} END {print s+0}')
+failed=$(grep -E "^ +Failed: +[0-9]+ *$" "$log" | awk '{s+=$2} END {print s+0}')
+projects=$(grep -cE "^Total tests:" "$log")
 if [ "$projects" -lt 2 ]; then failed=$((failed + 2 - projects)); status=1; fi  # a project that did not run counts
 rm -f "$log"
 echo "$passed passed, $failed failed"
