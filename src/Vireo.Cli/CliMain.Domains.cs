@@ -21,8 +21,8 @@ public static partial class CliMain
                 string xml;
                 try { xml = path == "-" ? await Console.In.ReadToEndAsync(ct) : await File.ReadAllTextAsync(path, ct); }
                 catch (IOException e) { throw new CliException($"Failed to open file '{path}': {e.Message}"); }
-                using var r = await c.DocumentAsync("POST", "v1/domains", DaemonClient.Xml(xml), ct);
-                Console.WriteLine($"Domain '{r.RootElement.GetProperty("name").GetString()}' defined from {path}");
+                var r = await c.TextAsync("POST", "v1/domains?format=tsv", DaemonClient.Xml(xml), ct);
+                Console.WriteLine($"Domain '{r.Split('\t')[0]}' defined from {path}");
                 return 0;
             });
             root.Subcommands.Add(cmd);
@@ -142,8 +142,7 @@ public static partial class CliMain
             Client(cmd, async (pr, c, ct) =>
             {
                 var off = pr.GetValue(disable);
-                using var doc = await c.DocumentAsync("PUT", $"v1/domains/{DaemonClient.E(pr.GetValue(d)!)}/autostart?enable={(!off).ToString().ToLowerInvariant()}", null, ct);
-                var i = DomainInfoJson.Read(doc.RootElement);
+                var i = DomainInfoTsv.Read((await c.TextAsync("PUT", $"v1/domains/{DaemonClient.E(pr.GetValue(d)!)}/autostart?enable={(!off).ToString().ToLowerInvariant()}&format=tsv", null, ct)).TrimEnd('\n'));
                 Console.WriteLine(off ? $"Domain '{i.Name}' unmarked as autostarted" : $"Domain '{i.Name}' marked as autostarted");
                 return 0;
             });

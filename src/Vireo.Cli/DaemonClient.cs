@@ -72,23 +72,14 @@ public sealed class DaemonClient : IDisposable
         return await JsonDocument.ParseAsync(resp.Body, default, ct);
     }
 
-    public async Task<DomainInfo> DomainAsync(string d, CancellationToken ct)
-    {
-        using var doc = await DocumentAsync("GET", $"v1/domains/{E(d)}", null, ct);
-        return DomainInfoJson.Read(doc.RootElement);
-    }
+    public async Task<DomainInfo> DomainAsync(string d, CancellationToken ct) =>
+        DomainInfoTsv.Read((await TextAsync("GET", $"v1/domains/{E(d)}?format=tsv", null, ct)).TrimEnd('\n'));
 
-    public async Task<DomainInfo[]> DomainsAsync(CancellationToken ct)
-    {
-        using var doc = await DocumentAsync("GET", "v1/domains", null, ct);
-        return DomainInfoJson.ReadList(doc.RootElement);
-    }
+    public async Task<DomainInfo[]> DomainsAsync(CancellationToken ct) =>
+        DomainInfoTsv.ReadAll(await TextAsync("GET", "v1/domains?format=tsv", null, ct));
 
-    public async Task<DomainInfo> ActAsync(string d, string verb, string query = "", CancellationToken ct = default)
-    {
-        using var doc = await DocumentAsync("POST", $"v1/domains/{E(d)}/{verb}{query}", null, ct);
-        return DomainInfoJson.Read(doc.RootElement);
-    }
+    public async Task<DomainInfo> ActAsync(string d, string verb, string query = "", CancellationToken ct = default) =>
+        DomainInfoTsv.Read((await TextAsync("POST", $"v1/domains/{E(d)}/{verb}{(query.Length == 0 ? "?" : query + "&")}format=tsv", null, ct)).TrimEnd('\n'));
 
     public static string E(string s) => Uri.EscapeDataString(s);
 

@@ -15,27 +15,36 @@ internal static class Routes
     {
         app.MapGet("/v1/version", () => Results.Text("vireo 0.1\n"));
 
-        app.MapGet("/v1/domains", () => hv.All().Select(v => Info(v)).OrderBy(d => d.Name, StringComparer.Ordinal).ToArray());
+        app.MapGet("/v1/domains", (string? format) =>
+        {
+            var all = hv.All().Select(v => Info(v)).OrderBy(d => d.Name, StringComparer.Ordinal).ToArray();
+            return format == "tsv"
+                ? Results.Text(string.Concat(all.Select(DomainInfoTsv.Write)), "text/tab-separated-values")
+                : Results.Json(all, ApiJson.Default.DomainInfoArray);
+        });
 
-        app.MapPost("/v1/domains", async (HttpRequest req) =>
+        app.MapPost("/v1/domains", async (HttpRequest req, string? format) =>
         {
             var xml = await new StreamReader(req.Body, Encoding.UTF8).ReadToEndAsync();
             var (vm, created) = hv.Define(xml);
-            return Results.Json(new DefineResult(vm.Name, vm.Uuid.ToString(), created), ApiJson.Default.DefineResult, statusCode: created ? 201 : 200);
+            var status = created ? 201 : 200;
+            return format == "tsv"
+                ? Results.Text($"{vm.Name}\t{vm.Uuid}\t{(created ? 1 : 0)}\n", "text/tab-separated-values", statusCode: status)
+                : Results.Json(new DefineResult(vm.Name, vm.Uuid.ToString(), created), ApiJson.Default.DefineResult, statusCode: status);
         });
 
-        app.MapGet("/v1/domains/{d}", (string d) => Info(hv.Get(d)));
+        app.MapGet("/v1/domains/{d}", (string d, string? format) => Reply(Info(hv.Get(d)), format));
         app.MapDelete("/v1/domains/{d}", (string d) => { hv.Undefine(d); return Results.NoContent(); });
         app.MapGet("/v1/domains/{d}/xml", (string d, bool? inactive) =>
             Results.Text(hv.Get(d).DumpXml(inactive == true), "application/xml"));
 
-        app.MapPost("/v1/domains/{d}/start", async (string d, bool? paused, CancellationToken ct) =>
+        app.MapPost("/v1/domains/{d}/start", async (string d, bool? paused, string? format, CancellationToken ct) =>
         {
             var vm = hv.Get(d);
             await vm.StartAsync(paused == true, ct);
-            return Info(vm);
+            return Reply(Info(vm), format);
         });
-        app.MapPost("/v1/domains/{d}/shutdown", async (string d, double? timeout, CancellationToken ct) =>
+        app.MapPost("/v1/domains/{d}/shutdown", async (string d, double? timeout, string? format, CancellationToken ct) =>
         {
             var vm = hv.Get(d);
             var t = TimeSpan.FromSeconds(timeout ?? hv.Options.ShutdownTimeout.TotalSeconds);
@@ -43,7 +52,7 @@ internal static class Routes
             if (!done)
                 throw new VireoException(ErrorCode.Timeout,
                     $"Domain '{vm.Name}' did not shut down within {t.TotalSeconds:0.#} s: the guest ignored the ACPI power button. Use 'vireo destroy {vm.Name}' to force it off.");
-            return Info(vm);
+            return Reply(Info(vm), format);
         });
         MapSimple(app, hv, "destroy", (vm, ct) => vm.DestroyAsync(ct));
         MapSimple(app, hv, "reboot", (vm, ct) => vm.RebootAsync(ct));
@@ -51,10 +60,10 @@ internal static class Routes
         MapSimple(app, hv, "suspend", (vm, ct) => vm.SuspendAsync(ct));
         MapSimple(app, hv, "resume", (vm, ct) => vm.ResumeAsync(ct));
 
-        app.MapPut("/v1/domains/{d}/autostart", (string d, bool? enable) =>
+        app.MapPut("/v1/domains/{d}/autostart", (string d, bool? enable, string? format) =>
         {
             hv.SetAutostart(d, enable != false);
-            return Info(hv.Get(d));
+            return Reply(Info(hv.Get(d)), format);
         });
 
         app.MapPost("/v1/domains/{d}/monitor", async (string d, MonitorRequest body, CancellationToken ct) =>
@@ -97,12 +106,16 @@ internal static class Routes
     }
 
     private static void MapSimple(WebApplication app, Hypervisor hv, string verb, Func<Vm, CancellationToken, Task> op) =>
-        app.MapPost($"/v1/domains/{{d}}/{verb}", async (string d, CancellationToken ct) =>
+        app.MapPost($"/v1/domains/{{d}}/{verb}", async (string d, string? format, CancellationToken ct) =>
         {
             var vm = hv.Get(d);
             await op(vm, ct);
-            return Info(vm);
+            return Reply(Info(vm), format);
         });
+
+    /// <summary>JSON by default; ?format=tsv for the CLI (see DomainInfoTsv).</summary>
+    private static IResult Reply(DomainInfo info, string? format) =>
+        format == "tsv" ? Results.Text(DomainInfoTsv.Write(info), "text/tab-separated-values") : Results.Json(info, ApiJson.Default.DomainInfo);
 
     internal static DomainInfo Info(Vm vm)
     {

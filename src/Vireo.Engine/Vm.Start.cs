@@ -55,6 +55,7 @@ public sealed partial class Vm
 
     private async Task LaunchAsync(DomainDef live, string emulator, bool paused, CancellationToken ct)
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         Directory.CreateDirectory(_o.DomainRunDir);
         var channelDir = _o.ChannelDir(Name);
         if (live.Devices.Channels.Count > 0) Directory.CreateDirectory(channelDir);
@@ -112,11 +113,14 @@ public sealed partial class Vm
             UnixListener.Close(fd); // QEMU has its own copy
         }
 
+        var spawned = clock.Elapsed.TotalMilliseconds;
         var watch = ProcessWatch.Start(pid, ownChild: true)!;
         QmpClient? qmp = null;
+        double ready;
         try
         {
             qmp = await QmpClient.ConnectAsync(sockPath, Name, ct);
+            ready = clock.Elapsed.TotalMilliseconds;
             await FillRuntimeInfoAsync(qmp, live, ct);
             if (!paused) await qmp.ExecuteAsync("cont", null, ct);
         }
@@ -149,10 +153,13 @@ public sealed partial class Vm
             State = paused ? DomainState.Paused : DomainState.Running;
             Reason = paused ? "user" : "booted";
         }
+        var running = clock.Elapsed.TotalMilliseconds;
         SaveStatus();
         _bus.Publish(Name, "Started", "Booted");
         if (paused) _bus.Publish(Name, "Suspended", "Paused");
         _ = RunWorkerAsync(qmp, watch);
+        _log.LogInformation("Started '{Domain}' (pid {Pid}) in {Total:0.0} ms: spawned {Spawned:0.0}, monitor ready {Ready:0.0}, running {Running:0.0}",
+            Name, pid, clock.Elapsed.TotalMilliseconds, spawned, ready, running);
     }
 
     /// <summary>Reads back what QEMU chose at start: pty paths, the VNC port.</summary>
