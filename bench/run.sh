@@ -8,4 +8,7 @@ scripts/setup.sh
 guest=$(guest/build.sh)
 ./vireo --help >/dev/null
 dotnet build bench/Vireo.Bench -c Release -nologo -v q -clp:ErrorsOnly >&2
+# Build servers linger and take CPU for a while; stop them and let the machine settle.
+dotnet build-server shutdown >/dev/null 2>&1 || true
+sleep 3
 exec dotnet bench/Vireo.Bench/bin/Release/net10.0/Vireo.Bench.dll "$(pwd)/out/vireo/vireo" "$guest" "$@"

@@ -65,7 +65,8 @@ public sealed class Hypervisor
             var name = Path.GetFileNameWithoutExtension(file);
             if (!hv._vms.TryGetValue(name, out var vm))
             {
-                if (st.Persistent) { File.Delete(file); continue; } // undefined while we were away
+                // Transient, or its definition file was removed by hand while it ran: adopt it
+                // as transient rather than leave a guest nobody manages.
                 vm = hv.NewVm(DomainXml.Parse(st.LiveXml), persistent: false, autostart: false);
                 hv._vms[name] = vm;
             }

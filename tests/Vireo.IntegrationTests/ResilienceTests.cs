@@ -79,7 +79,7 @@ public sealed class ResilienceTests(VireoFixture fx)
     }
 
     [Fact]
-    public async Task Undefining_a_running_domain_keeps_it_running_as_transient()
+    public async Task Undefining_a_running_domain_keeps_it_running_as_transient_across_restarts()
     {
         await using var d = await TestDaemon.StartAsync(fx);
         await d.DefineAsync(d.GuestXml("tmp"));
@@ -87,6 +87,11 @@ public sealed class ResilienceTests(VireoFixture fx)
         await d.OkAsync("undefine", "tmp");
         Assert.Contains("Persistent:     no", await d.OkAsync("dominfo", "tmp"));
         Assert.Contains("tmp", await d.OkAsync("list", "--transient", "--name"));
+        // A transient guest is adopted again after a daemon crash, still transient.
+        await d.KillAsync();
+        await d.LaunchAsync();
+        Assert.Contains("Persistent:     no", await d.OkAsync("dominfo", "tmp"));
+        Assert.StartsWith("running", await d.StateAsync("tmp"));
         await d.OkAsync("destroy", "tmp");
         Assert.DoesNotContain("tmp", await d.OkAsync("list", "--all"));
     }
