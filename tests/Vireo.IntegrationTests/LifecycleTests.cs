@@ -10,7 +10,14 @@ public sealed class LifecycleTests(VireoFixture fx)
     {
         await using var d = await TestDaemon.StartAsync(fx);
         var events = Task.Run(() => d.RunAsync("event", "--all", "--loop", "--timeout", "100"));
-        await d.DefineAsync(d.GuestXml("life", appendLog: true, devices: "<rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>"));
+        var share = Directory.CreateDirectory(Path.Combine(d.Root, "share")).FullName;
+        var data = Path.Combine(d.Root, "data.img");
+        await File.WriteAllBytesAsync(data, new byte[4 << 20]);
+        await d.DefineAsync(d.GuestXml("life", appendLog: true, devices: $"""
+            <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>
+            <filesystem type='mount' accessmode='mapped'><source dir='{share}'/><target dir='hostshare'/></filesystem>
+            <disk type='file' device='disk'><driver name='qemu' type='raw' cache='none' io='native'/><source file='{data}'/><target dev='sda' bus='sata'/></disk>
+            """));
         Assert.Contains(" -    life   shut off", await d.OkAsync("list", "--all"));
         Assert.Equal("shut off (unknown)", await d.StateAsync("life"));
 
@@ -20,6 +27,8 @@ public sealed class LifecycleTests(VireoFixture fx)
         var serial = await File.ReadAllTextAsync(d.SerialLog("life"));
         Assert.Contains("VIREO-GUEST: cpus 1", serial);
         Assert.Contains("VIREO-GUEST: rng virtio_rng.0", serial);
+        Assert.Contains("VIREO-GUEST: 9p hostshare", serial);
+        Assert.Contains("VIREO-GUEST: disk sda 4194304 bytes ro=0", serial);
 
         var list = await d.OkAsync("list");
         Assert.Matches(@" 1 +life +running", list);
@@ -176,7 +185,7 @@ public sealed class LifecycleTests(VireoFixture fx)
             .Replace("/var/lib/libvirt/images/debian12.qcow2", disk)
             .Replace("<source file=\"/srv/iso/debian-12.iso\"/>", "")
             .Replace("<memory>2097152</memory>", "<memory>262144</memory>").Replace("<currentMemory>2097152</currentMemory>", "<currentMemory>262144</currentMemory>")
-            .Replace("<boot dev=\"hd\"/>", $"<kernel>{fx.GuestDir}/vmlinuz</kernel><initrd>{fx.GuestDir}/initrd.img</initrd><cmdline>console=ttyS0 quiet panic=-1</cmdline>")
+            .Replace("<boot dev=\"hd\"/>", $"<kernel>{fx.GuestDir}/vmlinuz</kernel><initrd>{fx.GuestDir}/initrd.img</initrd><cmdline>console=ttyS0 quiet panic=-1 vireo.dhcp=eth0</cmdline>")
             .Replace("<console type=\"pty\"/>", $"<console type=\"pty\"><log file=\"{d.SerialLog("debian12")}\"/></console>");
         await d.DefineAsync(xml);
         await d.OkAsync("start", "debian12");
@@ -186,6 +195,7 @@ public sealed class LifecycleTests(VireoFixture fx)
         Assert.Contains("VIREO-GUEST: disk vda 67108864 bytes ro=0", serial);
         Assert.Contains("VIREO-GUEST: nic eth0 52:54:00:3c:5d:7e", serial);
         Assert.Contains("VIREO-GUEST: disk sr0", serial);
+        Assert.Contains("VIREO-GUEST: lease eth0 10.0.2.15/24", serial); // QEMU's user-mode DHCP, inside QEMU
         Assert.True(File.Exists(Path.Combine(d.RunDir, "qemu", "channel", "debian12", "org.qemu.guest_agent.0.sock")));
         Assert.Matches("<graphics type='vnc' port='59[0-9][0-9]'", await d.OkAsync("dumpxml", "debian12"));
         await d.OkAsync("destroy", "debian12");
