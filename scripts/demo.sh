@@ -15,7 +15,6 @@ sock=/run/vireo/vireo.sock
 if ! ./vireo list >/dev/null 2>&1; then
   echo "demo: starting vireod (log: /run/vireo/vireod.log)"
   setsid ./vireo daemon >/run/vireo/vireod.log 2>&1 < /dev/null &
-  echo $! > /run/vireo/vireod.pid
   for _ in $(seq 1 200); do ./vireo list >/dev/null 2>&1 && break; sleep 0.05; done
 fi
 

@@ -9,6 +9,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Vireo.Api;
 using Vireo.Engine;
+using Vireo.Host;
 
 namespace Vireo.Daemon;
 
@@ -22,6 +23,10 @@ public static class DaemonHost
         Directory.CreateDirectory(opts.ConfigDir);
         Directory.CreateDirectory(opts.RunDir);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(opts.SocketPath))!);
+        // One daemon per run dir: a second one would take the socket and fight over the guests.
+        // .NET locks FileShare.None files with flock(2), released when the process ends, however.
+        using var runLock = LockRunDir(opts.RunDir);
+        if (runLock is null) return 1;
         // The empty builder: no configuration files, environment or command-line sources to read;
         // only Kestrel, routing and console logging. Start-up time is a target (≤ 150 ms).
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
@@ -61,6 +66,23 @@ public static class DaemonHost
         await app.WaitForShutdownAsync(ct);
         // Guests keep running: QEMU lives in its own session and the next daemon adopts it.
         return 0;
+    }
+
+    private static FileStream? LockRunDir(string runDir)
+    {
+        var pidFile = Path.Combine(runDir, "vireod.pid");
+        try
+        {
+            var lockFile = new FileStream(Path.Combine(runDir, "vireod.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            AtomicFile.Write(pidFile, $"{Environment.ProcessId}\n");
+            return lockFile;
+        }
+        catch (IOException)
+        {
+            var other = File.Exists(pidFile) ? File.ReadAllText(pidFile).Trim() : "?";
+            Console.Error.WriteLine($"error: another vireod (pid {other}) already runs on {runDir}; stop it first, or give this one its own --run-dir.");
+            return null;
+        }
     }
 
     internal static Task Problem(HttpContext ctx, VireoException e)

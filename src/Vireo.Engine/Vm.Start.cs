@@ -115,6 +115,9 @@ public sealed partial class Vm
 
         var spawned = clock.Elapsed.TotalMilliseconds;
         var watch = ProcessWatch.Start(pid, ownChild: true)!;
+        // Recorded at once: a daemon killed mid-start finds this QEMU and ends it, instead of
+        // leaving a half-started guest nobody knows about.
+        new Status(pid, ProcessWatch.StartTime(pid) ?? 0, 0, DomainState.Paused, StartingUp, Persistent, DomainXml.Write(live)).Save(_o.StatusFile(Name));
         QmpClient? qmp = null;
         double ready;
         try
@@ -214,6 +217,8 @@ public sealed partial class Vm
         catch (IOException) { }
     }
 
+    private const string StartingUp = "starting up";
+
     /// <summary>Adopts a QEMU left running by an earlier daemon (after a restart or a crash).</summary>
     internal async Task<bool> AdoptAsync(Status st, CancellationToken ct)
     {
@@ -227,24 +232,29 @@ public sealed partial class Vm
         }
         var watch = ProcessWatch.Start(st.Pid, ownChild: false);
         if (watch is null) { CleanupRunFiles(); return false; }
-        QmpClient qmp;
+        if (st.Reason == StartingUp)
+        {
+            // The previous daemon died half-way through starting it: finish the job by ending it.
+            _log.LogWarning("Domain '{Domain}' (pid {Pid}) was caught half-started by a daemon exit; stopping it", Name, st.Pid);
+            ProcessWatch.Signal(st.Pid, 9);
+            await watch.Exited;
+            CleanupRunFiles();
+            lock (_state) { State = DomainState.Shutoff; Reason = "daemon"; }
+            return false;
+        }
+        QmpClient? qmp = null;
         try
         {
             qmp = await QmpClient.ConnectAsync(_o.MonitorSocket(Name), Name, ct);
         }
         catch (Exception e)
         {
-            // Like libvirt: a guest whose monitor cannot be reached cannot be managed; stop it.
-            _log.LogWarning(e, "Cannot reconnect to '{Domain}' (pid {Pid}); stopping it", Name, st.Pid);
-            ProcessWatch.Signal(st.Pid, 15);
-            await Task.WhenAny(watch.Exited, Task.Delay(3000, ct));
-            ProcessWatch.Signal(st.Pid, 9);
-            CleanupRunFiles();
-            lock (_state) { State = DomainState.Shutoff; Reason = "daemon"; }
-            return false;
+            // The guest runs but will not talk: keep it (never kill a running guest on a
+            // reconnect problem); it can still be destroyed, and its exit is still seen.
+            _log.LogError(e, "Cannot reach the monitor of '{Domain}' (pid {Pid}); it keeps running, only destroy works on it", Name, st.Pid);
         }
-        var status = await qmp.ExecuteAsync("query-status", null, ct);
-        var running = status?["running"]?.GetValue<bool>() ?? false;
+        var status = qmp is null ? null : await qmp.ExecuteAsync("query-status", null, ct);
+        var running = qmp is null || (status?["running"]?.GetValue<bool>() ?? false);
         lock (_state)
         {
             Live = DomainXml.Parse(st.LiveXml);
@@ -255,9 +265,11 @@ public sealed partial class Vm
             _watch = watch;
             _stopped = NewStopped();
             State = running ? DomainState.Running : DomainState.Paused;
-            Reason = running ? (st.State == DomainState.Running ? st.Reason : "unpaused") : (st.State == DomainState.Paused ? st.Reason : "unknown");
+            Reason = qmp is null ? "unknown"
+                : running ? (st.State == DomainState.Running ? st.Reason : "unpaused") : (st.State == DomainState.Paused ? st.Reason : "unknown");
         }
-        _ = RunWorkerAsync(qmp, watch);
+        if (qmp is not null) _ = RunWorkerAsync(qmp, watch);
+        else _ = WatchOnlyAsync(watch);
         return true;
     }
 }

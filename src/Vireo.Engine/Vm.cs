@@ -141,9 +141,10 @@ public sealed partial class Vm
     {
         lock (_state)
         {
-            if (State == DomainState.Shutoff || _qmp is null)
+            if (State == DomainState.Shutoff)
                 throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{Name}' is not running.");
-            return _qmp;
+            return _qmp ?? throw new VireoException(ErrorCode.OperationFailed,
+                $"The QEMU monitor of '{Name}' could not be reached when the daemon restarted; only 'vireo destroy {Name}' works on it now.");
         }
     }
 }

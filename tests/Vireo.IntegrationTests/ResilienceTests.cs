@@ -95,4 +95,52 @@ public sealed class ResilienceTests(VireoFixture fx)
         await d.OkAsync("destroy", "tmp");
         Assert.DoesNotContain("tmp", await d.OkAsync("list", "--all"));
     }
+
+    [Fact]
+    public async Task A_second_daemon_on_the_same_run_dir_is_refused()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        var psi = new ProcessStartInfo(fx.Binary) { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var a in new[] { "daemon", "--config-dir", d.ConfigDir, "--run-dir", d.RunDir }) psi.ArgumentList.Add(a);
+        using var second = Process.Start(psi)!;
+        var err = await second.StandardError.ReadToEndAsync();
+        await second.WaitForExitAsync();
+        Assert.Equal(1, second.ExitCode);
+        Assert.Equal($"error: another vireod (pid {d.Pid}) already runs on {d.RunDir}; stop it first, or give this one its own --run-dir.\n", err);
+        await d.OkAsync("list"); // the first one still serves
+    }
+
+    [Fact]
+    public async Task Restart_ends_half_started_guests_and_keeps_guests_whose_monitor_is_gone()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        await d.KillAsync();
+        // Two QEMUs as a crashed daemon could leave them: one caught mid-start (paused, -S), one
+        // running whose monitor socket is gone.
+        var qemuDir = Path.Combine(d.RunDir, "qemu");
+        Process Qemu(string name) => Process.Start("/usr/bin/qemu-system-x86_64",
+            ["-machine", "none", "-nodefaults", "-display", "none", "-S", "-name", name])!;
+        using var half = Qemu("half");
+        using var deaf = Qemu("deaf");
+        await Task.Delay(300);
+        string Status(Process p, string name, string reason) => $"""
+            <domstatus state='running' reason='{reason}' pid='{p.Id}' starttime='{Vireo.Host.ProcessWatch.StartTime(p.Id)}' id='7' persistent='no'>
+              <domain type='qemu'><name>{name}</name><uuid>{Guid.NewGuid()}</uuid><memory unit='KiB'>65536</memory><os><type>hvm</type></os></domain>
+            </domstatus>
+            """;
+        await File.WriteAllTextAsync(Path.Combine(qemuDir, "half.xml"), Status(half, "half", "starting up"));
+        await File.WriteAllTextAsync(Path.Combine(qemuDir, "deaf.xml"), Status(deaf, "deaf", "booted"));
+        await d.LaunchAsync();
+
+        await half.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.DoesNotContain("half", await d.OkAsync("list", "--all"));
+        Assert.False(File.Exists(Path.Combine(qemuDir, "half.xml")));
+
+        Assert.False(deaf.HasExited, "a running guest must not be killed because its monitor is gone");
+        Assert.Equal("running (unknown)", await d.StateAsync("deaf"));
+        Assert.Contains("could not be reached when the daemon restarted; only 'vireo destroy deaf' works", await d.FailAsync("suspend", "deaf"));
+        await d.OkAsync("destroy", "deaf");
+        await deaf.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.DoesNotContain("deaf", await d.OkAsync("list", "--all"));
+    }
 }
