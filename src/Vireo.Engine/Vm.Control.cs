@@ -74,7 +74,7 @@ public sealed partial class Vm
         {
             var qmp = Monitor();
             if (State != DomainState.Running)
-                throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{Name}' is not running.");
+                throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{Name}' is {StateText.Of(State)}; only a running guest can react to the power button. Resume it first, or use reset.");
             lock (_state) _fakeReboot = true;
             await qmp.ExecuteAsync("set-action", new JsonObject { ["shutdown"] = "pause" }, ct);
             await qmp.ExecuteAsync("system_powerdown", null, ct);
