@@ -1,4 +1,3 @@
-using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text;
@@ -66,12 +65,6 @@ public sealed class DaemonClient : IDisposable
         return await resp.ReadStringAsync(ct);
     }
 
-    public async Task<JsonDocument> DocumentAsync(string method, string path, Body? body = null, CancellationToken ct = default)
-    {
-        using var resp = await SendAsync(method, path, body, ct);
-        return await JsonDocument.ParseAsync(resp.Body, default, ct);
-    }
-
     public async Task<DomainInfo> DomainAsync(string d, CancellationToken ct) =>
         DomainInfoTsv.Read((await TextAsync("GET", $"v1/domains/{E(d)}?format=tsv", null, ct)).TrimEnd('\n'));
 
@@ -98,6 +91,9 @@ public sealed class DaemonClient : IDisposable
                 return new NetworkStream(s, ownsSocket: true);
             },
         };
+        // A plain GET first: the daemon checks the console can be opened and answers with its
+        // own message if not (a refused WebSocket upgrade carries no readable reason).
+        (await SendAsync("GET", path, null, ct)).Dispose();
         var ws = new ClientWebSocket();
         try
         {
@@ -105,9 +101,7 @@ public sealed class DaemonClient : IDisposable
         }
         catch (WebSocketException e)
         {
-            // The daemon refused with a problem document: ask again over plain HTTP for its message.
             ws.Dispose();
-            using var resp = await SendAsync("GET", path, null, ct);
             throw new CliException($"cannot open the console: {e.Message}");
         }
         return ws;

@@ -73,7 +73,12 @@ internal static class Routes
         {
             var vm = hv.Get(d);
             if (!ctx.WebSockets.IsWebSocketRequest)
-                throw new VireoException(ErrorCode.InvalidArgument, "The console is a WebSocket endpoint; connect with 'vireo console'.");
+            {
+                // A plain GET asks whether the console can be opened (the error says why not).
+                vm.CheckConsole(force == true);
+                ctx.Response.StatusCode = 204;
+                return;
+            }
             var pty = vm.OpenConsole(force == true);
             using var ws = await ctx.WebSockets.AcceptWebSocketAsync();
             await ConsoleBridge.RunAsync(ws, pty, () => vm.CloseConsole(pty), ctx.RequestAborted);

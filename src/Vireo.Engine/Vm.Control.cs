@@ -132,24 +132,33 @@ public sealed partial class Vm
         }
     }
 
+    /// <summary>Throws with the reason when the console cannot be opened now.</summary>
+    public void CheckConsole(bool force)
+    {
+        lock (_state) ConsolePath(force);
+    }
+
+    private string ConsolePath(bool force)
+    {
+        if (State == DomainState.Shutoff || Live is null)
+            throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{Name}' is not running.");
+        var ch = Live.Devices.Consoles.FirstOrDefault(c => c.Type == "pty" && c.SourcePath is not null)
+                 ?? Live.Devices.Serials.FirstOrDefault(c => c.Type == "pty" && c.SourcePath is not null)
+                 ?? throw new VireoException(ErrorCode.InvalidOperation,
+                     $"Domain '{Name}' has no console on a pty; add <serial type='pty'><target port='0'/></serial> to its definition.");
+        if (_console is not null && !force)
+            throw new VireoException(ErrorCode.InvalidOperation, $"A console session for '{Name}' is already open; use --force to take it over.");
+        return ch.SourcePath!;
+    }
+
     /// <summary>Opens the guest's serial console (its pty, in raw mode). One session at a time unless forced.</summary>
     public Stream OpenConsole(bool force)
     {
         lock (_state)
         {
-            if (State == DomainState.Shutoff || Live is null)
-                throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{Name}' is not running.");
-            var ch = Live.Devices.Consoles.FirstOrDefault(c => c.Type == "pty" && c.SourcePath is not null)
-                     ?? Live.Devices.Serials.FirstOrDefault(c => c.Type == "pty" && c.SourcePath is not null)
-                     ?? throw new VireoException(ErrorCode.InvalidOperation,
-                         $"Domain '{Name}' has no console on a pty; add <serial type='pty'><target port='0'/></serial> to its definition.");
-            if (_console is not null)
-            {
-                if (!force)
-                    throw new VireoException(ErrorCode.InvalidOperation, $"A console session for '{Name}' is already open; use --force to take it over.");
-                _console.Dispose();
-            }
-            var stream = Pty.OpenRaw(ch.SourcePath!);
+            var path = ConsolePath(force);
+            _console?.Dispose();
+            var stream = Pty.OpenRaw(path);
             _console = stream;
             return stream;
         }

@@ -133,7 +133,7 @@ public sealed class LifecycleTests(VireoFixture fx)
 
         // vireo console: type a command, see its output, leave with Ctrl+].
         var token = $"marker-{Guid.NewGuid():N}"[..20];
-        var r = await d.RunWithInputAsync(async stdin =>
+        var session = d.RunWithInputAsync(async stdin =>
         {
             await Task.Delay(700);
             await stdin.WriteAsync("\n");
@@ -145,6 +145,10 @@ public sealed class LifecycleTests(VireoFixture fx)
             await stdin.WriteAsync("\u001d");
             await stdin.FlushAsync();
         }, "console", "con");
+        await Task.Delay(500);
+        // One session at a time: a second one is refused with the reason.
+        Assert.Equal("error: A console session for 'con' is already open; use --force to take it over.\n", await d.FailAsync("console", "con"));
+        var r = await session;
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.Contains("Connected to domain 'con'", r.Stdout);
         Assert.Contains("Escape character is ^]", r.Stdout);
