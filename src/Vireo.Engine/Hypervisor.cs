@@ -53,7 +53,7 @@ public sealed class Hypervisor
             }
             catch (DefinitionException e)
             {
-                hv._log.LogError("Skipping the unreadable definition {File}: {Error}", file, e.Message);
+                Log.BadDefinition(hv._log, file, e.Message);
             }
         }
         // Reconnect to running guests, in parallel: each is a QMP handshake.
@@ -79,11 +79,11 @@ public sealed class Hypervisor
             try
             {
                 await vm.StartAsync(paused: false, ct);
-                hv._log.LogInformation("Autostarted '{Domain}'", vm.Name);
+                Log.Autostarted(hv._log, vm.Name);
             }
             catch (VireoException e)
             {
-                hv._log.LogError("Autostart of '{Domain}' failed: {Error}", vm.Name, e.Message);
+                Log.AutostartFailed(hv._log, vm.Name, e.Message);
             }
         }
         return hv;
@@ -94,13 +94,13 @@ public sealed class Hypervisor
         try
         {
             if (await vm.AdoptAsync(st, ct))
-                hv._log.LogInformation("Reconnected to '{Domain}' (pid {Pid})", vm.Name, st.Pid);
+                Log.Reconnected(hv._log, vm.Name, st.Pid);
             else if (!vm.Persistent)
                 hv._vms.TryRemove(vm.Name, out _);
         }
         catch (Exception e)
         {
-            hv._log.LogError(e, "Reconnecting to '{Domain}' failed", vm.Name);
+            Log.ReconnectFailed(hv._log, e, vm.Name);
         }
     }
 

@@ -135,7 +135,7 @@ public sealed partial class Vm
             if (qmp is not null) await qmp.DisposeAsync();
             CleanupRunFiles();
             var why = LogTail(logPath, logOffset);
-            _log.LogWarning(e, "Start of '{Domain}' failed", Name);
+            Log.StartFailed(_log, e, Name);
             throw new VireoException(ErrorCode.OperationFailed,
                 $"Failed to start domain '{Name}': {(why.Length > 0 ? why : e.Message)}");
         }
@@ -161,8 +161,7 @@ public sealed partial class Vm
         _bus.Publish(Name, "Started", "Booted");
         if (paused) _bus.Publish(Name, "Suspended", "Paused");
         _ = RunWorkerAsync(qmp, watch);
-        _log.LogInformation("Started '{Domain}' (pid {Pid}) in {Total:0.0} ms: spawned {Spawned:0.0}, monitor ready {Ready:0.0}, running {Running:0.0}",
-            Name, pid, clock.Elapsed.TotalMilliseconds, spawned, ready, running);
+        Log.Started(_log, Name, pid, clock.Elapsed.TotalMilliseconds, spawned, ready, running);
     }
 
     /// <summary>Reads back what QEMU chose at start: pty paths, the VNC port.</summary>
@@ -225,7 +224,7 @@ public sealed partial class Vm
         var liveStart = ProcessWatch.StartTime(st.Pid);
         if (liveStart is null || liveStart != st.StartTime)
         {
-            _log.LogInformation("Domain '{Domain}' (pid {Pid}) ended while the daemon was away", Name, st.Pid);
+            Log.EndedWhileAway(_log, Name, st.Pid);
             CleanupRunFiles();
             lock (_state) { State = DomainState.Shutoff; Reason = "unknown"; }
             return false;
@@ -235,7 +234,7 @@ public sealed partial class Vm
         if (st.Reason == StartingUp)
         {
             // The previous daemon died half-way through starting it: finish the job by ending it.
-            _log.LogWarning("Domain '{Domain}' (pid {Pid}) was caught half-started by a daemon exit; stopping it", Name, st.Pid);
+            Log.HalfStarted(_log, Name, st.Pid);
             ProcessWatch.Signal(st.Pid, 9);
             await watch.Exited;
             CleanupRunFiles();
@@ -251,7 +250,7 @@ public sealed partial class Vm
         {
             // The guest runs but will not talk: keep it (never kill a running guest on a
             // reconnect problem); it can still be destroyed, and its exit is still seen.
-            _log.LogError(e, "Cannot reach the monitor of '{Domain}' (pid {Pid}); it keeps running, only destroy works on it", Name, st.Pid);
+            Log.MonitorUnreachable(_log, e, Name, st.Pid);
         }
         var status = qmp is null ? null : await qmp.ExecuteAsync("query-status", null, ct);
         var running = qmp is null || (status?["running"]?.GetValue<bool>() ?? false);

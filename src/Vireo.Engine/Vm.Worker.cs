@@ -20,13 +20,13 @@ public sealed partial class Vm
                 }
                 catch (Exception e) when (e is QmpDisconnectedException or QmpErrorException or TimeoutException)
                 {
-                    _log.LogDebug(e, "Handling {Event} for '{Domain}' failed", ev.Name, Name);
+                    Log.EventFailed(_log, e, ev.Name, Name);
                 }
             }
         }
         catch (Exception e)
         {
-            _log.LogWarning(e, "Event loop of '{Domain}' failed", Name);
+            Log.EventLoopFailed(_log, e, Name);
         }
         // The monitor is closed: QEMU is exiting (or the connection dropped; the pidfd decides).
         var status = await watch.Exited;
@@ -119,7 +119,7 @@ public sealed partial class Vm
             _console?.Dispose();
             _console = null;
         }
-        _log.LogInformation("Domain '{Domain}' stopped ({Reason}, QEMU {Status})", Name, reason, ProcessWatch.Describe(status));
+        Log.Stopped(_log, Name, reason, ProcessWatch.Describe(status));
         CleanupRunFiles();
         _bus.Publish(Name, "Stopped", detail);
         _stopped.TrySetResult();

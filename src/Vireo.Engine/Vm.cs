@@ -133,7 +133,7 @@ public sealed partial class Vm
         }
         catch (IOException e)
         {
-            _log.LogWarning(e, "Cannot write the status file of '{Domain}'", Name);
+            Log.StatusWriteFailed(_log, e, Name);
         }
     }
 

@@ -82,7 +82,7 @@ public static class HostProbe
             checks.Add(kvm.Usable
                 ? new("QEMU", "Checking if KVM can run guests", CheckStatus.Pass, kvm.Reason)
                 : new("QEMU", "Checking if KVM can run guests", CheckStatus.Fail, kvm.Reason,
-                    "Use <domain type='qemu'> (TCG) here; Vireo falls back to TCG when the type is chosen for you."));
+                    "Use <domain type='qemu'> (TCG) here; a type='kvm' domain is refused at start with this reason."));
         }
         checks.Add(VhostNet()
             ? new("QEMU", "Checking if device /dev/vhost-net exists", CheckStatus.Pass)

@@ -17,7 +17,7 @@ public sealed class HostTests(VireoFixture fx)
             // /dev/kvm is there but cannot run guests (kvm_pvm here): told apart, with a hint.
             Assert.Contains($"Checking if KVM can run guests", r.Stdout);
             Assert.Contains($": FAIL ({kvm.Reason})", r.Stdout);
-            Assert.Contains("hint: Use <domain type='qemu'> (TCG)", r.Stdout);
+            Assert.Contains("hint: Use <domain type='qemu'> (TCG) here", r.Stdout);
             Assert.Equal(1, r.ExitCode);
         }
         var vhost = File.Exists("/dev/vhost-net") ? "PASS" : "WARN";

@@ -168,7 +168,8 @@ public sealed class LifecycleTests(VireoFixture fx)
         foreach (var n in names) Assert.Matches($@" \d+ +{n} +running", list);
         Assert.Equal(5, d.QemuPids().Values.Distinct().Count());
         await Task.WhenAll(names.Select(n => d.WaitForSerialAsync(n, "VIREO-GUEST-READY", timeoutSeconds: 150)));
-        var ids = names.Select(n => d.OkAsync("domid", n).Result.Trim()).ToList();
+        var ids = new List<string>();
+        foreach (var n in names) ids.Add((await d.OkAsync("domid", n)).Trim());
         Assert.Equal(5, ids.Distinct().Count());
         var destroys = await Task.WhenAll(names.Select(n => d.RunAsync("destroy", n)));
         Assert.All(destroys, r => Assert.True(r.ExitCode == 0, r.ToString()));

@@ -1,0 +1,49 @@
+using Microsoft.Extensions.Logging;
+
+namespace Vireo.Engine;
+
+/// <summary>The engine's log messages: source-generated, with stable event ids.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(1001, LogLevel.Information, "Started '{Domain}' (pid {Pid}) in {Total:0.0} ms: spawned {Spawned:0.0}, monitor ready {Ready:0.0}, running {Running:0.0}")]
+    public static partial void Started(ILogger log, string domain, int pid, double total, double spawned, double ready, double running);
+
+    [LoggerMessage(1002, LogLevel.Warning, "Start of '{Domain}' failed")]
+    public static partial void StartFailed(ILogger log, Exception e, string domain);
+
+    [LoggerMessage(1003, LogLevel.Information, "Domain '{Domain}' stopped ({Reason}, QEMU {Status})")]
+    public static partial void Stopped(ILogger log, string domain, string reason, string status);
+
+    [LoggerMessage(1004, LogLevel.Warning, "Cannot write the status file of '{Domain}'")]
+    public static partial void StatusWriteFailed(ILogger log, Exception e, string domain);
+
+    [LoggerMessage(1005, LogLevel.Debug, "Handling {Event} for '{Domain}' failed")]
+    public static partial void EventFailed(ILogger log, Exception e, string @event, string domain);
+
+    [LoggerMessage(1006, LogLevel.Warning, "Event loop of '{Domain}' failed")]
+    public static partial void EventLoopFailed(ILogger log, Exception e, string domain);
+
+    [LoggerMessage(2001, LogLevel.Information, "Reconnected to '{Domain}' (pid {Pid})")]
+    public static partial void Reconnected(ILogger log, string domain, int pid);
+
+    [LoggerMessage(2002, LogLevel.Information, "Domain '{Domain}' (pid {Pid}) ended while the daemon was away")]
+    public static partial void EndedWhileAway(ILogger log, string domain, int pid);
+
+    [LoggerMessage(2003, LogLevel.Warning, "Domain '{Domain}' (pid {Pid}) was caught half-started by a daemon exit; stopping it")]
+    public static partial void HalfStarted(ILogger log, string domain, int pid);
+
+    [LoggerMessage(2004, LogLevel.Error, "Cannot reach the monitor of '{Domain}' (pid {Pid}); it keeps running, only destroy works on it")]
+    public static partial void MonitorUnreachable(ILogger log, Exception e, string domain, int pid);
+
+    [LoggerMessage(2005, LogLevel.Error, "Reconnecting to '{Domain}' failed")]
+    public static partial void ReconnectFailed(ILogger log, Exception e, string domain);
+
+    [LoggerMessage(2006, LogLevel.Error, "Skipping the unreadable definition {File}: {Error}")]
+    public static partial void BadDefinition(ILogger log, string file, string error);
+
+    [LoggerMessage(2007, LogLevel.Information, "Autostarted '{Domain}'")]
+    public static partial void Autostarted(ILogger log, string domain);
+
+    [LoggerMessage(2008, LogLevel.Error, "Autostart of '{Domain}' failed: {Error}")]
+    public static partial void AutostartFailed(ILogger log, string domain, string error);
+}
