@@ -236,8 +236,16 @@ public static partial class CliMain
             if (pr.GetValue(transient)) sel = sel.Where(x => !x.Persistent);
             if (pr.GetValue(autostart)) sel = sel.Where(x => x.Autostart);
             if (pr.GetValue(noAutostart)) sel = sel.Where(x => !x.Autostart);
-            // virsh orders running domains by id, then inactive ones by name.
-            var list = sel.OrderBy(x => x.Id is null).ThenBy(x => x.Id ?? 0).ThenBy(x => x.Name, StringComparer.Ordinal).ToList();
+            // virsh orders running domains by id, then inactive ones by name. (A Comparison, not
+            // OrderBy/ThenBy over value-type keys: those generic instantiations cost JIT time here.)
+            var list = sel.ToList();
+            list.Sort(static (a, b) => (a.Id, b.Id) switch
+            {
+                (null, null) => string.CompareOrdinal(a.Name, b.Name),
+                (null, _) => 1,
+                (_, null) => -1,
+                var (x, y) => x.Value.CompareTo(y.Value),
+            });
             var sb = new StringBuilder();
             if (pr.GetValue(name) || pr.GetValue(uuid))
             {

@@ -14,10 +14,10 @@ public sealed class HttpReply(int status, string reason, Dictionary<string, stri
     public Stream Body { get; } = body;
     public bool Ok => Status is >= 200 and < 300;
 
-    public async Task<string> ReadStringAsync(CancellationToken ct)
+    public Task<string> ReadStringAsync(CancellationToken ct)
     {
         using var r = new StreamReader(Body, Encoding.UTF8, false, 4096, leaveOpen: true);
-        return await r.ReadToEndAsync(ct);
+        return Task.FromResult(r.ReadToEnd());
     }
 
     public void Dispose()
@@ -38,7 +38,12 @@ public sealed class HttpReply(int status, string reason, Dictionary<string, stri
 /// </remarks>
 internal static class UnixHttp
 {
-    public static async Task<HttpReply> SendAsync(string socketPath, string method, string path, byte[]? body, string? contentType, CancellationToken ct)
+    public static Task<HttpReply> SendAsync(string socketPath, string method, string path, byte[]? body, string? contentType, CancellationToken ct) =>
+        Task.FromResult(Send(socketPath, method, path, body, contentType, ct));
+
+    // Synchronous inside: one request per process needs no async machinery, whose generic
+    // instantiations would be JIT compiled at every CLI start.
+    private static HttpReply Send(string socketPath, string method, string path, byte[]? body, string? contentType, CancellationToken ct)
     {
         UnixClient stream;
         try
@@ -61,27 +66,16 @@ internal static class UnixHttp
             sb.Append("Content-Length: 0\r\n");
         }
         sb.Append("\r\n");
-        var head = Encoding.ASCII.GetBytes(sb.ToString());
-        if (body is not null && body.Length + head.Length < 65536)
-        {
-            var all = new byte[head.Length + body.Length];
-            head.CopyTo(all, 0);
-            body.CopyTo(all, head.Length);
-            await stream.WriteAsync(all, ct);
-        }
-        else
-        {
-            await stream.WriteAsync(head, ct);
-            if (body is not null) await stream.WriteAsync(body, ct);
-        }
+        stream.Write(Encoding.ASCII.GetBytes(sb.ToString()));
+        if (body is not null) stream.Write(body);
 
-        var reader = new BufferedReader(stream);
-        var statusLine = await reader.ReadLineAsync(ct) ?? throw new CliException($"the daemon at unix:{socketPath} closed the connection without answering.");
+        var reader = new BufferedReader(stream, ct);
+        var statusLine = reader.ReadLine() ?? throw new CliException($"the daemon at unix:{socketPath} closed the connection without answering.");
         var parts = statusLine.Split(' ', 3);
         if (parts.Length < 2 || !int.TryParse(parts[1], out var status))
             throw new CliException($"the daemon at unix:{socketPath} answered something that is not HTTP: '{statusLine}'.");
         var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        while (await reader.ReadLineAsync(ct) is { Length: > 0 } line)
+        while (reader.ReadLine() is { Length: > 0 } line)
         {
             var colon = line.IndexOf(':');
             if (colon > 0) headers[line[..colon].Trim()] = line[(colon + 1)..].Trim();
@@ -95,23 +89,23 @@ internal static class UnixHttp
     }
 
     /// <summary>Buffered reads with line access, shared by the header parser and body streams.</summary>
-    internal sealed class BufferedReader(Stream inner)
+    internal sealed class BufferedReader(UnixClient inner, CancellationToken ct)
     {
         private readonly byte[] _buf = new byte[16384];
         private int _pos, _len;
 
-        private async ValueTask<bool> FillAsync(CancellationToken ct)
+        private bool Fill()
         {
             if (_pos < _len) return true;
             _pos = 0;
-            _len = await inner.ReadAsync(_buf, ct);
+            _len = inner.Read(_buf, ct);
             return _len > 0;
         }
 
-        public async ValueTask<string?> ReadLineAsync(CancellationToken ct)
+        public string? ReadLine()
         {
             var sb = new StringBuilder();
-            while (await FillAsync(ct))
+            while (Fill())
             {
                 var idx = Array.IndexOf(_buf, (byte)'\n', _pos, _len - _pos);
                 if (idx < 0)
@@ -128,11 +122,11 @@ internal static class UnixHttp
             return sb.Length > 0 ? sb.ToString() : null;
         }
 
-        public async ValueTask<int> ReadAsync(Memory<byte> dest, CancellationToken ct)
+        public int Read(Span<byte> dest)
         {
-            if (!await FillAsync(ct)) return 0;
+            if (!Fill()) return 0;
             var n = Math.Min(dest.Length, _len - _pos);
-            _buf.AsMemory(_pos, n).CopyTo(dest);
+            _buf.AsSpan(_pos, n).CopyTo(dest);
             _pos += n;
             return n;
         }
@@ -146,21 +140,23 @@ internal static class UnixHttp
         public override long Length => throw new NotSupportedException();
         public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
         public override void Flush() { }
-        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+        public abstract override int Read(Span<byte> buffer);
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) => ValueTask.FromResult(Read(buffer.Span));
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) => Task.FromResult(Read(buffer.AsSpan(offset, count)));
         public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
         public override void SetLength(long value) => throw new NotSupportedException();
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) => ReadAsync(buffer.AsMemory(offset, count), ct).AsTask();
     }
 
     private sealed class LengthStream(BufferedReader r, long length) : ReadOnlyBody
     {
         private long _left = length;
 
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default)
+        public override int Read(Span<byte> buffer)
         {
             if (_left <= 0) return 0;
-            var n = await r.ReadAsync(buffer[..(int)Math.Min(buffer.Length, _left)], ct);
+            var n = r.Read(buffer[..(int)Math.Min(buffer.Length, _left)]);
             _left -= n;
             return n;
         }
@@ -171,24 +167,24 @@ internal static class UnixHttp
         private long _chunkLeft;
         private bool _done;
 
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default)
+        public override int Read(Span<byte> buffer)
         {
             while (!_done)
             {
                 if (_chunkLeft > 0)
                 {
-                    var n = await r.ReadAsync(buffer[..(int)Math.Min(buffer.Length, _chunkLeft)], ct);
+                    var n = r.Read(buffer[..(int)Math.Min(buffer.Length, _chunkLeft)]);
                     if (n == 0) { _done = true; return 0; }
                     _chunkLeft -= n;
-                    if (_chunkLeft == 0) await r.ReadLineAsync(ct); // CRLF after the chunk
+                    if (_chunkLeft == 0) r.ReadLine(); // CRLF after the chunk
                     return n;
                 }
-                var sizeLine = await r.ReadLineAsync(ct);
+                var sizeLine = r.ReadLine();
                 if (sizeLine is null) { _done = true; break; }
                 var semi = sizeLine.IndexOf(';');
                 if (!long.TryParse(semi >= 0 ? sizeLine[..semi] : sizeLine, NumberStyles.HexNumber, CultureInfo.InvariantCulture, out _chunkLeft))
                     throw new IOException($"Bad chunk size '{sizeLine}' from the daemon.");
-                if (_chunkLeft == 0) { _done = true; await r.ReadLineAsync(ct); }
+                if (_chunkLeft == 0) { _done = true; r.ReadLine(); }
             }
             return 0;
         }

@@ -7,11 +7,12 @@ namespace Vireo.Host;
 /// CancellationToken, or Dispose from another thread, ends them: closing an fd does not wake a
 /// thread blocked in read(2) on Linux.
 /// </summary>
-public abstract unsafe class FdStream : Stream
+public abstract unsafe partial class FdStream : Stream
 {
-    [DllImport("libc", SetLastError = true)] private static extern nint read(int fd, byte* buf, nint count);
-    [DllImport("libc", SetLastError = true)] private static extern nint send(int fd, byte* buf, nint count, int flags);
-    [DllImport("libc", SetLastError = true)] private static extern nint write(int fd, byte* buf, nint count);
+    // LibraryImport (source-generated marshalling): no IL stubs to JIT at start-up.
+    [LibraryImport("libc", SetLastError = true)] private static partial nint read(int fd, byte* buf, nint count);
+    [LibraryImport("libc", SetLastError = true)] private static partial nint send(int fd, byte* buf, nint count, int flags);
+    [LibraryImport("libc", SetLastError = true)] private static partial nint write(int fd, byte* buf, nint count);
 
     private const int MSG_NOSIGNAL = 0x4000;
     private readonly bool _socket;

@@ -11,10 +11,10 @@ namespace Vireo.Host;
 /// on this class of machine (measured), a third of a virsh-style command's budget; this costs
 /// well under one.
 /// </remarks>
-public sealed unsafe class UnixClient : FdStream
+public sealed unsafe partial class UnixClient : FdStream
 {
-    [DllImport("libc", SetLastError = true)] private static extern int socket(int domain, int type, int protocol);
-    [DllImport("libc", SetLastError = true)] private static extern int connect(int fd, byte* addr, int len);
+    [LibraryImport("libc", SetLastError = true)] private static partial int socket(int domain, int type, int protocol);
+    [LibraryImport("libc", SetLastError = true)] private static partial int connect(int fd, byte* addr, int len);
 
     private const int AF_UNIX = 1, SOCK_STREAM = 1, SOCK_CLOEXEC = 0x80000;
 

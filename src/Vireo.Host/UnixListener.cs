@@ -8,11 +8,11 @@ namespace Vireo.Host;
 /// rather than System.Net.Sockets because a disposed .NET listener unlinks its path, which the
 /// child still serves.
 /// </summary>
-public static unsafe class UnixListener
+public static unsafe partial class UnixListener
 {
-    [DllImport("libc", SetLastError = true)] private static extern int socket(int domain, int type, int protocol);
-    [DllImport("libc", SetLastError = true)] private static extern int bind(int fd, byte* addr, int len);
-    [DllImport("libc", SetLastError = true)] private static extern int listen(int fd, int backlog);
+    [LibraryImport("libc", SetLastError = true)] private static partial int socket(int domain, int type, int protocol);
+    [LibraryImport("libc", SetLastError = true)] private static partial int bind(int fd, byte* addr, int len);
+    [LibraryImport("libc", SetLastError = true)] private static partial int listen(int fd, int backlog);
 
     private const int AF_UNIX = 1, SOCK_STREAM = 1, SOCK_CLOEXEC = 0x80000;
 
