@@ -82,6 +82,17 @@ public static partial class DomainRules
             dev.Filesystems[i].Alias ??= $"fs{i}";
         }
         if (dev.Memballoon is { Model: "virtio" } mb) mb.Alias ??= "balloon0";
+        // Controllers the devices need, made explicit as libvirt does (so they get addresses too).
+        var q35 = d.Os.Machine?.Contains("q35", StringComparison.Ordinal) == true;
+        void Need(string type, string? model)
+        {
+            if (!dev.Controllers.Any(c => c.Type == type)) dev.Controllers.Add(new ControllerDef { Type = type, Index = 0, Model = model });
+        }
+        if (dev.Disks.Any(x => x.TargetBus == "scsi")) Need("scsi", "virtio-scsi");
+        if (!q35 && dev.Disks.Any(x => x.TargetBus == "sata")) Need("sata", null);
+        if (dev.Channels.Count > 0 || dev.Consoles.Any(c => c.TargetType == "virtio")) Need("virtio-serial", null);
+        if (dev.Inputs.Any(i => i.Bus == "usb")) Need("usb", q35 ? "qemu-xhci" : "piix3-uhci");
+
         // Controllers without an index get the next free one of their type, as libvirt does.
         foreach (var group in dev.Controllers.GroupBy(c => c.Type))
         {
@@ -94,6 +105,7 @@ public static partial class DomainRules
                 used.Add(next);
             }
         }
+        PciAddresses.Assign(d);
         foreach (var c in dev.Controllers)
             c.Alias ??= c.Type switch
             {

@@ -29,10 +29,7 @@ public static partial class QemuArgv
             a.Device(new JsonObject { ["driver"] = "isa-serial", ["chardev"] = id, ["id"] = s.Alias, ["index"] = s.TargetPort ?? 0 });
         }
         // A console on a serial target is the serial port itself; only virtio consoles are devices.
-        var virtioConsoles = d.Devices.Consoles.Where(c => c.TargetType == "virtio").ToList();
-        if (virtioConsoles.Count > 0 && !d.Devices.Controllers.Any(c => c.Type == "virtio-serial") && d.Devices.Channels.Count == 0)
-            a.Device(new JsonObject { ["driver"] = "virtio-serial-pci", ["id"] = "virtio-serial0" });
-        foreach (var c in virtioConsoles)
+        foreach (var c in d.Devices.Consoles.Where(c => c.TargetType == "virtio"))
         {
             var id = $"char{c.Alias}";
             a.Add("-chardev", ChardevBackend(c, id, ctx));

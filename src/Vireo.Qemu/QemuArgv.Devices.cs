@@ -54,15 +54,7 @@ public static partial class QemuArgv
             PciAddress(d, c.Address, dev);
             a.Device(dev);
         }
-        // Controllers the disks and channels need but the definition left out.
-        if (d.Devices.Disks.Any(x => x.TargetBus == "scsi") && !d.Devices.Controllers.Any(c => c.Type == "scsi"))
-            a.Device(new JsonObject { ["driver"] = "virtio-scsi-pci", ["id"] = "scsi0" });
-        if (!q35 && d.Devices.Disks.Any(x => x.TargetBus == "sata") && !d.Devices.Controllers.Any(c => c.Type == "sata"))
-            a.Device(new JsonObject { ["driver"] = "ich9-ahci", ["id"] = "sata0" });
-        if (d.Devices.Channels.Count > 0 && !d.Devices.Controllers.Any(c => c.Type == "virtio-serial"))
-            a.Device(new JsonObject { ["driver"] = "virtio-serial-pci", ["id"] = "virtio-serial0" });
-        if (d.Devices.Inputs.Any(i => i.Bus == "usb") && !d.Devices.Controllers.Any(c => c.Type == "usb"))
-            a.Device(q35 ? new JsonObject { ["driver"] = "qemu-xhci", ["id"] = "usb" } : new JsonObject { ["driver"] = "piix3-usb-uhci", ["id"] = "usb" });
+        // Controllers the devices need are in the definition: DomainRules.Fill adds them on define.
     }
 
     private static void Disks(DomainDef d, Args a)

@@ -154,4 +154,36 @@ public class DomainXmlTests
     [InlineData("sdaa", 26)]
     [InlineData("hdc", 2)]
     public void Disk_names_map_to_libvirt_indexes(string dev, int index) => Assert.Equal(index, DomainRules.DiskIndex(dev));
+
+    [Fact]
+    public void Pci_slots_are_assigned_on_define_and_stay_when_devices_are_added()
+    {
+        var first = DomainRules.ParseForDefine("""
+            <domain type='qemu'><name>p</name><memory>65536</memory>
+              <devices>
+                <interface type='user'><mac address='52:54:00:00:00:01'/></interface>
+                <video><model type='vga'/></video>
+                <rng model='virtio'/>
+              </devices>
+            </domain>
+            """);
+        string Slot(AddressDef? a) => $"{a!.Get("bus")}:{a.Get("slot")}.{a.Get("function")}";
+        Assert.Equal("0x00:0x02.0x0", Slot(first.Devices.Videos[0].Address)); // pc: video on slot 2
+        var nicSlot = Slot(first.Devices.Interfaces[0].Address);
+        var rngSlot = Slot(first.Devices.Rngs[0].Address);
+        Assert.NotEqual(nicSlot, rngSlot);
+
+        // What dumpxml printed, plus a new disk and a channel (which brings a virtio-serial controller).
+        var xml = DomainXml.Write(first).Replace("<devices>", """
+            <devices>
+                <disk type='file' device='disk'><source file='/d.img'/><target dev='vda'/></disk>
+                <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>
+            """);
+        var second = DomainRules.ParseForDefine(xml);
+        Assert.Equal(nicSlot, Slot(second.Devices.Interfaces[0].Address));
+        Assert.Equal(rngSlot, Slot(second.Devices.Rngs[0].Address));
+        var slots = new[] { second.Devices.Disks[0].Address, second.Devices.Controllers.Single(c => c.Type == "virtio-serial").Address, second.Devices.Interfaces[0].Address, second.Devices.Rngs[0].Address, second.Devices.Videos[0].Address }
+            .Select(Slot).ToList();
+        Assert.Equal(slots.Count, slots.Distinct().Count());
+    }
 }
