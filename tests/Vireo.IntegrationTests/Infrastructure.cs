@@ -114,7 +114,7 @@ public sealed class TestDaemon : IAsyncDisposable
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         if (input is not null) await input(p.StandardInput);
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(600));
         await p.WaitForExitAsync(cts.Token);
         return new CliResult(p.ExitCode, await stdout, await stderr);
     }

@@ -12,7 +12,7 @@ public sealed class LifecycleActionTests(VireoFixture fx)
         await d.DefineAsync(d.GuestXml("rb", cmdlineExtra: "vireo.reboot=1", extra: "<on_reboot>destroy</on_reboot>"));
         await d.DefineAsync(d.GuestXml("crash", cmdlineExtra: "vireo.panic=1", devices: panic));
         await d.DefineAsync(d.GuestXml("keep", cmdlineExtra: "vireo.panic=1", devices: panic, extra: "<on_crash>preserve</on_crash>"));
-        var events = Task.Run(() => d.RunAsync("event", "--all", "--loop", "--timeout", "90"));
+        var events = Task.Run(() => d.RunAsync("event", "--all", "--loop", "--timeout", "600")); // ended by KillAsync below
         await Task.Delay(200);
         foreach (var n in new[] { "rb", "crash", "keep" }) await d.OkAsync("start", n);
 

@@ -9,7 +9,7 @@ public sealed class LifecycleTests(VireoFixture fx)
     public async Task Define_start_pause_resume_reboot_shutdown_undefine()
     {
         await using var d = await TestDaemon.StartAsync(fx);
-        var events = Task.Run(() => d.RunAsync("event", "--all", "--loop", "--timeout", "100"));
+        var events = Task.Run(() => d.RunAsync("event", "--all", "--loop", "--timeout", "600")); // ended by KillAsync below
         var share = Directory.CreateDirectory(Path.Combine(d.Root, "share")).FullName;
         var data = Path.Combine(d.Root, "data.img");
         await File.WriteAllBytesAsync(data, new byte[4 << 20]);
@@ -141,7 +141,8 @@ public sealed class LifecycleTests(VireoFixture fx)
             await Task.Delay(300);
             await stdin.WriteAsync($"echo {token}-$((6*7))\n");
             await stdin.FlushAsync();
-            await Task.Delay(1500);
+            await Task.Delay(3000); // room for a slow TCG guest to echo it
+
             await stdin.WriteAsync("\u001d");
             await stdin.FlushAsync();
         }, "console", "con");
