@@ -129,9 +129,10 @@ public sealed class Hypervisor
     public (Vm Vm, bool Created) Define(string xml)
     {
         DomainDef def;
+        bool uuidGiven;
         try
         {
-            def = DomainRules.ParseForDefine(xml);
+            def = DomainRules.ParseForDefine(xml, out uuidGiven);
         }
         catch (DefinitionException e)
         {
@@ -145,7 +146,7 @@ public sealed class Hypervisor
                     $"Domain '{sameUuid.Name}' already has uuid {def.Uuid}; remove the <uuid> to get a new one, or use that name.");
             if (_vms.TryGetValue(def.Name, out var existing))
             {
-                if (def.Uuid != existing.Uuid && xml.Contains("<uuid", StringComparison.Ordinal))
+                if (uuidGiven && def.Uuid != existing.Uuid)
                     throw new VireoException(ErrorCode.InvalidOperation,
                         $"Domain '{def.Name}' already exists with uuid {existing.Uuid}; undefine it first or use another name.");
                 def.Uuid = existing.Uuid;

@@ -39,7 +39,7 @@ public sealed partial class Vm
             problems.Add($"Emulator '{emulator}' does not exist; install qemu-system-x86 or fix <emulator>.");
         foreach (var disk in d.Devices.Disks.Where(x => x.Source is not null))
         {
-            var exists = disk.Type == "block" ? File.Exists(disk.Source) || Directory.Exists(disk.Source) : File.Exists(disk.Source);
+            var exists = File.Exists(disk.Source); // true for device nodes too
             if (!exists)
                 problems.Add($"Cannot access storage file '{disk.Source}' of disk '{disk.TargetDev}': No such file or directory. Create it (qemu-img create) or fix <source>.");
         }

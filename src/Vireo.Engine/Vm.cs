@@ -81,20 +81,8 @@ public sealed partial class Vm
         {
             var d = Live ?? Def;
             return new DomainSummary(Id, Name, Uuid, State, Reason, Persistent, Autostart, d.VcpusCurrent ?? d.Vcpus,
-                d.MemoryKiB, d.CurrentMemoryKiB, d.Title, d.Os.Type, Pid, CpuTime());
+                d.MemoryKiB, d.CurrentMemoryKiB, d.Title, d.Os.Type, Pid, Pid is { } pid ? ProcessWatch.CpuSeconds(pid) : 0);
         }
-    }
-
-    private double CpuTime()
-    {
-        if (Pid is not { } pid) return 0;
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            return (long.Parse(f[11]) + long.Parse(f[12])) / 100.0;
-        }
-        catch (Exception e) when (e is IOException or FormatException) { return 0; }
     }
 
     /// <summary>The XML dumpxml prints: the live definition (with runtime ids) while active, else the persistent one.</summary>

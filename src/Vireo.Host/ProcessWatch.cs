@@ -61,17 +61,29 @@ public sealed class ProcessWatch : IDisposable
     public void Dispose() => _disposed = true;
 
     /// <summary>The process start time in clock ticks since boot (field 22 of /proc/PID/stat); null if gone.</summary>
-    public static long? StartTime(int pid)
+    public static long? StartTime(int pid) => StatField(pid, 22);
+
+    /// <summary>User plus system CPU time in seconds (fields 14 and 15 of /proc/PID/stat); 0 if gone.</summary>
+    public static double CpuSeconds(int pid) =>
+        ((StatField(pid, 14) ?? 0) + (StatField(pid, 15) ?? 0)) / (double)ClockTicksPerSecond;
+
+    // USER_HZ: 100 on every Linux architecture .NET runs on (sysconf(_SC_CLK_TCK)).
+    private const int ClockTicksPerSecond = 100;
+
+    /// <summary>Field N (1-based, as proc(5) numbers them) of /proc/PID/stat.</summary>
+    private static long? StatField(int pid, int field)
     {
         try
         {
             var stat = File.ReadAllText($"/proc/{pid}/stat");
-            var close = stat.LastIndexOf(')');
-            var fields = stat[(close + 2)..].Split(' ');
-            return long.Parse(fields[19], CultureInfo.InvariantCulture);
+            // The command name (field 2) may hold spaces and parentheses: count from its closing one.
+            var rest = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return long.Parse(rest[field - 3], CultureInfo.InvariantCulture);
         }
-        catch (IOException) { return null; }
-        catch (UnauthorizedAccessException) { return null; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+        {
+            return null;
+        }
     }
 
     public static bool Signal(int pid, int signal) => Native.kill(pid, signal) == 0;

@@ -202,9 +202,13 @@ public static partial class DomainRules
     }
 
     /// <summary>Parse, fill and validate: what define does with user XML.</summary>
-    public static DomainDef ParseForDefine(string xml)
+    public static DomainDef ParseForDefine(string xml) => ParseForDefine(xml, out _);
+
+    /// <summary>As above; also says whether the XML gave a uuid (before Fill makes one).</summary>
+    public static DomainDef ParseForDefine(string xml, out bool uuidGiven)
     {
         var d = DomainXml.Parse(xml);
+        uuidGiven = d.Uuid != Guid.Empty;
         Fill(d);
         var problems = Validate(d);
         if (problems.Count > 0) throw new DefinitionException(problems);

@@ -34,7 +34,7 @@ public sealed class QmpClient : IAsyncDisposable
 {
     private readonly Socket _socket;
     private readonly NetworkStream _stream;
-    private readonly ConcurrentDictionary<long, TaskCompletionSource<JsonNode?>> _pending = new();
+    private readonly ConcurrentDictionary<long, (string Command, TaskCompletionSource<JsonNode?> Reply)> _pending = new();
     private readonly Channel<QmpEvent> _events = Channel.CreateUnbounded<QmpEvent>(new() { SingleReader = true });
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly string _label;
@@ -98,7 +98,7 @@ public sealed class QmpClient : IAsyncDisposable
         if (_closed is { } closed) throw new QmpDisconnectedException(closed.Message, closed);
         var id = Interlocked.Increment(ref _nextId);
         var tcs = new TaskCompletionSource<JsonNode?>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _pending[id] = tcs;
+        _pending[id] = (command, tcs);
         var msg = new JsonObject { ["execute"] = command, ["id"] = id };
         if (arguments is not null) msg["arguments"] = arguments;
         var bytes = Encoding.UTF8.GetBytes(msg.ToJsonString() + "\n");
@@ -190,12 +190,12 @@ public sealed class QmpClient : IAsyncDisposable
                     _events.Writer.TryWrite(new QmpEvent(ev.GetValue<string>(), obj["data"] as JsonObject, ts));
                     continue;
                 }
-                if (obj["id"] is JsonNode idNode && _pending.TryRemove(idNode.GetValue<long>(), out var tcs))
+                if (obj["id"] is JsonNode idNode && _pending.TryRemove(idNode.GetValue<long>(), out var pending))
                 {
                     if (obj["error"] is JsonObject err)
-                        tcs.TrySetException(new QmpErrorException("command", err["class"]?.GetValue<string>() ?? "GenericError", err["desc"]?.GetValue<string>() ?? "unknown error"));
+                        pending.Reply.TrySetException(new QmpErrorException(pending.Command, err["class"]?.GetValue<string>() ?? "GenericError", err["desc"]?.GetValue<string>() ?? "unknown error"));
                     else
-                        tcs.TrySetResult(obj["return"]?.DeepClone());
+                        pending.Reply.TrySetResult(obj["return"]?.DeepClone());
                 }
             }
         }
@@ -209,7 +209,7 @@ public sealed class QmpClient : IAsyncDisposable
             _closed = closed;
             greeting.TrySetException(closed);
             foreach (var id in _pending.Keys)
-                if (_pending.TryRemove(id, out var tcs)) tcs.TrySetException(closed);
+                if (_pending.TryRemove(id, out var pending)) pending.Reply.TrySetException(closed);
             _events.Writer.TryComplete();
         }
     }

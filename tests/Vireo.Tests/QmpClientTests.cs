@@ -72,7 +72,7 @@ public sealed class QmpClientTests : IDisposable
         await using var qmp = await QmpClient.ConnectAsync(SocketPath, "t");
         var e = await Assert.ThrowsAsync<QmpErrorException>(() => qmp.ExecuteAsync("nope"));
         Assert.Equal("CommandNotFound", e.ErrorClass);
-        Assert.Contains("has not been found", e.Message);
+        Assert.Equal("QEMU rejected 'nope': The command nope has not been found", e.Message);
         var raw = await qmp.RawAsync("""{"execute":"nope"}""");
         Assert.Equal("CommandNotFound", raw["error"]!["class"]!.GetValue<string>());
     }
