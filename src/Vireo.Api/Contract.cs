@@ -15,6 +15,20 @@ namespace Vireo.Api;
 //   GET    /v1/domains/{d}/console[?force=1]  WebSocket: raw serial console bytes
 //   GET    /v1/events                       NDJSON stream of EventInfo
 //   GET    /v1/capabilities                 CapabilitiesInfo
+//   GET    /v1/networks                     NetworkInfo[]
+//   POST   /v1/networks                     net-define (body: network XML) -> DefineResult
+//   GET    /v1/networks/{n}                 NetworkInfo
+//   DELETE /v1/networks/{n}                 net-undefine
+//   GET    /v1/networks/{n}/xml[?inactive=1] network XML
+//   POST   /v1/networks/{n}/{start|destroy} -> NetworkActionResult (warnings from the firewall)
+//   PUT    /v1/networks/{n}/autostart?enable=1|0
+//   POST   /v1/networks/{n}/update          NetUpdateRequest (net-update)
+//   GET    /v1/networks/{n}/leases[?mac=]   LeaseInfo[]
+//   GET    /v1/port-forwards[?domain=]      PortForwardInfo[]
+//   POST   /v1/domains/{d}/interfaces       attach-interface (InterfaceRequest)
+//   POST   /v1/domains/{d}/interfaces/detach detach-interface (InterfaceRequest)
+//   POST   /v1/host/bridges                 iface-bridge (BridgeRequest) -> BridgeResult
+//   DELETE /v1/host/bridges/{b}             iface-unbridge -> BridgeResult
 // Errors are RFC 7807 problem details: {"title","status","detail","errors"}.
 
 public sealed record DomainInfo(
@@ -37,6 +51,24 @@ public sealed record CapabilitiesInfo(
     string Emulator, string QemuVersion, bool KvmUsable, string KvmReason, bool VhostNet,
     MachineInfo[] Machines, CpuModelInfo[] CpuModels);
 
+public sealed record NetworkInfo(string Name, string Uuid, bool Active, bool Persistent, bool Autostart, string? Bridge, string Mode, int? DnsmasqPid);
+
+public sealed record NetworkActionResult(NetworkInfo Network, string[] Warnings);
+
+/// <summary>net-update: Command is add|add-first|add-last|delete|modify; Section is ip-dhcp-host.</summary>
+public sealed record NetUpdateRequest(string Command, string Section, string Xml, bool Live, bool Config);
+
+public sealed record LeaseInfo(DateTimeOffset Expiry, string Mac, string Protocol, string IpAddress, int Prefix, string? Hostname, string? ClientId);
+
+public sealed record PortForwardInfo(string Domain, string Network, string Proto, string? HostAddress, string HostPorts, string? GuestIp, string GuestPorts);
+
+/// <summary>attach-interface / detach-interface: Type network|bridge|direct|user, Source its network, bridge or device.</summary>
+public sealed record InterfaceRequest(string Type, string? Source, string? Mac, string? Model, string? Target, bool Live, bool Config);
+
+public sealed record BridgeRequest(string Nic, string Bridge, bool Stp, int Delay);
+
+public sealed record BridgeResult(string Bridge, string Nic, string[] Addresses, string[] Routes);
+
 public sealed record ProblemInfo(string? Title, int? Status, string? Detail, string[]? Errors);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
@@ -48,4 +80,12 @@ public sealed record ProblemInfo(string? Title, int? Status, string? Detail, str
 [JsonSerializable(typeof(EventInfo))]
 [JsonSerializable(typeof(CapabilitiesInfo))]
 [JsonSerializable(typeof(ProblemInfo))]
+[JsonSerializable(typeof(NetworkInfo[]))]
+[JsonSerializable(typeof(NetworkActionResult))]
+[JsonSerializable(typeof(NetUpdateRequest))]
+[JsonSerializable(typeof(LeaseInfo[]))]
+[JsonSerializable(typeof(PortForwardInfo[]))]
+[JsonSerializable(typeof(InterfaceRequest))]
+[JsonSerializable(typeof(BridgeRequest))]
+[JsonSerializable(typeof(BridgeResult))]
 public sealed partial class ApiJson : JsonSerializerContext;

@@ -23,6 +23,7 @@ public static partial class CliMain
         root.Options.Add(Connect);
         root.Subcommands.Add(DaemonCommand(runDaemon));
         AddDomainCommands(root);
+        AddNetworkCommands(root);
         AddHostCommands(root);
         try
         {

@@ -56,8 +56,14 @@ public static class DaemonHost
             {
                 await Problem(ctx, e);
             }
+            catch (Exception e) when (e is LinkException or FirewallException or CommandException)
+            {
+                // Host tools and the kernel say what went wrong in their own words; pass them on.
+                await Problem(ctx, new VireoException(ErrorCode.OperationFailed, e.Message));
+            }
         });
         Routes.Map(app, hv);
+        NetworkRoutes.Map(app, hv);
         var log = loggerFactory.CreateLogger("vireod");
         await app.StartAsync(ct);
         log.LogInformation("vireod listening on unix:{Socket} (config {Config}, run {Run}); {Count} domains, {Running} running; ready {Ms:0} ms after launch",

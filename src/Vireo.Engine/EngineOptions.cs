@@ -18,5 +18,13 @@ public sealed record EngineOptions
     public string StatusFile(string name) => Path.Combine(DomainRunDir, name + ".xml");
     public string MonitorSocket(string name) => Path.Combine(DomainRunDir, name + ".monitor");
     public string LogFile(string name) => Path.Combine(DomainRunDir, name + ".log");
+    /// <summary>nftables table (family inet) holding every rule Vireo makes.</summary>
+    public string FirewallTable { get; init; } = "vireo";
+    public string NetworkConfigDir => Path.Combine(ConfigDir, "network");
+    public string NetworkAutostartDir => Path.Combine(ConfigDir, "network", "autostart");
+    public string NetworkRunDir => Path.Combine(RunDir, "network");
+    public string NetworkConfigFile(string name) => Path.Combine(NetworkConfigDir, name + ".xml");
+    public string NetworkAutostartLink(string name) => Path.Combine(NetworkAutostartDir, name + ".xml");
+    public string NetworkStatusFile(string name) => Path.Combine(NetworkRunDir, name + ".xml");
     public string ChannelDir(string name) => Path.Combine(DomainRunDir, "channel", name);
 }

@@ -24,6 +24,7 @@ public sealed class Hypervisor
     private int _lastId;
 
     public EventBus Events { get; }
+    public NetworkManager Networks { get; }
     public EngineOptions Options => _o;
     public KvmStatus Kvm => _kvm.Value;
     public bool VhostNet => _vhost.Value;
@@ -34,12 +35,14 @@ public sealed class Hypervisor
         _logs = logs;
         _log = logs.CreateLogger("Vireo.Engine");
         Events = new EventBus(o.Time);
+        Networks = new NetworkManager(o, logs, Events, this);
     }
 
     /// <summary>Loads definitions, adopts guests that still run, then starts autostart domains.</summary>
     public static async Task<Hypervisor> OpenAsync(EngineOptions o, ILoggerFactory? logs = null, CancellationToken ct = default)
     {
         var hv = new Hypervisor(o, logs ?? NullLoggerFactory.Instance);
+        await hv.Networks.LoadAsync(ct);
         Directory.CreateDirectory(o.DomainConfigDir);
         Directory.CreateDirectory(o.AutostartDir);
         Directory.CreateDirectory(o.DomainRunDir);
@@ -74,6 +77,11 @@ public sealed class Hypervisor
             adopt.Add(AdoptOne(hv, vm, st, ct));
         }
         await Task.WhenAll(adopt);
+        // Rewritten from what is active now: port forwards of adopted guests, networks adopted
+        // or gone while the daemon was away.
+        try { await hv.Networks.RefreshFirewallAsync(ct); }
+        catch (Exception e) when (e is FirewallException or CommandException) { Log.FirewallFailed(hv._log, e); }
+        await hv.Networks.AutostartAsync(ct);
         foreach (var vm in hv._vms.Values.Where(v => v.Autostart && !v.IsActive))
         {
             try

@@ -46,4 +46,25 @@ internal static partial class Log
 
     [LoggerMessage(2008, LogLevel.Error, "Autostart of '{Domain}' failed: {Error}")]
     public static partial void AutostartFailed(ILogger log, string domain, string error);
+
+    [LoggerMessage(3001, LogLevel.Information, "Network '{Network}' started in {Ms:0.0} ms (bridge {Bridge})")]
+    public static partial void NetworkStarted(ILogger log, string network, double ms, string? bridge);
+
+    [LoggerMessage(3002, LogLevel.Information, "Network '{Network}' destroyed")]
+    public static partial void NetworkDestroyed(ILogger log, string network);
+
+    [LoggerMessage(3003, LogLevel.Warning, "dnsmasq of network '{Network}' exited ({Status}); restarting it in {Delay} s")]
+    public static partial void DnsmasqDied(ILogger log, string network, string status, int delay);
+
+    [LoggerMessage(3004, LogLevel.Information, "Adopted network '{Network}' (dnsmasq pid {Pid})")]
+    public static partial void NetworkAdopted(ILogger log, string network, int? pid);
+
+    [LoggerMessage(3005, LogLevel.Warning, "Firewall: {Message}")]
+    public static partial void FirewallWarning(ILogger log, string message);
+
+    [LoggerMessage(3006, LogLevel.Error, "Network cleanup step failed for '{Network}'")]
+    public static partial void NetworkCleanupFailed(ILogger log, Exception e, string network);
+
+    [LoggerMessage(3007, LogLevel.Error, "Firewall update failed")]
+    public static partial void FirewallFailed(ILogger log, Exception e);
 }

@@ -78,6 +78,17 @@ public sealed partial class Vm
         {
             throw new VireoException(ErrorCode.OperationFailed, $"Failed to start domain '{Name}': {e.Message}");
         }
+        NicResources nics;
+        try
+        {
+            nics = await _hv.Networks.PrepareNicsAsync(live, ct);
+        }
+        catch
+        {
+            UnixListener.Close(fd);
+            File.Delete(sockPath);
+            throw;
+        }
         try
         {
             var ctx = new LaunchContext
@@ -87,6 +98,7 @@ public sealed partial class Vm
                 StartPaused = true,
                 VhostNet = _hv.VhostNet,
                 ChannelDir = channelDir,
+                TapFds = nics.Fds,
             };
             try
             {
@@ -95,22 +107,25 @@ public sealed partial class Vm
             catch (LaunchException e)
             {
                 File.Delete(sockPath);
+                await _hv.Networks.ReleaseNicsAsync(live);
                 throw new VireoException(ErrorCode.InvalidArgument, e.Message);
             }
             await File.AppendAllTextAsync(logPath, $"{_o.Time.GetUtcNow():O}: starting up\n{QemuArgv.Printable(argv)}\n", ct);
             try
             {
-                pid = Spawner.Spawn(argv, logPath, [fd]);
+                pid = Spawner.Spawn(argv, logPath, [fd, .. nics.Fds.Values]);
             }
             catch (CommandException e)
             {
                 File.Delete(sockPath);
+                await _hv.Networks.ReleaseNicsAsync(live);
                 throw new VireoException(ErrorCode.OperationFailed, $"Failed to start domain '{Name}': {e.Message}");
             }
         }
         finally
         {
             UnixListener.Close(fd); // QEMU has its own copy
+            nics.Dispose();         // and of the taps: they now live as long as QEMU does
         }
 
         var spawned = clock.Elapsed.TotalMilliseconds;
@@ -134,6 +149,7 @@ public sealed partial class Vm
             await watch.Exited;
             if (qmp is not null) await qmp.DisposeAsync();
             CleanupRunFiles();
+            await _hv.Networks.ReleaseNicsAsync(live);
             var why = LogTail(logPath, logOffset);
             Log.StartFailed(_log, e, Name);
             throw new VireoException(ErrorCode.OperationFailed,
@@ -158,6 +174,8 @@ public sealed partial class Vm
         }
         var running = clock.Elapsed.TotalMilliseconds;
         SaveStatus();
+        if (live.Devices.Interfaces.Any(i => i.Type == "network" && i.PortForwards.Count > 0))
+            await _hv.Networks.RefreshFirewallAsync(CancellationToken.None);
         _bus.Publish(Name, "Started", "Booted");
         if (paused) _bus.Publish(Name, "Suspended", "Paused");
         _ = RunWorkerAsync(qmp, watch);

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using Vireo.Host;
+using Vireo.Model;
 using Vireo.Qemu;
 
 namespace Vireo.Engine;
@@ -103,8 +104,10 @@ public sealed partial class Vm
     {
         string reason, detail;
         bool transient;
+        DomainDef? live;
         lock (_state)
         {
+            live = Live;
             reason = _expectedStop ?? _shutdownReason ?? "crashed";
             // A guest panic (QEMU told us) is "Crashed"; QEMU dying under us is "Failed".
             detail = reason switch { "destroyed" => "Destroyed", "shutdown" => "Shutdown", _ => _shutdownReason == "crashed" ? "Crashed" : "Failed" };
@@ -121,6 +124,7 @@ public sealed partial class Vm
         }
         Log.Stopped(_log, Name, reason, ProcessWatch.Describe(status));
         CleanupRunFiles();
+        if (live is not null) _ = _hv.Networks.ReleaseNicsAsync(live);
         _bus.Publish(Name, "Stopped", detail);
         _stopped.TrySetResult();
         if (transient) _hv.Forget(this);

@@ -5,7 +5,8 @@ namespace Vireo.Host;
 /// <summary>Writes a file so that readers see the old or the new content, never a mix: temp file, fsync, rename, fsync dir.</summary>
 public static class AtomicFile
 {
-    public static void Write(string path, string content)
+    /// <param name="world">Readable by everyone (0644): for files a helper reads after dropping root, like dnsmasq's host files.</param>
+    public static void Write(string path, string content, bool world = false)
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         var tmp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.{Environment.CurrentManagedThreadId}.tmp");
@@ -17,6 +18,7 @@ public static class AtomicFile
                 fs.Write(bytes);
                 fs.Flush(flushToDisk: true);
             }
+            if (world) File.SetUnixFileMode(tmp, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
             File.Move(tmp, path, overwrite: true);
         }
         catch

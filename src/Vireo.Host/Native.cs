@@ -50,3 +50,44 @@ internal static unsafe partial class Native
 
     public static int PidfdOpen(int pid) => (int)syscall(SYS_pidfd_open, pid, 0);
 }
+
+/// <summary>Sockets, interface ioctls, device nodes and fd passing for the network layer.</summary>
+internal static unsafe partial class NetNative
+{
+    public const int AF_INET = 2, AF_UNIX = 1, SOCK_DGRAM = 2, SOCK_CLOEXEC = 0x80000;
+    public const ulong TUNSETIFF = 0x400454ca, TUNSETPERSIST = 0x400454cb;
+    public const ulong SIOCGIFFLAGS = 0x8913, SIOCSIFFLAGS = 0x8914, SIOCSIFHWADDR = 0x8924, SIOCSIFMTU = 0x8922,
+        SIOCGIFMTU = 0x8921, SIOCGIFINDEX = 0x8933, SIOCBRADDIF = 0x89a2, SIOCBRDELIF = 0x89a3;
+    public const short IFF_UP = 0x1, IFF_TAP = 0x0002, IFF_NO_PI = 0x1000, IFF_VNET_HDR = 0x4000;
+    public const int SOL_SOCKET = 1, SCM_RIGHTS = 1;
+
+    [LibraryImport("libc", SetLastError = true)] public static partial int socket(int domain, int type, int protocol);
+    [LibraryImport("libc", SetLastError = true)] public static partial int ioctl(int fd, ulong request, void* arg);
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial uint if_nametoindex([MarshalAs(UnmanagedType.LPUTF8Str)] string name);
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int mknod([MarshalAs(UnmanagedType.LPUTF8Str)] string path, uint mode, ulong dev);
+    [LibraryImport("libc", SetLastError = true)] public static partial nint sendmsg(int fd, MsgHdr* msg, int flags);
+
+    /// <summary>struct ifreq: a 16-byte name and a 24-byte union (flags, ifindex, mtu, hwaddr).</summary>
+    [StructLayout(LayoutKind.Sequential, Size = 40)]
+    public struct IfReq
+    {
+        public fixed byte Name[16];
+        public fixed byte Data[24];
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct IoVec { public void* Base; public nuint Len; }
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct MsgHdr
+    {
+        public void* Name; public uint NameLen;
+        public IoVec* Iov; public nuint IovLen;
+        public void* Control; public nuint ControlLen;
+        public int Flags;
+    }
+
+    public static string LastError() => new System.ComponentModel.Win32Exception(Marshal.GetLastPInvokeError()).Message;
+}

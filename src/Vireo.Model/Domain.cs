@@ -158,8 +158,34 @@ public sealed class InterfaceDef
     public string? TargetDev { get; set; }
     public string? LinkState { get; set; }
     public int? BootOrder { get; set; }
+    public string? Backend { get; set; }                // user: slirp | passt (both served by QEMU's user networking)
+    public List<PortForwardDef> PortForwards { get; set; } = [];
     public string? Alias { get; set; }
     public AddressDef? Address { get; set; }
+}
+
+/// <summary>
+/// A host port (or range) forwarded to the guest: libvirt's &lt;portForward&gt;. On user-mode NICs it
+/// becomes a QEMU hostfwd; on NICs of a NAT network, DNAT rules in Vireo's nftables table.
+/// </summary>
+public sealed class PortForwardDef
+{
+    public string Proto { get; set; } = "tcp";
+    /// <summary>Host address to listen on; null for every address.</summary>
+    public string? Address { get; set; }
+    public string? Dev { get; set; }
+    public List<PortRangeDef> Ranges { get; set; } = [];
+}
+
+public sealed class PortRangeDef
+{
+    public int Start { get; set; }
+    public int? End { get; set; }
+    /// <summary>The guest port the range starts at; the same port when null.</summary>
+    public int? To { get; set; }
+
+    public int Count => (End ?? Start) - Start + 1;
+    public int GuestStart => To ?? Start;
 }
 
 /// <summary>serial, console and channel devices: a host side (type/source/log) and a guest side (target).</summary>

@@ -6,7 +6,7 @@ namespace Vireo.Model;
 public static partial class DomainRules
 {
     [GeneratedRegex(@"^[A-Za-z0-9_][A-Za-z0-9_.+:-]*$")]
-    private static partial Regex NamePattern();
+    internal static partial Regex NamePattern();
 
     /// <summary>Completes a parsed definition the way libvirt does on define.</summary>
     public static void Fill(DomainDef d)

@@ -13,56 +13,15 @@ public static partial class DomainXml
 {
     public static DomainDef Parse(string xml)
     {
-        XDocument doc;
-        try
-        {
-            doc = XDocument.Parse(xml, LoadOptions.SetLineInfo);
-        }
-        catch (XmlException e)
-        {
-            throw new DefinitionException($"The XML is not well-formed: {e.Message}", e.LineNumber);
-        }
-        var root = doc.Root!;
-        if (root.Name.LocalName != "domain")
-            throw new DefinitionException($"Expected a <domain> document, found <{root.Name.LocalName}>; use net-define for networks and pool-define for pools.", ProblemList.LineOf(root));
+        var root = XmlReading.Load(xml, "domain", "use net-define for networks and pool-define for pools");
         var r = new Reader();
         var def = r.Domain(root);
         r.Problems.ThrowIfAny();
         return def;
     }
 
-    private sealed class Reader
+    private sealed class Reader : XmlReading
     {
-        public ProblemList Problems { get; } = new();
-
-        private void Unsupported(XElement e, string parent) =>
-            Problems.Add($"Unsupported element <{e.Name.LocalName}> in <{parent}>; remove it or see the list of supported elements in ARCHITECTURE.md.", e);
-
-        private void BadValue(XObject at, string what, string? value, string allowed) =>
-            Problems.Add($"Unsupported {what} '{value}'; expected {allowed}.", at);
-
-        private static string? A(XElement? e, string name) => e?.Attribute(name)?.Value;
-
-        private int? Int(XElement e, string attr)
-        {
-            var v = A(e, attr);
-            if (v is null) return null;
-            if (int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var i)) return i;
-            if (v.StartsWith("0x") && int.TryParse(v[2..], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out i)) return i;
-            Problems.Add($"Attribute {attr}='{v}' of <{e.Name.LocalName}> is not a number.", e);
-            return null;
-        }
-
-        private string? OneOf(XElement e, string attr, params string[] allowed)
-        {
-            var v = A(e, attr);
-            if (v is not null && !allowed.Contains(v))
-                BadValue(e.Attribute(attr)!, $"{attr} of <{e.Name.LocalName}>", v, string.Join(", ", allowed.Select(a => $"'{a}'")));
-            return v;
-        }
-
-        private static bool YesNo(string? v) => v is "yes" or "on";
-
         public DomainDef Domain(XElement root)
         {
             var d = new DomainDef { Type = OneOf(root, "type", "kvm", "qemu") ?? "" };
@@ -73,8 +32,7 @@ public static partial class DomainXml
                 {
                     case "name": d.Name = e.Value.Trim(); break;
                     case "uuid":
-                        if (Guid.TryParse(e.Value.Trim(), out var g)) d.Uuid = g;
-                        else Problems.Add($"Malformed uuid '{e.Value.Trim()}'.", e);
+                        if (Uuid(e) is { } g) d.Uuid = g;
                         break;
                     case "title": d.Title = e.Value; break;
                     case "description": d.Description = e.Value; break;
@@ -327,10 +285,7 @@ public static partial class DomainXml
                 switch (c.Name.LocalName)
                 {
                     case "mac":
-                        var mac = MacAddress.Normalize(A(c, "address") ?? "");
-                        if (mac is null) Problems.Add($"Malformed MAC address '{A(c, "address")}'; write it as 52:54:00:xx:xx:xx.", c);
-                        else if (MacAddress.IsMulticast(mac)) Problems.Add($"MAC address '{mac}' is a multicast address; the first octet must be even.", c);
-                        n.Mac = mac;
+                        n.Mac = Mac(c);
                         break;
                     case "source":
                         n.SourceNetwork = A(c, "network"); n.SourceBridge = A(c, "bridge");
@@ -342,11 +297,40 @@ public static partial class DomainXml
                     case "boot": n.BootOrder = Int(c, "order"); break;
                     case "alias": n.Alias = A(c, "name"); break;
                     case "address": n.Address = Address(c); break;
+                    case "portForward": n.PortForwards.Add(PortForward(c)); break;
+                    case "backend":
+                        // libvirt's user-mode backends: slirp (QEMU's own) or passt. Both are
+                        // served by QEMU's user networking here, port forwards included.
+                        OneOf(c, "type", "default", "slirp", "passt");
+                        n.Backend = A(c, "type");
+                        break;
                     case "driver": break; // <driver name='vhost'/> is a hint; vhost is used only where the host has it
                     default: Unsupported(c, "interface"); break;
                 }
             }
             return n;
+        }
+
+        /// <summary>libvirt's port forward, as its passt backend writes it: &lt;portForward proto address dev&gt;&lt;range start end to/&gt;.</summary>
+        private PortForwardDef PortForward(XElement e)
+        {
+            var pf = new PortForwardDef { Proto = OneOf(e, "proto", "tcp", "udp") ?? "tcp", Address = A(e, "address"), Dev = A(e, "dev") };
+            if (pf.Address is not null && !System.Net.IPAddress.TryParse(pf.Address, out _))
+                Problems.Add($"Port forward address '{pf.Address}' is not an IP address.", e);
+            foreach (var c in e.Elements())
+            {
+                if (c.Name.LocalName != "range") { Unsupported(c, "portForward"); continue; }
+                if (YesNo(A(c, "exclude"))) { Problems.Add("Excluded port ranges (<range exclude='yes'>) are not supported; list the ports to forward instead.", c); continue; }
+                var r = new PortRangeDef { Start = Int(c, "start") ?? 0, End = Int(c, "end"), To = Int(c, "to") };
+                if (A(c, "start") is null) Problems.Add("A port forward <range> needs start='PORT'.", c);
+                foreach (var (name, v) in new[] { ("start", (int?)r.Start), ("end", r.End), ("to", r.To) })
+                    if (v is < 1 or > 65535 && A(c, name) is not null) Problems.Add($"Port {name}='{v}' of <range> is outside 1-65535.", c);
+                if (r.End is { } end && end < r.Start) Problems.Add($"Port range {r.Start}-{end} ends before it starts.", c);
+                if (r.To is { } to && to + (r.End ?? r.Start) - r.Start > 65535) Problems.Add($"Port range {r.Start}-{r.End} mapped to {to} runs past 65535.", c);
+                pf.Ranges.Add(r);
+            }
+            if (pf.Ranges.Count == 0) Problems.Add("A <portForward> needs at least one <range start='PORT'/>.", e);
+            return pf;
         }
 
         private CharDef Char(XElement e, params string[] types)

@@ -138,6 +138,10 @@ public static partial class DomainXml
             if (n.Model is not null) e.Add(new XElement("model", new XAttribute("type", n.Model)));
             if (n.LinkState is not null) e.Add(new XElement("link", new XAttribute("state", n.LinkState)));
             if (n.BootOrder is { } bo) e.Add(new XElement("boot", new XAttribute("order", bo)));
+            if (n.Backend is not null) e.Add(new XElement("backend", new XAttribute("type", n.Backend)));
+            foreach (var pf in n.PortForwards)
+                e.Add(new XElement("portForward", new XAttribute("proto", pf.Proto), Attr("address", pf.Address), Attr("dev", pf.Dev),
+                    pf.Ranges.Select(r => new XElement("range", new XAttribute("start", r.Start), Attr("end", r.End?.ToString(CultureInfo.InvariantCulture)), Attr("to", r.To?.ToString(CultureInfo.InvariantCulture))))));
             e.Add(Common(n.Alias, n.Address));
             ds.Add(e);
         }

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json.Nodes;
 using Vireo.Model;
 
@@ -167,8 +168,19 @@ public static partial class QemuArgv
             switch (n.Type)
             {
                 case "user":
-                    a.Add("-netdev", $"user,id={id}");
+                {
+                    // Port forwards become hostfwd entries, one per port (QEMU takes no ranges).
+                    var fwd = new StringBuilder();
+                    foreach (var pf in n.PortForwards)
+                        foreach (var r in pf.Ranges)
+                        {
+                            if (r.Count > 1024) throw new LaunchException($"Port range {r.Start}-{r.End} of a user-mode interface forwards {r.Count} ports; QEMU needs one entry per port, so keep it to 1024.");
+                            for (int i = 0; i < r.Count; i++)
+                                fwd.Append($",hostfwd={pf.Proto}:{(pf.Address is { } addr && addr.Contains(':') ? $"[{addr}]" : pf.Address)}:{r.Start + i}-:{r.GuestStart + i}");
+                        }
+                    a.Add("-netdev", $"user,id={id}{fwd}");
                     break;
+                }
                 default:
                     if (!ctx.TapFds.TryGetValue(n.Alias!, out var fd))
                         throw new LaunchException($"Interface '{n.Alias}' of type '{n.Type}' is not set up yet: host networking for it comes with the networks feature. Use <interface type='user'> for now.");

@@ -1,0 +1,105 @@
+using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Vireo.Api;
+using Vireo.Engine;
+using Vireo.Model;
+
+namespace Vireo.Daemon;
+
+/// <summary>The net-* verbs, DHCP leases and port forwards.</summary>
+internal static class NetworkRoutes
+{
+    public static void Map(WebApplication app, Hypervisor hv)
+    {
+        var nets = hv.Networks;
+        app.MapGet("/v1/networks", () => Results.Json(nets.All().Select(Info).ToArray(), ApiJson.Default.NetworkInfoArray));
+
+        app.MapPost("/v1/networks", async (HttpRequest req) =>
+        {
+            var xml = await new StreamReader(req.Body, Encoding.UTF8).ReadToEndAsync();
+            var (n, created) = nets.Define(xml);
+            return Results.Json(new DefineResult(n.Name, n.Uuid.ToString(), created), ApiJson.Default.DefineResult, statusCode: created ? 201 : 200);
+        });
+
+        app.MapGet("/v1/networks/{n}", (string n) => Results.Json(new[] { Info(nets.Get(n)) }, ApiJson.Default.NetworkInfoArray));
+        app.MapDelete("/v1/networks/{n}", (string n) => { nets.Undefine(n); return Results.NoContent(); });
+        app.MapGet("/v1/networks/{n}/xml", (string n, bool? inactive) =>
+        {
+            var net = nets.Get(n);
+            return Results.Text(NetworkXml.Write(inactive == true ? net.Def : net.Live ?? net.Def), "application/xml");
+        });
+
+        app.MapPost("/v1/networks/{n}/start", async (string n, CancellationToken ct) =>
+        {
+            var net = nets.Get(n);
+            var warnings = await net.StartAsync(ct);
+            return Results.Json(new NetworkActionResult(Info(net), warnings.ToArray()), ApiJson.Default.NetworkActionResult);
+        });
+        app.MapPost("/v1/networks/{n}/destroy", async (string n, CancellationToken ct) =>
+        {
+            var net = nets.Get(n);
+            await net.DestroyAsync(ct);
+            return Results.Json(new NetworkActionResult(Info(net), []), ApiJson.Default.NetworkActionResult);
+        });
+        app.MapPut("/v1/networks/{n}/autostart", (string n, bool? enable) =>
+        {
+            nets.SetAutostart(n, enable != false);
+            return Results.Json(new NetworkActionResult(Info(nets.Get(n)), []), ApiJson.Default.NetworkActionResult);
+        });
+
+        app.MapPost("/v1/networks/{n}/update", async (string n, NetUpdateRequest body, CancellationToken ct) =>
+        {
+            var net = nets.Get(n);
+            if (body.Section != "ip-dhcp-host")
+                throw new VireoException(ErrorCode.InvalidArgument, $"net-update section '{body.Section}' is not supported; Vireo updates ip-dhcp-host entries live.");
+            DhcpHostDef host;
+            try { host = NetworkXml.ParseHost(body.Xml); }
+            catch (DefinitionException e) { throw new VireoException(ErrorCode.InvalidArgument, e.Message); }
+            var live = body.Live;
+            var config = body.Config;
+            if (!live && !config) { live = net.IsActive; config = !net.IsActive; } // --current
+            await net.UpdateHostAsync(body.Command, host, live, config, ct);
+            return Results.Json(new NetworkActionResult(Info(net), []), ApiJson.Default.NetworkActionResult);
+        });
+
+        app.MapGet("/v1/networks/{n}/leases", (string n, string? mac) =>
+        {
+            var net = nets.Get(n);
+            var def = net.Live ?? net.Def;
+            var now = DateTimeOffset.UtcNow;
+            var leases = net.Leases()
+                .Where(l => mac is null || string.Equals(l.Mac, mac, StringComparison.OrdinalIgnoreCase))
+                .Where(l => l.Expiry > now)
+                .Select(l =>
+                {
+                    var v6 = l.Ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6;
+                    var prefix = def.Ips.FirstOrDefault(i => i.Family == (v6 ? "ipv6" : "ipv4"))?.Prefix ?? (v6 ? 64 : 24);
+                    return new LeaseInfo(l.Expiry, l.Mac, v6 ? "ipv6" : "ipv4", l.Ip.ToString(), prefix, l.Hostname, l.ClientId);
+                })
+                .ToArray();
+            return Results.Json(leases, ApiJson.Default.LeaseInfoArray);
+        });
+
+        app.MapGet("/v1/port-forwards", (string? domain) =>
+        {
+            var list = nets.PortForwards().Where(f => domain is null || f.Domain == domain)
+                .Select(f => new PortForwardInfo(f.Domain, f.Network, f.Proto, f.HostAddress?.ToString(), f.HostPorts, f.GuestIp?.ToString(), f.GuestPorts));
+            // User-mode NICs forward through QEMU itself.
+            var user = hv.All().Where(v => v.Live is not null && (domain is null || v.Name == domain))
+                .SelectMany(v => v.Live!.Devices.Interfaces.Where(i => i.Type == "user")
+                    .SelectMany(i => i.PortForwards.SelectMany(pf => pf.Ranges.Select(r =>
+                        new PortForwardInfo(v.Name, "user", pf.Proto, pf.Address, r.End is { } e ? $"{r.Start}-{e}" : $"{r.Start}", null,
+                            r.End is { } e2 ? $"{r.GuestStart}-{r.GuestStart + e2 - r.Start}" : $"{r.GuestStart}")))));
+            return Results.Json(list.Concat(user).ToArray(), ApiJson.Default.PortForwardInfoArray);
+        });
+    }
+
+    internal static NetworkInfo Info(VirtualNetwork n)
+    {
+        var d = n.Live ?? n.Def;
+        return new NetworkInfo(n.Name, n.Uuid.ToString(), n.IsActive, n.Persistent, n.Autostart,
+            d.BridgeName ?? (d.MacvtapPool ? null : d.BridgeName), d.Mode, n.DnsmasqPid);
+    }
+}

@@ -1,0 +1,459 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Microsoft.Extensions.Logging;
+using Microsoft.Win32.SafeHandles;
+using Vireo.Host;
+using Vireo.Model;
+
+namespace Vireo.Engine;
+
+/// <summary>
+/// Every network this daemon knows, the firewall they share, ip_forward, and the host side of
+/// guest NICs (taps and macvtaps).
+/// </summary>
+public sealed class NetworkManager
+{
+    private readonly EngineOptions _o;
+    private readonly ILoggerFactory _logs;
+    private readonly ILogger _log;
+    private readonly Hypervisor _hv;
+    private readonly ConcurrentDictionary<string, VirtualNetwork> _nets = new(StringComparer.Ordinal);
+    private readonly Lock _defineLock = new();
+    private readonly SemaphoreSlim _fwLock = new(1, 1);
+    private readonly Lock _linkLock = new();
+    private readonly HashSet<string> _forwarding = [];
+    private FileSystemWatcher? _leaseWatch;
+    private string _lastLeaseKey = "";
+
+    public EventBus Events { get; }
+    internal TimeProvider Time => _o.Time;
+
+    internal NetworkManager(EngineOptions o, ILoggerFactory logs, EventBus events, Hypervisor hv)
+    {
+        _o = o;
+        _logs = logs;
+        _log = logs.CreateLogger("Vireo.Network");
+        Events = events;
+        _hv = hv;
+    }
+
+    /// <summary>Loads definitions and adopts networks an earlier daemon left active.</summary>
+    internal async Task LoadAsync(CancellationToken ct)
+    {
+        Directory.CreateDirectory(_o.NetworkConfigDir);
+        Directory.CreateDirectory(_o.NetworkAutostartDir);
+        Directory.CreateDirectory(_o.NetworkRunDir);
+        // dnsmasq drops root for "nobody" and re-reads its host files as that user.
+        File.SetUnixFileMode(_o.NetworkRunDir, (UnixFileMode)0x1ed /* 0755 */);
+        foreach (var file in Directory.EnumerateFiles(_o.NetworkConfigDir, "*.xml"))
+        {
+            try
+            {
+                var def = NetworkXml.Parse(await File.ReadAllTextAsync(file, ct));
+                _nets[def.Name] = New(def, persistent: true, File.Exists(_o.NetworkAutostartLink(def.Name)));
+            }
+            catch (DefinitionException e)
+            {
+                Log.BadDefinition(_log, file, e.Message);
+            }
+        }
+        if (File.Exists(ForwardFile)) _forwardOriginal = File.ReadAllText(ForwardFile).Trim();
+        foreach (var file in Directory.EnumerateFiles(_o.NetworkRunDir, "*.xml"))
+        {
+            if (NetworkStatus.Load(file) is not { } st) continue;
+            var name = st.Live.Name;
+            if (!_nets.TryGetValue(name, out var net))
+                _nets[name] = net = New(st.Live, persistent: false, autostart: false);
+            if (await net.AdoptAsync(st, ct))
+            {
+                if (st.Live.Mode is "nat" or "route" or "open") lock (_forwarding) _forwarding.Add(name);
+            }
+            else if (!net.Persistent) _nets.TryRemove(name, out _);
+        }
+        WatchLeases();
+    }
+
+    /// <summary>Starts autostart networks (after guests are adopted, before they autostart).</summary>
+    internal async Task AutostartAsync(CancellationToken ct)
+    {
+        foreach (var n in _nets.Values.Where(n => n.Autostart && !n.IsActive))
+        {
+            try { await n.StartAsync(ct); }
+            catch (VireoException e) { Log.AutostartFailed(_log, n.Name, e.Message); }
+        }
+    }
+
+    private VirtualNetwork New(NetworkDef def, bool persistent, bool autostart) =>
+        new(this, def, persistent, autostart, _o, _logs.CreateLogger("Vireo.Network"));
+
+    internal void Forget(VirtualNetwork n)
+    {
+        if (!n.Persistent) ((ICollection<KeyValuePair<string, VirtualNetwork>>)_nets).Remove(new(n.Name, n));
+    }
+
+    public IReadOnlyList<VirtualNetwork> All() => _nets.Values.OrderBy(n => n.Name, StringComparer.Ordinal).ToList();
+
+    public VirtualNetwork Get(string nameOrUuid)
+    {
+        if (_nets.TryGetValue(nameOrUuid, out var n)) return n;
+        if (Guid.TryParse(nameOrUuid, out var uuid) && _nets.Values.FirstOrDefault(x => x.Uuid == uuid) is { } byUuid) return byUuid;
+        throw new VireoException(ErrorCode.NotFound, $"Network not found: no network with matching name '{nameOrUuid}'.");
+    }
+
+    public (VirtualNetwork Network, bool Created) Define(string xml)
+    {
+        lock (_defineLock)
+        {
+            NetworkDef def;
+            bool uuidGiven;
+            try
+            {
+                def = NetworkXml.Parse(xml);
+                uuidGiven = def.Uuid != Guid.Empty;
+                if (_nets.TryGetValue(def.Name, out var prev))
+                {
+                    // A redefinition keeps what was generated the first time unless the XML sets it.
+                    def.Mac ??= prev.Def.Mac;
+                    if (def.ManagedBridge == prev.Def.ManagedBridge) def.BridgeName ??= prev.Def.BridgeName;
+                }
+                var others = _nets.Values.Where(n => n.Name != def.Name).Select(n => n.Live ?? n.Def).ToList();
+                NetworkRules.Fill(def, others);
+                NetworkRules.Validate(def, others);
+            }
+            catch (DefinitionException e)
+            {
+                throw new VireoException(ErrorCode.InvalidArgument, e.Message, e.Problems.Select(p => p.ToString()).ToList());
+            }
+            var sameUuid = _nets.Values.FirstOrDefault(n => n.Uuid == def.Uuid && n.Name != def.Name);
+            if (sameUuid is not null)
+                throw new VireoException(ErrorCode.InvalidOperation, $"Network '{sameUuid.Name}' already has uuid {def.Uuid}; remove the <uuid> to get a new one, or use that name.");
+            if (_nets.TryGetValue(def.Name, out var existing))
+            {
+                if (uuidGiven && def.Uuid != existing.Uuid)
+                    throw new VireoException(ErrorCode.InvalidOperation, $"Network '{def.Name}' already exists with uuid {existing.Uuid}; undefine it first or use another name.");
+                def.Uuid = existing.Uuid;
+                Save(def);
+                existing.ReplaceDefinition(def);
+                Events.Publish(def.Name, "Defined", "Updated", "network");
+                return (existing, false);
+            }
+            Save(def);
+            var net = New(def, persistent: true, autostart: false);
+            _nets[def.Name] = net;
+            Events.Publish(def.Name, "Defined", "Added", "network");
+            return (net, true);
+        }
+    }
+
+    internal void Save(NetworkDef def)
+    {
+        try
+        {
+            AtomicFile.Write(_o.NetworkConfigFile(def.Name), NetworkXml.Write(def));
+        }
+        catch (IOException e)
+        {
+            throw new VireoException(ErrorCode.OperationFailed, $"Cannot save the definition of network '{def.Name}': {e.Message}");
+        }
+    }
+
+    public void Undefine(string name)
+    {
+        lock (_defineLock)
+        {
+            var n = Get(name);
+            if (!n.Persistent) throw new VireoException(ErrorCode.InvalidOperation, $"Network '{n.Name}' is transient; it disappears when destroyed.");
+            File.Delete(_o.NetworkConfigFile(n.Name));
+            File.Delete(_o.NetworkAutostartLink(n.Name));
+            n.SetAutostartFlag(false);
+            if (n.IsActive) n.MakeTransient();
+            else _nets.TryRemove(n.Name, out _);
+            Events.Publish(n.Name, "Undefined", "", "network");
+        }
+    }
+
+    public void SetAutostart(string name, bool on)
+    {
+        var n = Get(name);
+        if (!n.Persistent) throw new VireoException(ErrorCode.InvalidOperation, $"Network '{n.Name}' is transient; define it before marking it autostart.");
+        var link = _o.NetworkAutostartLink(n.Name);
+        if (on) { if (!File.Exists(link)) File.CreateSymbolicLink(link, _o.NetworkConfigFile(n.Name)); }
+        else File.Delete(link);
+        n.SetAutostartFlag(on);
+    }
+
+    // ---- ip_forward: on while a NAT, routed or open network is active, then back as it was.
+
+    private string ForwardFile => Path.Combine(_o.NetworkRunDir, "ip_forward.saved");
+    private string? _forwardOriginal;
+
+    internal void ForwardingNeeded(string network, bool on)
+    {
+        lock (_forwarding)
+        {
+            if (on)
+            {
+                _forwarding.Add(network);
+                var now = Sysctl.Read("net.ipv4.ip_forward");
+                if (now != "1")
+                {
+                    // Remember what the host had, in the run dir too, so a restarted daemon still knows.
+                    _forwardOriginal ??= now ?? "0";
+                    AtomicFile.Write(ForwardFile, _forwardOriginal);
+                    Sysctl.Write("net.ipv4.ip_forward", "1");
+                }
+            }
+            else if (_forwarding.Remove(network) && _forwarding.Count == 0 && _forwardOriginal is { } orig)
+            {
+                Sysctl.Write("net.ipv4.ip_forward", orig);
+                _forwardOriginal = null;
+                File.Delete(ForwardFile);
+            }
+        }
+    }
+
+    // ---- Firewall
+
+    /// <summary>Rewrites Vireo's table from what is active now, and guards its bridges in other tables' dropping chains. Returns warnings for the user.</summary>
+    public async Task<IReadOnlyList<string>> RefreshFirewallAsync(CancellationToken ct = default)
+    {
+        await _fwLock.WaitAsync(ct);
+        try
+        {
+            var active = _nets.Values.Select(n => n.Live).OfType<NetworkDef>().ToList();
+            var forwards = PortForwards();
+            var table = _o.FirewallTable;
+            var script = Firewall.Render(table, active, forwards);
+            var ruleset = await Nft.RulesetAsync(ct);
+            var dropping = FirewallGuard.DroppingChains(ruleset, table);
+            var warnings = new List<string>();
+            var guarded = FirewallGuard.OwnRules(ruleset, null)
+                .Select(r => (r.Family, r.Table, r.Chain)).ToHashSet();
+            var insert = new List<FirewallGuard.Chain>();
+            foreach (var net in active.Where(n => n.ManagedBridge && n.Mode != "isolated"))
+            {
+                foreach (var c in dropping)
+                {
+                    if (c.Owned)
+                    {
+                        warnings.Add($"Table {c.Family} {c.Table} has a forward chain '{c.Name}' with {c.Why} and belongs to another program (owner flag); Vireo cannot add accept rules there, so guests on '{net.Name}' ({net.BridgeName}) may not reach beyond the host. Allow {net.BridgeName} in that program's configuration.");
+                        continue;
+                    }
+                    var existing = FirewallGuard.OwnRules(ruleset, net.Name).Any(r => r.Family == c.Family && r.Table == c.Table && r.Chain == c.Name);
+                    if (!existing) script += FirewallGuard.InsertScript([c], net.Name, net.BridgeName!);
+                }
+            }
+            await Nft.ApplyAsync(script, ct);
+            foreach (var w in warnings) Log.FirewallWarning(_log, w);
+            return warnings;
+        }
+        finally
+        {
+            _fwLock.Release();
+        }
+    }
+
+    internal async Task RemoveGuardRulesAsync(string network, CancellationToken ct)
+    {
+        await _fwLock.WaitAsync(ct);
+        try
+        {
+            var own = FirewallGuard.OwnRules(await Nft.RulesetAsync(ct), network);
+            if (own.Count > 0) await Nft.ApplyAsync(FirewallGuard.DeleteScript(own), ct);
+        }
+        finally
+        {
+            _fwLock.Release();
+        }
+    }
+
+    /// <summary>Port forwards of running guests' NICs on NAT networks, with the guest address from a static host entry or the current lease.</summary>
+    public List<PortForward> PortForwards()
+    {
+        var list = new List<PortForward>();
+        foreach (var vm in _hv.All())
+        {
+            var live = vm.Live;
+            if (live is null) continue;
+            foreach (var nic in live.Devices.Interfaces.Where(i => i.Type == "network" && i.PortForwards.Count > 0))
+            {
+                if (!_nets.TryGetValue(nic.SourceNetwork ?? "", out var net) || net.Live is not { Mode: "nat" } nl) continue;
+                var guestIp = nl.Ipv4?.Hosts.FirstOrDefault(h => h.Mac == nic.Mac)?.Ip
+                    ?? net.Leases().Where(l => l.Mac == nic.Mac && l.Ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
+                        .OrderByDescending(l => l.Expiry).FirstOrDefault()?.Ip;
+                foreach (var pf in nic.PortForwards)
+                    foreach (var r in pf.Ranges)
+                        list.Add(new PortForward(vm.Name, net.Name, nl.BridgeName!, pf.Proto,
+                            pf.Address is null ? null : IPAddress.Parse(pf.Address), r.Start, r.End ?? r.Start, guestIp, r.GuestStart));
+            }
+        }
+        return list;
+    }
+
+    /// <summary>Refreshes port forwards when a lease changes (a guest without a static address got or changed one).</summary>
+    private void WatchLeases()
+    {
+        _leaseWatch = new FileSystemWatcher(_o.NetworkRunDir, "*.leases") { NotifyFilter = NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.FileName };
+        _leaseWatch.Changed += (_, _) => _ = OnLeasesChangedAsync();
+        _leaseWatch.Created += (_, _) => _ = OnLeasesChangedAsync();
+        _leaseWatch.EnableRaisingEvents = true;
+    }
+
+    private async Task OnLeasesChangedAsync()
+    {
+        try
+        {
+            var key = string.Join(";", PortForwards().Select(f => $"{f.Domain}/{f.GuestIp}/{f.HostPorts}"));
+            if (key == _lastLeaseKey) return;
+            _lastLeaseKey = key;
+            await RefreshFirewallAsync();
+        }
+        catch (Exception e)
+        {
+            Log.FirewallFailed(_log, e);
+        }
+    }
+
+    // ---- Guest NICs
+
+    /// <summary>
+    /// Makes the host side of every tap-backed NIC of a starting guest: taps on bridges,
+    /// macvtaps on devices. Fills each NIC's target dev; the caller hands the fds to QEMU and
+    /// then disposes the result (QEMU holds the taps open from then on).
+    /// </summary>
+    public async Task<NicResources> PrepareNicsAsync(DomainDef live, CancellationToken ct = default)
+    {
+        var res = new NicResources();
+        try
+        {
+            foreach (var nic in live.Devices.Interfaces.Where(i => i.Type != "user"))
+                await PrepareNicAsync(live.Name, nic, res, ct);
+            return res;
+        }
+        catch
+        {
+            res.Dispose();
+            await Links.DeleteAsync(res.Macvtaps, CancellationToken.None);
+            throw;
+        }
+    }
+
+    internal async Task PrepareNicAsync(string domain, InterfaceDef nic, NicResources res, CancellationToken ct)
+    {
+        var (kind, target, mode) = Resolve(domain, nic);
+        if (kind == "tap")
+        {
+            var template = nic.TargetDev is { } t && !t.StartsWith("vnet", StringComparison.Ordinal) && !t.StartsWith("macvtap", StringComparison.Ordinal) ? t : "vnet%d";
+            var (fd, name) = Links.CreateTap(template);
+            res.Handles.Add(fd);
+            res.Fds[nic.Alias!] = (int)fd.DangerousGetHandle();
+            try
+            {
+                Links.SetMac(name, "fe" + nic.Mac![2..]);
+                Links.SetMtu(name, Links.GetMtu(target));
+                Links.AddToBridge(target, name);
+                Links.SetUp(name);
+            }
+            catch (LinkException e)
+            {
+                throw new VireoException(ErrorCode.OperationFailed, $"Cannot set up tap '{name}' for interface {nic.Mac} on bridge '{target}': {e.Message}");
+            }
+            nic.TargetDev = name;
+        }
+        else
+        {
+            string name;
+            lock (_linkLock) name = Links.FreeName("macvtap");
+            try
+            {
+                await Links.BatchAsync([
+                    $"link add link {target} name {name} address {nic.Mac} type macvtap mode {mode}",
+                    $"link set dev {name} up"], ct);
+            }
+            catch (LinkException e)
+            {
+                throw new VireoException(ErrorCode.OperationFailed, $"Cannot create macvtap on '{target}' (mode {mode}) for interface {nic.Mac}: {e.Message}");
+            }
+            res.Macvtaps.Add(name);
+            try
+            {
+                var fd = Links.OpenMacvtap(name, Path.Combine(_o.RunDir, "dev"));
+                res.Handles.Add(fd);
+                res.Fds[nic.Alias!] = (int)fd.DangerousGetHandle();
+            }
+            catch (LinkException e)
+            {
+                throw new VireoException(ErrorCode.OperationFailed, e.Message);
+            }
+            nic.TargetDev = name;
+        }
+    }
+
+    /// <summary>Where a NIC plugs in: ("tap", bridge, null) or ("macvtap", device, mode).</summary>
+    private (string Kind, string Target, string? Mode) Resolve(string domain, InterfaceDef nic)
+    {
+        switch (nic.Type)
+        {
+            case "network":
+            {
+                var netName = nic.SourceNetwork ?? throw new VireoException(ErrorCode.InvalidArgument, $"Interface {nic.Mac} of '{domain}' needs <source network='NAME'/>.");
+                if (!_nets.TryGetValue(netName, out var net))
+                    throw new VireoException(ErrorCode.NotFound, $"Interface {nic.Mac} of '{domain}' uses network '{netName}', which is not defined; see net-list --all.");
+                var live = net.Live ?? throw new VireoException(ErrorCode.InvalidOperation, $"Network '{netName}' is not active; start it with net-start {netName}.");
+                if (live.MacvtapPool)
+                {
+                    var dev = live.Forward!.Interfaces.FirstOrDefault(Links.Exists)
+                        ?? throw new VireoException(ErrorCode.OperationFailed, $"None of the devices of network '{netName}' ({string.Join(", ", live.Forward.Interfaces)}) exists.");
+                    return ("macvtap", dev, "bridge");
+                }
+                return ("tap", live.BridgeName!, null);
+            }
+            case "bridge":
+            {
+                var br = nic.SourceBridge ?? throw new VireoException(ErrorCode.InvalidArgument, $"Interface {nic.Mac} of '{domain}' needs <source bridge='NAME'/>.");
+                if (!Links.Exists(br)) throw new VireoException(ErrorCode.InvalidOperation, $"Bridge '{br}' of interface {nic.Mac} does not exist on the host; create it (vireo iface-bridge NIC {br}) or fix <source bridge>.");
+                if (!Links.IsBridge(br)) throw new VireoException(ErrorCode.InvalidOperation, $"'{br}' (interface {nic.Mac}) is not a bridge; use <interface type='direct'> to attach to a NIC.");
+                return ("tap", br, null);
+            }
+            case "direct":
+            {
+                var dev = nic.SourceDev ?? throw new VireoException(ErrorCode.InvalidArgument, $"Interface {nic.Mac} of '{domain}' needs <source dev='NIC' mode='bridge'/>.");
+                if (!Links.Exists(dev)) throw new VireoException(ErrorCode.InvalidOperation, $"Device '{dev}' of interface {nic.Mac} does not exist on the host; fix <source dev>.");
+                var mode = nic.SourceMode ?? "vepa";
+                return ("macvtap", dev, mode == "passthrough" ? "passthru" : mode);
+            }
+            default:
+                throw new VireoException(ErrorCode.InvalidArgument, $"Interface type '{nic.Type}' has no host side.");
+        }
+    }
+
+    /// <summary>Removes what a stopped guest's NICs left: macvtaps (taps go with QEMU's last fd).</summary>
+    public async Task ReleaseNicsAsync(DomainDef live)
+    {
+        var macvtaps = live.Devices.Interfaces.Where(IsMacvtap).Select(i => i.TargetDev!).ToList();
+        try { await Links.DeleteAsync(macvtaps, CancellationToken.None); }
+        catch (Exception e) { Log.NetworkCleanupFailed(_log, e, live.Name); }
+        if (live.Devices.Interfaces.Any(i => i.PortForwards.Count > 0 && i.Type == "network"))
+        {
+            try { await RefreshFirewallAsync(); }
+            catch (Exception e) { Log.FirewallFailed(_log, e); }
+        }
+    }
+
+    internal bool IsMacvtap(InterfaceDef i) =>
+        i.TargetDev is not null && (i.Type == "direct" || i.Type == "network" && _nets.TryGetValue(i.SourceNetwork ?? "", out var n) && (n.Live ?? n.Def).MacvtapPool);
+}
+
+/// <summary>Open tap/macvtap fds for one QEMU launch, by NIC alias; disposed once QEMU has its copies.</summary>
+public sealed class NicResources : IDisposable
+{
+    public Dictionary<string, int> Fds { get; } = [];
+    public List<SafeFileHandle> Handles { get; } = [];
+    public List<string> Macvtaps { get; } = [];
+
+    public void Dispose()
+    {
+        foreach (var h in Handles) h.Dispose();
+        Handles.Clear();
+    }
+}
