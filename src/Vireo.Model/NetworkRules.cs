@@ -181,6 +181,7 @@ public static partial class NetworkRules
             ?? throw new DefinitionException($"Network '{n.Name}' has no {(h.Ip?.AddressFamily == AddressFamily.InterNetworkV6 ? "IPv6" : "IPv4")} <ip> for DHCP hosts.");
         ip.Hosts.Add(h);
         var p = new List<Problem>();
+        if (h.Ip is null && ip.Family == "ipv4") p.Add(new("A DHCP <host> needs ip='ADDRESS'."));
         CheckIp(ip, p);
         if (p.Count > 0) throw new DefinitionException(p);
     }

@@ -19,6 +19,9 @@ public static class NetworkXml
 
     private sealed class Reader : XmlReading
     {
+        /// <summary>net-update delete names a host by MAC or name alone.</summary>
+        public bool HostWithoutIp { get; init; }
+
         public NetworkDef Network(XElement root)
         {
             var n = new NetworkDef();
@@ -166,7 +169,7 @@ public static class NetworkXml
                                     if (A(d, "mac") is not null) h.Mac = Mac(d);
                                     if (A(d, "id") is not null) Problems.Add("DHCP hosts by client id (id=) are not supported; use mac=.", d);
                                     if (h.Mac is null && h.Name is null && A(d, "mac") is null) Problems.Add("A DHCP <host> needs mac= or name=.", d);
-                                    if (h.Ip is null && A(d, "ip") is null && v6 is false) Problems.Add("A DHCP <host> needs ip='ADDRESS'.", d);
+                                    if (h.Ip is null && A(d, "ip") is null && !v6 && !HostWithoutIp) Problems.Add("A DHCP <host> needs ip='ADDRESS'.", d);
                                     ip.Hosts.Add(h);
                                     break;
                                 default: Unsupported(d, "dhcp"); break;
@@ -249,8 +252,10 @@ public static class NetworkXml
     public static DhcpHostDef ParseHost(string xml)
     {
         var root = XmlReading.Load(xml, "host", "net-update ip-dhcp-host takes <host mac='..' name='..' ip='..'/>");
-        var net = Parse($"<network><name>x</name><ip address='0.0.0.1' prefix='1'><dhcp>{root}</dhcp></ip></network>");
-        return net.Ips[0].Hosts[0];
+        var r = new Reader { HostWithoutIp = true };
+        var ip = r.Network(XElement.Parse($"<network><ip address='0.0.0.1' prefix='1'><dhcp>{root}</dhcp></ip></network>"));
+        r.Problems.ThrowIfAny();
+        return ip.Ips[0].Hosts[0];
     }
 
     private static XAttribute? Attr(string name, object? value) =>

@@ -63,15 +63,21 @@ public sealed class TestDaemon : IAsyncDisposable
     public string Log { get { lock (_log) return _log.ToString(); } }
     public int Pid => _proc!.Id;
 
-    private TestDaemon(VireoFixture fx, string root)
+    /// <summary>The network namespace the daemon (and so its dnsmasq and QEMUs) runs in; null for the host's.</summary>
+    public NetNs? Namespace { get; }
+
+    private TestDaemon(VireoFixture fx, string root, NetNs? ns)
     {
         _fx = fx;
         Root = root;
+        Namespace = ns;
+        // dnsmasq drops root for "nobody" and must still reach its files in the run dir.
+        File.SetUnixFileMode(root, (UnixFileMode)0x1ed);
     }
 
-    public static async Task<TestDaemon> StartAsync(VireoFixture fx)
+    public static async Task<TestDaemon> StartAsync(VireoFixture fx, NetNs? ns = null)
     {
-        var d = new TestDaemon(fx, Directory.CreateTempSubdirectory("vireo-it-").FullName);
+        var d = new TestDaemon(fx, Directory.CreateTempSubdirectory("vireo-it-").FullName, ns);
         await d.LaunchAsync();
         return d;
     }
@@ -79,7 +85,10 @@ public sealed class TestDaemon : IAsyncDisposable
     /// <summary>Starts (or restarts) the daemon process on the same dirs.</summary>
     public async Task LaunchAsync()
     {
-        var psi = new ProcessStartInfo(_fx.Binary) { RedirectStandardOutput = true, RedirectStandardError = true };
+        // In a namespace: "ip netns exec" execs the daemon in place (same pid) with /sys remounted
+        // for that namespace, which the daemon reads for macvtap devices.
+        var psi = new ProcessStartInfo(Namespace is null ? _fx.Binary : "/usr/sbin/ip") { RedirectStandardOutput = true, RedirectStandardError = true };
+        if (Namespace is not null) foreach (var a in new[] { "netns", "exec", Namespace.Name, _fx.Binary }) psi.ArgumentList.Add(a);
         foreach (var a in new[] { "daemon", "--config-dir", ConfigDir, "--run-dir", RunDir }) psi.ArgumentList.Add(a);
         _proc = Process.Start(psi)!;
         _proc.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_log) _log.AppendLine(e.Data); };
@@ -230,9 +239,26 @@ public sealed class TestDaemon : IAsyncDisposable
 
     public static bool Alive(int pid) => Directory.Exists($"/proc/{pid}") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ");
 
+    /// <summary>pids of the dnsmasqs this daemon runs, from its run dir.</summary>
+    public IReadOnlyDictionary<string, int> DnsmasqPids()
+    {
+        var dir = Path.Combine(RunDir, "network");
+        var result = new Dictionary<string, int>();
+        if (!Directory.Exists(dir)) return result;
+        foreach (var f in Directory.EnumerateFiles(dir, "*.xml"))
+        {
+            try
+            {
+                if (XElement.Load(f).Attribute("dnsmasq-pid") is { } p) result[Path.GetFileNameWithoutExtension(f)] = int.Parse(p.Value);
+            }
+            catch (Exception e) when (e is IOException or System.Xml.XmlException or FormatException) { }
+        }
+        return result;
+    }
+
     public async ValueTask DisposeAsync()
     {
-        var pids = QemuPids().Values.ToList();
+        var pids = QemuPids().Values.Concat(DnsmasqPids().Values).ToList();
         if (_proc is { HasExited: false })
         {
             _proc.Kill();
