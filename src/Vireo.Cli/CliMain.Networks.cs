@@ -18,6 +18,7 @@ public static partial class CliMain
 
     private static void AddNetworkCommands(RootCommand root)
     {
+        AddBridgeCommands(root);
         {
             var file = new Argument<string>("file") { Description = "Network XML file (libvirt format); - reads stdin" };
             var cmd = new Command("net-define", "Define (but don't start) a network from an XML file") { file };
@@ -195,6 +196,43 @@ public static partial class CliMain
                 var list = await c.JsonAsync("GET", $"v1/port-forwards{q}", ApiJson.Default.PortForwardInfoArray, null, ct);
                 Console.Write(Table.Render(["Domain", "Network", "Protocol", "Host address", "Host port", "Guest address", "Guest port"],
                     list.Select(f => new[] { f.Domain, f.Network, f.Proto, f.HostAddress ?? "*", f.HostPorts, f.GuestIp ?? (f.Network == "user" ? "guest" : "(no lease yet)"), f.GuestPorts })));
+                return 0;
+            });
+            root.Subcommands.Add(cmd);
+        }
+    }
+
+    private static void AddBridgeCommands(RootCommand root)
+    {
+        {
+            var nic = new Argument<string>("interface") { Description = "The host NIC to put under the bridge" };
+            var bridge = new Argument<string>("bridge") { Description = "Name of the new bridge" };
+            var noStp = new Option<bool>("--no-stp") { Description = "Turn STP off on the bridge (faster port start; only without loops)" };
+            var delay = new Option<int>("--delay") { Description = "STP forward delay in seconds", DefaultValueFactory = _ => 0 };
+            var cmd = new Command("iface-bridge", "Create a bridge, attach a NIC and move its addresses and routes to it (rolled back if the host loses its gateway)") { nic, bridge, noStp, delay };
+            Client(cmd, async (pr, c, ct) =>
+            {
+                var body = new BridgeRequest(pr.GetValue(nic)!, pr.GetValue(bridge)!, !pr.GetValue(noStp), pr.GetValue(delay));
+                var r = await c.JsonAsync("POST", "v1/host/bridges", ApiJson.Default.BridgeResult,
+                    new Body(JsonSerializer.SerializeToUtf8Bytes(body, ApiJson.Default.BridgeRequest), "application/json"), ct);
+                Console.WriteLine($"Created bridge {r.Bridge} with attached device {r.Nic}");
+                foreach (var a in r.Addresses) Console.WriteLine($"  address {a} moved to {r.Bridge}");
+                foreach (var rt in r.Routes) Console.WriteLine($"  route {rt} moved to {r.Bridge}");
+                Console.WriteLine($"Bridge interface {r.Bridge} started");
+                Console.WriteLine();
+                return 0;
+            });
+            root.Subcommands.Add(cmd);
+        }
+        {
+            var bridge = new Argument<string>("bridge") { Description = "A bridge made by iface-bridge" };
+            var cmd = new Command("iface-unbridge", "Give a bridge's addresses and routes back to its NIC and remove the bridge") { bridge };
+            Client(cmd, async (pr, c, ct) =>
+            {
+                var r = await c.JsonAsync("DELETE", $"v1/host/bridges/{DaemonClient.E(pr.GetValue(bridge)!)}", ApiJson.Default.BridgeResult, null, ct);
+                Console.WriteLine($"Device {r.Nic} un-attached from bridge {r.Bridge}");
+                Console.WriteLine($"Interface {r.Nic} started");
+                Console.WriteLine();
                 return 0;
             });
             root.Subcommands.Add(cmd);

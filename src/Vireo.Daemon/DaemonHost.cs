@@ -64,6 +64,7 @@ public static class DaemonHost
         });
         Routes.Map(app, hv);
         NetworkRoutes.Map(app, hv);
+        NetworkRoutes.MapHost(app, hv);
         var log = loggerFactory.CreateLogger("vireod");
         await app.StartAsync(ct);
         log.LogInformation("vireod listening on unix:{Socket} (config {Config}, run {Run}); {Count} domains, {Running} running; ready {Ms:0} ms after launch",

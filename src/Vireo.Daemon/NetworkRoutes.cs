@@ -96,6 +96,20 @@ internal static class NetworkRoutes
         });
     }
 
+    public static void MapHost(WebApplication app, Hypervisor hv)
+    {
+        app.MapPost("/v1/host/bridges", async (BridgeRequest body, CancellationToken ct) =>
+        {
+            var c = await hv.Bridges.BridgeAsync(body.Nic, body.Bridge, body.Stp, body.Delay, ct);
+            return Results.Json(new BridgeResult(c.Bridge, c.Nic, c.Addresses.ToArray(), c.Routes.ToArray()), ApiJson.Default.BridgeResult);
+        });
+        app.MapDelete("/v1/host/bridges/{b}", async (string b, CancellationToken ct) =>
+        {
+            var c = await hv.Bridges.UnbridgeAsync(b, ct);
+            return Results.Json(new BridgeResult(c.Bridge, c.Nic, c.Addresses.ToArray(), c.Routes.ToArray()), ApiJson.Default.BridgeResult);
+        });
+    }
+
     internal static NetworkInfo Info(VirtualNetwork n)
     {
         var d = n.Live ?? n.Def;

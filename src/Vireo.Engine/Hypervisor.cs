@@ -25,6 +25,7 @@ public sealed class Hypervisor
 
     public EventBus Events { get; }
     public NetworkManager Networks { get; }
+    public HostBridges Bridges { get; } = new();
     public EngineOptions Options => _o;
     public KvmStatus Kvm => _kvm.Value;
     public bool VhostNet => _vhost.Value;

@@ -302,4 +302,58 @@ public sealed class NetworkTests(VireoFixture fx)
         Assert.DoesNotContain("macvtap", await host.ExecOkAsync("ip", "-br", "link"));
         await d.OkAsync("net-destroy", "default");
     }
+
+    [Fact]
+    public async Task Iface_bridge_moves_the_nic_under_a_bridge_guests_join_it_and_unbridge_puts_it_back()
+    {
+        await using var host = await NetNs.CreateAsync();
+        await using var lan = await NetNs.CreateAsync();
+        await NetNs.VethAsync(host, "lan1", "10.96.0.1/24", lan, "eth0", "10.96.0.2/24");
+        await host.ExecOkAsync("ip", "route", "add", "default", "via", "10.96.0.2");
+        await host.ExecOkAsync("ip", "route", "add", "10.95.0.0/24", "via", "10.96.0.2", "metric", "50");
+        await using var d = await TestDaemon.StartAsync(fx, host);
+
+        var made = await d.OkAsync("iface-bridge", "lan1", "br0");
+        Assert.Contains("Created bridge br0 with attached device lan1", made);
+        Assert.Contains("address 10.96.0.1/24 moved to br0", made);
+        Assert.Contains("route default via 10.96.0.2", made);
+        Assert.Contains("10.96.0.1/24", await host.ExecOkAsync("ip", "-br", "addr", "show", "br0"));
+        Assert.DoesNotContain("10.96.0.1", await host.ExecOkAsync("ip", "-br", "addr", "show", "lan1"));
+        Assert.Contains("default via 10.96.0.2 dev br0", await host.ExecOkAsync("ip", "route"));
+        Assert.Contains("10.95.0.0/24 via 10.96.0.2 dev br0 metric 50", await host.ExecOkAsync("ip", "route"));
+        Assert.Contains("master br0", await host.ExecOkAsync("ip", "link", "show", "lan1"));
+        Assert.Contains("iface-bridge takes a NIC", await d.FailAsync("iface-bridge", "br0", "br1"));
+
+        // A guest on the host bridge, directly and through a forward mode='bridge' network: its
+        // taps join br0 and it reaches the LAN.
+        await DefineNetworkAsync(d, "<network><name>lanbr</name><forward mode='bridge'/><bridge name='br0'/></network>");
+        await d.OkAsync("net-start", "lanbr");
+        await d.DefineAsync(NetGuest(d, "bridged", Nic("bridge", "bridge='br0'", "52:54:00:ff:00:01") + Nic("network", "network='lanbr'", "52:54:00:ff:00:02"),
+            "ip addr add 10.96.0.10/24 dev eth0\nip link set eth0 up\nfor i in $(seq 1 15); do ping -c 1 -W 1 10.96.0.2 >/dev/null && { echo LAN-OK; exit; }; done; echo LAN-FAIL\n", dhcp: false));
+        await d.OkAsync("start", "bridged");
+        Assert.Contains("master br0", await host.ExecOkAsync("ip", "link", "show", "vnet0"));
+        Assert.Contains("master br0", await host.ExecOkAsync("ip", "link", "show", "vnet1"));
+        await d.WaitForSerialAsync("bridged", "VIREO-RUN: LAN-OK");
+        Assert.Contains("Guests still use bridge 'br0' (vnet0, vnet1)", await d.FailAsync("iface-unbridge", "br0"));
+        await d.OkAsync("destroy", "bridged");
+        await d.OkAsync("net-destroy", "lanbr"); // the host's bridge stays: the network only used it
+        Assert.Contains("br0", await host.ExecOkAsync("ip", "-br", "link"));
+
+        Assert.Contains("Device lan1 un-attached from bridge br0", await d.OkAsync("iface-unbridge", "br0"));
+        Assert.DoesNotContain("br0", await host.ExecOkAsync("ip", "-br", "link"));
+        Assert.Contains("10.96.0.1/24", await host.ExecOkAsync("ip", "-br", "addr", "show", "lan1"));
+        Assert.Contains("default via 10.96.0.2 dev lan1", await host.ExecOkAsync("ip", "route"));
+        Assert.Contains("10.95.0.0/24 via 10.96.0.2 dev lan1 metric 50", await host.ExecOkAsync("ip", "route"));
+
+        // A bridge that cannot carry traffic (frames from the NIC dropped at the bridge): the
+        // gateway is lost, so the change is rolled back.
+        await host.ExecOkAsync("nft", "add table bridge blocker");
+        await host.ExecOkAsync("nft", "add chain bridge blocker input { type filter hook input priority 0; }");
+        await host.ExecOkAsync("nft", "add rule bridge blocker input iifname lan1 drop");
+        var err = await d.FailAsync("iface-bridge", "lan1", "br0", "--no-stp");
+        Assert.Contains("The host lost its gateway 10.96.0.2 through bridge 'br0', so the change was rolled back", err);
+        Assert.DoesNotContain("br0", await host.ExecOkAsync("ip", "-br", "link"));
+        Assert.Contains("10.96.0.1/24", await host.ExecOkAsync("ip", "-br", "addr", "show", "lan1"));
+        Assert.Contains("default via 10.96.0.2 dev lan1", await host.ExecOkAsync("ip", "route"));
+    }
 }
