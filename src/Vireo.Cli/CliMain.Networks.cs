@@ -19,6 +19,7 @@ public static partial class CliMain
     private static void AddNetworkCommands(RootCommand root)
     {
         AddBridgeCommands(root);
+        AddInterfaceCommands(root);
         {
             var file = new Argument<string>("file") { Description = "Network XML file (libvirt format); - reads stdin" };
             var cmd = new Command("net-define", "Define (but don't start) a network from an XML file") { file };
@@ -237,6 +238,42 @@ public static partial class CliMain
             });
             root.Subcommands.Add(cmd);
         }
+    }
+
+    private static void AddInterfaceCommands(RootCommand root)
+    {
+        Command Make(string verb, string description, bool attach)
+        {
+            var d = DomainArg();
+            var type = new Argument<string>("type") { Description = "network | bridge | direct | user" };
+            var source = new Argument<string?>("source") { Description = "The network, bridge or host device", Arity = attach ? ArgumentArity.ZeroOrOne : ArgumentArity.Zero };
+            var mac = new Option<string?>("--mac") { Description = attach ? "MAC address (default: a random 52:54:00 one)" : "Which interface (needed when there are several of the type)" };
+            var model = new Option<string?>("--model") { Description = "NIC model: virtio (default), e1000, e1000e, rtl8139" };
+            var target = new Option<string?>("--target") { Description = "Name of the tap on the host" };
+            var live = new Option<bool>("--live") { Description = "Change the running domain" };
+            var config = new Option<bool>("--config") { Description = "Change the persistent definition" };
+            var persistent = new Option<bool>("--persistent") { Description = "Both: the running domain (if it runs) and the definition" };
+            var current = new Option<bool>("--current") { Description = "The running domain if it runs, else the definition (default)" };
+            var cmd = new Command(verb, description) { d, type, mac, live, config, persistent, current };
+            if (attach) { cmd.Arguments.Add(source); cmd.Options.Add(model); cmd.Options.Add(target); }
+            Client(cmd, async (pr, c, ct) =>
+            {
+                var name = pr.GetValue(d)!;
+                var info = await c.DomainAsync(name, ct);
+                var l = pr.GetValue(live) || pr.GetValue(persistent) && info.Id is not null;
+                var cf = pr.GetValue(config) || pr.GetValue(persistent);
+                var body = new InterfaceRequest(pr.GetValue(type)!, attach ? pr.GetValue(source) : null, pr.GetValue(mac),
+                    attach ? pr.GetValue(model) : null, attach ? pr.GetValue(target) : null, l, cf);
+                await c.JsonAsync("POST", $"v1/domains/{DaemonClient.E(info.Name)}/interfaces{(attach ? "" : "/detach")}", ApiJson.Default.InterfaceRequest,
+                    new Body(JsonSerializer.SerializeToUtf8Bytes(body, ApiJson.Default.InterfaceRequest), "application/json"), ct);
+                Console.WriteLine(attach ? "Interface attached successfully" : "Interface detached successfully");
+                Console.WriteLine();
+                return 0;
+            });
+            return cmd;
+        }
+        root.Subcommands.Add(Make("attach-interface", "Attach a network interface (hot-plug with --live)", attach: true));
+        root.Subcommands.Add(Make("detach-interface", "Detach a network interface (hot-unplug with --live)", attach: false));
     }
 
     private static string YesNo(bool b) => b ? "yes" : "no";

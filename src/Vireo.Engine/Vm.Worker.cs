@@ -93,6 +93,9 @@ public sealed partial class Vm
             case "RESET":
                 _bus.Publish(Name, "Rebooted", "", "reboot");
                 break;
+            case "DEVICE_DELETED":
+                OnDeviceDeleted(ev.Data?["device"]?.GetValue<string>());
+                break;
             case "GUEST_PANICKED":
                 if (Def.OnCrash == "preserve")
                     SetState(DomainState.Crashed, "panicked", "Crashed", "Panicked");

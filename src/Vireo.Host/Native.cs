@@ -91,3 +91,33 @@ internal static unsafe partial class NetNative
 
     public static string LastError() => new System.ComponentModel.Win32Exception(Marshal.GetLastPInvokeError()).Message;
 }
+
+/// <summary>Sends bytes with one file descriptor attached (SCM_RIGHTS), as QMP's getfd expects.</summary>
+public static unsafe class FdPassing
+{
+    public static void Send(System.Runtime.InteropServices.SafeHandle socket, ReadOnlySpan<byte> data, int fd)
+    {
+        const int EAGAIN = 11;
+        // cmsghdr (len, level, type) followed by the int fd, padded to 8 bytes.
+        var control = stackalloc byte[24];
+        new Span<byte>(control, 24).Clear();
+        *(ulong*)control = 20;                      // CMSG_LEN(sizeof(int))
+        *(int*)(control + 8) = NetNative.SOL_SOCKET;
+        *(int*)(control + 12) = NetNative.SCM_RIGHTS;
+        *(int*)(control + 16) = fd;
+        fixed (byte* p = data)
+        {
+            var iov = new NetNative.IoVec { Base = p, Len = (nuint)data.Length };
+            var msg = new NetNative.MsgHdr { Iov = &iov, IovLen = 1, Control = control, ControlLen = 24 };
+            var s = (int)socket.DangerousGetHandle();
+            for (int tries = 0; ; tries++)
+            {
+                var n = NetNative.sendmsg(s, &msg, 0x4000 /* MSG_NOSIGNAL */);
+                if (n == data.Length) return;
+                var err = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+                if (n < 0 && err == EAGAIN && tries < 1000) { Thread.Sleep(1); continue; }
+                throw new IOException(n < 0 ? $"sendmsg failed: {NetNative.LastError()}" : $"sendmsg sent {n} of {data.Length} bytes");
+            }
+        }
+    }
+}

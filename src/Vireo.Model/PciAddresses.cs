@@ -69,6 +69,10 @@ public static class PciAddresses
         foreach (var p in dev.Panics.Where(x => x.Model == "pvpanic" && x.Address is null)) p.Address = Next();
     }
 
+    /// <summary>True when no device of the definition sits in this slot of the root bus.</summary>
+    public static bool SlotFree(DomainDef d, string slot) =>
+        !AllAddresses(d).Any(a => a is { Type: "pci" } && Num(a.Get("bus")) == 0 && Num(a.Get("slot")) == Num(slot));
+
     private static IEnumerable<AddressDef?> AllAddresses(DomainDef d)
     {
         var dev = d.Devices;

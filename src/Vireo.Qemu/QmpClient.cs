@@ -93,7 +93,14 @@ public sealed class QmpClient : IAsyncDisposable
     public Task<JsonNode?> ExecuteAsync(string command, JsonObject? arguments = null, CancellationToken ct = default) =>
         ExecuteAsync(command, arguments, DefaultTimeout, ct);
 
-    public async Task<JsonNode?> ExecuteAsync(string command, JsonObject? arguments, TimeSpan timeout, CancellationToken ct)
+    public Task<JsonNode?> ExecuteAsync(string command, JsonObject? arguments, TimeSpan timeout, CancellationToken ct) =>
+        ExecuteAsync(command, arguments, timeout, -1, ct);
+
+    /// <summary>Sends a command with a file descriptor attached (getfd, add-fd): QEMU takes its own copy.</summary>
+    public Task<JsonNode?> ExecuteWithFdAsync(string command, JsonObject? arguments, int fd, CancellationToken ct = default) =>
+        ExecuteAsync(command, arguments, DefaultTimeout, fd, ct);
+
+    private async Task<JsonNode?> ExecuteAsync(string command, JsonObject? arguments, TimeSpan timeout, int fd, CancellationToken ct)
     {
         if (_closed is { } closed) throw new QmpDisconnectedException(closed.Message, closed);
         var id = Interlocked.Increment(ref _nextId);
@@ -107,7 +114,8 @@ public sealed class QmpClient : IAsyncDisposable
             await _writeLock.WaitAsync(ct);
             try
             {
-                await _stream.WriteAsync(bytes, ct);
+                if (fd < 0) await _stream.WriteAsync(bytes, ct);
+                else Vireo.Host.FdPassing.Send(_socket.SafeHandle, bytes, fd);
             }
             finally
             {

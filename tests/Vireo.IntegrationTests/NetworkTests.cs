@@ -356,4 +356,47 @@ public sealed class NetworkTests(VireoFixture fx)
         Assert.Contains("10.96.0.1/24", await host.ExecOkAsync("ip", "-br", "addr", "show", "lan1"));
         Assert.Contains("default via 10.96.0.2 dev lan1", await host.ExecOkAsync("ip", "route"));
     }
+
+    [Fact]
+    public async Task Attach_and_detach_interface_hot_plug_a_nic_the_guest_uses_and_config_changes_the_definition()
+    {
+        await using var host = await NetNs.CreateAsync();
+        await using var d = await TestDaemon.StartAsync(fx, host);
+        await DefineNetworkAsync(d, NatXml());
+        await DefineNetworkAsync(d, NatXml("spare", "virbr7", "192.168.77"));
+        await d.OkAsync("net-start", "default");
+        await d.DefineAsync(NetGuest(d, "hot", Nic("network", "network='default'", "52:54:00:ab:00:01"),
+            "for i in $(seq 1 240); do [ -e /sys/class/net/eth1 ] && break; sleep 0.5; done\n" +
+            "ip link set eth1 up\nudhcpc -i eth1 -s /etc/udhcpc/default.script -n -q -t 10 -T 1 -A 1 >/dev/null 2>&1 && echo ETH1-LEASE $(ip -4 -o addr show eth1 | awk '{print $4}')\n" +
+            "for i in $(seq 1 240); do [ -e /sys/class/net/eth1 ] || { echo ETH1-GONE; exit; }; sleep 0.5; done\n"));
+        await d.OkAsync("start", "hot");
+        await d.WaitForSerialAsync("hot", "VIREO-GUEST-READY");
+
+        Assert.Contains("Network 'spare' is not active", await d.FailAsync("attach-interface", "hot", "network", "spare", "--live"));
+        Assert.Contains("Interface attached successfully", await d.OkAsync("attach-interface", "hot", "network", "default", "--mac", "52:54:00:ab:00:05", "--live"));
+        Assert.Contains("master virbr0", await host.ExecOkAsync("ip", "link", "show", "vnet1"));
+        var liveXml = await d.OkAsync("dumpxml", "hot");
+        Assert.Contains("<mac address='52:54:00:ab:00:05'/>", liveXml);
+        Assert.Contains("<target dev='vnet1'/>", liveXml);
+        Assert.DoesNotContain("52:54:00:ab:00:05", await d.OkAsync("dumpxml", "hot", "--inactive"));
+        await d.WaitForSerialAsync("hot", "VIREO-RUN: ETH1-LEASE 192.168.122.");
+        Assert.Contains("52:54:00:ab:00:05", await d.OkAsync("net-dhcp-leases", "default"));
+
+        Assert.Contains("Interface detached successfully", await d.OkAsync("detach-interface", "hot", "network", "--mac", "52:54:00:ab:00:05", "--live"));
+        await d.WaitForSerialAsync("hot", "VIREO-RUN: ETH1-GONE");
+        Assert.DoesNotContain("vnet1", await host.ExecOkAsync("ip", "-br", "link"));
+        Assert.DoesNotContain("52:54:00:ab:00:05", await d.OkAsync("dumpxml", "hot"));
+        await d.OkAsync("attach-interface", "hot", "network", "default", "--mac", "52:54:00:ab:00:06", "--live");
+        Assert.Contains("Domain 'hot' has 2 interfaces of type 'network'; name one with --mac", await d.FailAsync("detach-interface", "hot", "network", "--live"));
+
+        // --config changes only the definition.
+        await d.OkAsync("attach-interface", "hot", "bridge", "virbr0", "--mac", "52:54:00:ab:00:07", "--config");
+        Assert.Contains("<mac address='52:54:00:ab:00:07'/>", await d.OkAsync("dumpxml", "hot", "--inactive"));
+        Assert.DoesNotContain("52:54:00:ab:00:07", await d.OkAsync("dumpxml", "hot"));
+        await d.OkAsync("detach-interface", "hot", "bridge", "--mac", "52:54:00:ab:00:07", "--config");
+        Assert.DoesNotContain("52:54:00:ab:00:07", await d.OkAsync("dumpxml", "hot", "--inactive"));
+        Assert.Contains("No interface of type 'direct'", await d.FailAsync("detach-interface", "hot", "direct", "--live"));
+        await d.OkAsync("destroy", "hot");
+        await d.OkAsync("net-destroy", "default");
+    }
 }
