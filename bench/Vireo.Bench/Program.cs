@@ -13,6 +13,7 @@ var reps = quick ? 3 : 7;
 var root = Directory.CreateTempSubdirectory("vireo-bench-").FullName;
 var rows = new List<(string Figure, string Raw, string Vireo, string Target)>();
 var cleanup = new List<int>();
+string? netns = null;
 Console.Error.WriteLine($"bench: work dir {root}; {reps} repetitions");
 
 string Ms(double ms) => ms >= 1000 ? $"{ms / 1000:0.00} s" : $"{ms:0.0} ms";
@@ -305,6 +306,9 @@ try
         rows.Add(("10 in parallel, all guests up (marker)", Ms(rawAll), Ms(vAll), "≤ raw + 0.5 s"));
     }
 
+    // 7. Networks, in a namespace of the bench's own (never on the host's links).
+    await NetworkBench();
+
     Console.WriteLine();
     Console.WriteLine($"Vireo benchmark, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} CPUs, medians of {reps}");
     var w0 = rows.Max(r => r.Figure.Length); var w1 = Math.Max(9, rows.Max(r => r.Raw.Length)); var w2 = rows.Max(r => r.Vireo.Length);
@@ -314,6 +318,14 @@ try
 }
 finally
 {
+    if (netns is not null)
+    {
+        var pids = await Run("ip", "netns", "pids", netns);
+        foreach (var pid in pids.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            try { using var p = Process.GetProcessById(int.Parse(pid)); p.Kill(); } catch (ArgumentException) { }
+        await Task.Delay(300);
+        await Run("ip", "netns", "del", netns);
+    }
     foreach (var pid in cleanup)
         try { using var p = Process.GetProcessById(pid); if (!p.HasExited) p.Kill(); } catch (ArgumentException) { }
     // QEMUs started by the bench daemons: their pids are in the run dirs.
@@ -321,4 +333,107 @@ finally
         try { var pid = int.Parse(System.Xml.Linq.XElement.Load(f).Attribute("pid")!.Value); using var p = Process.GetProcessById(pid); p.Kill(); } catch (Exception) { }
     await Task.Delay(300);
     try { Directory.Delete(root, true); } catch (IOException) { }
+}
+
+async Task<string> Run(params string[] a)
+{
+    var psi = new ProcessStartInfo(a[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
+    foreach (var x in a.Skip(1)) psi.ArgumentList.Add(x);
+    using var p = Process.Start(psi)!;
+    var o = await p.StandardOutput.ReadToEndAsync();
+    await p.WaitForExitAsync();
+    return o;
+}
+
+async Task NetworkBench()
+{
+    netns = $"vbench{Environment.ProcessId}";
+    await Run("ip", "netns", "add", netns);
+    await Run("ip", "netns", "exec", netns, "ip", "link", "set", "lo", "up");
+    var dir = Path.Combine(root, "net");
+    var sock = Path.Combine(dir, "run", "vireo.sock");
+    File.SetUnixFileMode(root, (UnixFileMode)0x1ed);
+    var psi = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true };
+    foreach (var a in new[] { "netns", "exec", netns, binary, "daemon", "--config-dir", Path.Combine(dir, "etc"), "--run-dir", Path.Combine(dir, "run") }) psi.ArgumentList.Add(a);
+    var daemon = Process.Start(psi)!;
+    daemon.OutputDataReceived += (_, _) => { };
+    daemon.ErrorDataReceived += (_, _) => { };
+    daemon.BeginOutputReadLine();
+    daemon.BeginErrorReadLine();
+    cleanup.Add(daemon.Id);
+    await FirstAnswer(sock, Stopwatch.StartNew());
+    using var api = Http(sock);
+    const string net = "<network><name>default</name><bridge name='virbr0'/><forward/><ip address='192.168.122.1' netmask='255.255.255.0'><dhcp><range start='192.168.122.2' end='192.168.122.254'/></dhcp></ip></network>";
+    await Api(api, "POST", "v1/networks", DaemonClient.Xml(net));
+    // dnsmasq serves DHCP once it has port 67 open; its own /proc/PID/net/udp shows its namespace.
+    bool DhcpReady()
+    {
+        var st = Path.Combine(dir, "run", "network", "default.xml");
+        try
+        {
+            var pid = System.Xml.Linq.XElement.Load(st).Attribute("dnsmasq-pid")?.Value;
+            return pid is not null && File.ReadAllText($"/proc/{pid}/net/udp").Contains(":0043 ");
+        }
+        catch (Exception e) when (e is IOException or System.Xml.XmlException) { return false; }
+    }
+    var starts = new List<double>(); var ready = new List<double>(); var destroys = new List<double>();
+    await Api(api, "POST", "v1/networks/default/start"); // warm-up
+    await Api(api, "POST", "v1/networks/default/destroy");
+    for (int i = 0; i < reps; i++)
+    {
+        var sw = Stopwatch.StartNew();
+        await Api(api, "POST", "v1/networks/default/start");
+        starts.Add(sw.Elapsed.TotalMilliseconds);
+        while (!DhcpReady()) await Task.Delay(1);
+        ready.Add(sw.Elapsed.TotalMilliseconds);
+        await Task.Delay(200);
+        destroys.Add(await Api(api, "POST", "v1/networks/default/destroy"));
+    }
+    rows.Add(("NAT network start (bridge + dnsmasq + rules)", "—", Ms(Median(starts)), "≤ 60 ms"));
+    rows.Add(("net-start → DHCP ready (dnsmasq on port 67)", "—", Ms(Median(ready)), "—"));
+    rows.Add(("NAT network destroy", "—", Ms(Median(destroys)), "≤ 50 ms"));
+    await Api(api, "POST", "v1/networks/default/start");
+
+    string NetGuest(string name, int nics, string serial) => GuestXml(name, serial)
+        .Replace("quiet panic=-1", "quiet panic=-1 vireo.dhcp=eth0")
+        .Replace("<devices>", "<devices>" + string.Concat(Enumerable.Range(0, nics).Select(_ => "<interface type='network'><source network='default'/><model type='virtio'/></interface>")));
+    // Per-NIC cost of a start: a guest with 4 NICs against the same guest with none.
+    var none = new List<double>(); var four = new List<double>();
+    await Api(api, "POST", "v1/domains", DaemonClient.Xml(NetGuest("n0", 0, Path.Combine(root, "n0.serial"))));
+    await Api(api, "POST", "v1/domains", DaemonClient.Xml(NetGuest("n4", 4, Path.Combine(root, "n4.serial"))));
+    await Api(api, "POST", "v1/domains/n4/start"); await Api(api, "POST", "v1/domains/n4/destroy");
+    for (int i = 0; i < reps; i++)
+    {
+        none.Add(await Api(api, "POST", "v1/domains/n0/start")); await Api(api, "POST", "v1/domains/n0/destroy");
+        four.Add(await Api(api, "POST", "v1/domains/n4/start")); await Api(api, "POST", "v1/domains/n4/destroy");
+    }
+    rows.Add(("start, per NIC on a NAT network (4 NICs vs none)", "—", Ms((Median(four) - Median(none)) / 4), "—"));
+
+    // One guest: start → lease, beside start → its NIC seen (boot up to DHCP).
+    var lease1 = new List<double>(); var nic1 = new List<double>();
+    for (int i = 0; i < Math.Min(reps, 3); i++)
+    {
+        var serial = Path.Combine(root, $"l{i}.serial");
+        await Api(api, "POST", "v1/domains", DaemonClient.Xml(NetGuest($"l{i}", 1, serial)));
+        var sw = Stopwatch.StartNew();
+        await Api(api, "POST", $"v1/domains/l{i}/start");
+        await WaitForFile(serial, "VIREO-GUEST: nic eth0", sw, 300); nic1.Add(sw.Elapsed.TotalMilliseconds);
+        await WaitForFile(serial, "VIREO-GUEST: lease eth0", sw, 300); lease1.Add(sw.Elapsed.TotalMilliseconds);
+        await Api(api, "POST", $"v1/domains/l{i}/destroy");
+    }
+    rows.Add(("start → guest holds a DHCP lease (first run included)", "—", $"{Ms(Median(lease1))} (NIC up at {Ms(Median(nic1))}: DHCP {Ms(Median(lease1) - Median(nic1))})", "≤ guest boot + 0.5 s"));
+
+    // Ten guests on one network, started together, until all hold a lease.
+    {
+        var names = Enumerable.Range(0, 10).Select(i => $"t{i}").ToList();
+        foreach (var n in names) await Api(api, "POST", "v1/domains", DaemonClient.Xml(NetGuest(n, 1, Path.Combine(root, $"{n}.serial"))));
+        var sw = Stopwatch.StartNew();
+        await Task.WhenAll(names.Select(n => Api(api, "POST", $"v1/domains/{n}/start")));
+        await Task.WhenAll(names.Select(n => WaitForFile(Path.Combine(root, $"{n}.serial"), "VIREO-GUEST: nic eth0", sw, 600)));
+        var nics = sw.Elapsed.TotalMilliseconds;
+        await Task.WhenAll(names.Select(n => WaitForFile(Path.Combine(root, $"{n}.serial"), "VIREO-GUEST: lease eth0", sw, 600)));
+        rows.Add(("10 guests on one network until all hold a lease", "—", $"{Ms(sw.Elapsed.TotalMilliseconds)} (all NICs up at {Ms(nics)})", "—"));
+        foreach (var n in names) await Api(api, "POST", $"v1/domains/{n}/destroy");
+    }
+    await Api(api, "POST", "v1/networks/default/destroy");
 }

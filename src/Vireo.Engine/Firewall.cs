@@ -150,7 +150,7 @@ public static class FirewallGuard
             if (item?["table"] is JsonObject t)
                 tables[(t["family"]!.GetValue<string>(), t["name"]!.GetValue<string>())] =
                     t["flags"] is JsonNode fl && fl.ToJsonString().Contains("owner");
-            if (item?["rule"] is JsonObject r && r["expr"] is JsonArray ex && ex.Count == 1 && ex[0]?["drop"] is not null)
+            if (item?["rule"] is JsonObject r && r["expr"] is JsonArray ex && ex.Count == 1 && ex[0] is JsonObject verdict && verdict.ContainsKey("drop"))
                 unconditionalDrop.Add((r["family"]!.GetValue<string>(), r["table"]!.GetValue<string>(), r["chain"]!.GetValue<string>()));
         }
         foreach (var item in ruleset)

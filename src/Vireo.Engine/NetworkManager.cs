@@ -243,6 +243,8 @@ public sealed class NetworkManager
                     if (!existing) script += FirewallGuard.InsertScript([c], net.Name, net.BridgeName!);
                 }
             }
+            if (active.Any(n => n.ManagedBridge && n.Mode != "isolated") && LegacyIptablesFilter())
+                warnings.Add("The legacy iptables 'filter' table is loaded (x_tables, not nftables); Vireo cannot read or change it. If its FORWARD policy is DROP, allow the network's bridge there (iptables -I FORWARD -i BRIDGE -j ACCEPT; iptables -I FORWARD -o BRIDGE -j ACCEPT) or move that firewall to nftables.");
             await Nft.ApplyAsync(script, ct);
             foreach (var w in warnings) Log.FirewallWarning(_log, w);
             return warnings;
@@ -251,6 +253,13 @@ public sealed class NetworkManager
         {
             _fwLock.Release();
         }
+    }
+
+    /// <summary>True when the x_tables (iptables-legacy) filter table exists in this namespace.</summary>
+    private static bool LegacyIptablesFilter()
+    {
+        try { return File.ReadAllLines("/proc/net/ip_tables_names").Contains("filter"); }
+        catch (IOException) { return false; }
     }
 
     internal async Task RemoveGuardRulesAsync(string network, CancellationToken ct)
@@ -315,6 +324,13 @@ public sealed class NetworkManager
     }
 
     // ---- Guest NICs
+
+    /// <summary>Taps of running guests' NICs on a network.</summary>
+    internal IEnumerable<string> TapsOf(string network) =>
+        _hv.All().Select(v => v.Live).OfType<DomainDef>()
+            .SelectMany(d => d.Devices.Interfaces)
+            .Where(i => i.Type == "network" && i.SourceNetwork == network && i.TargetDev is not null && !IsMacvtap(i))
+            .Select(i => i.TargetDev!);
 
     /// <summary>
     /// Makes the host side of every tap-backed NIC of a starting guest: taps on bridges,

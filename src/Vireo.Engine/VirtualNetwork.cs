@@ -68,6 +68,9 @@ public sealed class VirtualNetwork
                 {
                     await Links.BatchAsync(BridgeCommands(live), ct);
                     if (live.Mode is "nat" or "route" or "open") _mgr.ForwardingNeeded(Name, true);
+                    // Guests still running from before a net-destroy get their taps back on the bridge.
+                    foreach (var tap in _mgr.TapsOf(Name).Where(Links.Exists))
+                        Links.AddToBridge(live.BridgeName!, tap);
                 }
                 lock (_state) Live = live;
                 warnings.AddRange(await _mgr.RefreshFirewallAsync(ct));

@@ -23,7 +23,7 @@ public static class Dnsmasq
     {
         var sb = new StringBuilder();
         void L(string line) => sb.Append(line).Append('\n');
-        L("# Written by vireod; changes are overwritten. Edit the network with net-edit / net-define.");
+        L("# Written by vireod; changes here are overwritten. Change the network with net-define or net-update.");
         L("strict-order");
         L($"pid-file={f.Pid}");
         L("except-interface=lo");

@@ -183,7 +183,7 @@ public static partial class QemuArgv
                 }
                 default:
                     if (!ctx.TapFds.TryGetValue(n.Alias!, out var fd))
-                        throw new LaunchException($"Interface '{n.Alias}' of type '{n.Type}' is not set up yet: host networking for it comes with the networks feature. Use <interface type='user'> for now.");
+                        throw new LaunchException($"Interface '{n.Alias}' of type '{n.Type}' has no tap: the engine opens one (TUNSETIFF or macvtap) before the argv is built.");
                     a.Add("-netdev", $"tap,fd={fd},id={id}{(ctx.VhostNet && n.Model == "virtio" ? ",vhost=on" : "")}");
                     break;
             }

@@ -126,9 +126,12 @@ public sealed class NetworkTests(VireoFixture fx)
         var (host, remote) = await HostAndRemoteAsync();
         await using var _h = host;
         await using var _r = remote;
-        // Another manager's firewall, there first: forward policy drop (Docker's way).
+        // Other managers' firewalls, there first: an inet filter table with forward policy drop,
+        // and the FORWARD chain Docker makes through iptables-nft.
         await host.ExecOkAsync("nft", "add table inet filter");
         await host.ExecOkAsync("nft", "add chain inet filter forward { type filter hook forward priority 0; policy drop; }");
+        await host.ExecOkAsync("nft", "add table ip filter");
+        await host.ExecOkAsync("nft", "add chain ip filter FORWARD { type filter hook forward priority 0; policy drop; }");
         // The remote host routes the isolated subnet back through us, so only our rules stop it.
         await remote.ExecOkAsync("ip", "route", "add", "10.98.0.0/24", "via", "10.99.0.1");
         await using var d = await TestDaemon.StartAsync(fx, host);
@@ -140,6 +143,7 @@ public sealed class NetworkTests(VireoFixture fx)
         Assert.Equal("", start.Stderr); // no conflict it could not fix
         await d.OkAsync("net-start", "hostonly");
         Assert.Contains("vireo:default", await host.ExecOkAsync("nft", "list", "chain", "inet", "filter", "forward"));
+        Assert.Contains("iifname \"virbr0\" accept comment \"vireo:default\"", await host.ExecOkAsync("nft", "list", "chain", "ip", "filter", "FORWARD"));
         Assert.DoesNotContain("vireo:hostonly", await host.ExecOkAsync("nft", "list", "chain", "inet", "filter", "forward"));
 
         await d.DefineAsync(NetGuest(d, "natted", Nic("network", "network='default'", "52:54:00:bb:00:01"),
@@ -161,9 +165,12 @@ public sealed class NetworkTests(VireoFixture fx)
         await d.OkAsync("net-destroy", "default");
         await d.OkAsync("net-destroy", "hostonly");
         // Our accept rules are gone; the other table and its policy are untouched.
-        var chain = await host.ExecOkAsync("nft", "list", "chain", "inet", "filter", "forward");
-        Assert.DoesNotContain("vireo", chain);
-        Assert.Contains("policy drop", chain);
+        foreach (var (fam, table, name) in new[] { ("inet", "filter", "forward"), ("ip", "filter", "FORWARD") })
+        {
+            var chain = await host.ExecOkAsync("nft", "list", "chain", fam, table, name);
+            Assert.DoesNotContain("vireo", chain);
+            Assert.Contains("policy drop", chain);
+        }
         Assert.DoesNotContain("table inet vireo", await host.ExecOkAsync("nft", "list", "tables"));
     }
 
@@ -199,18 +206,26 @@ public sealed class NetworkTests(VireoFixture fx)
         await using var peer = await NetNs.CreateAsync();
         await NetNs.VethAsync(host, "lan0", null, peer, "eth0", "10.97.0.2/24");
         await using var d = await TestDaemon.StartAsync(fx, host);
-        await d.DefineAsync(NetGuest(d, "mvt", "<interface type='direct'><mac address='52:54:00:dd:00:01'/><source dev='lan0' mode='bridge'/><model type='virtio'/></interface>",
+        // A second NIC through a macvtap pool network (forward mode='bridge' with devices).
+        await DefineNetworkAsync(d, "<network><name>pool</name><forward mode='bridge'><interface dev='lan0'/></forward></network>");
+        await d.OkAsync("net-start", "pool");
+        await d.DefineAsync(NetGuest(d, "mvt", "<interface type='direct'><mac address='52:54:00:dd:00:01'/><source dev='lan0' mode='bridge'/><model type='virtio'/></interface>" +
+            Nic("network", "network='pool'", "52:54:00:dd:00:02"),
             "ip addr add 10.97.0.10/24 dev eth0\nip link set eth0 up\nfor i in 1 2 3 4 5 6 7 8; do ping -c 1 -W 1 10.97.0.2 >/dev/null && { echo PEER-OK; exit; }; done; echo PEER-FAIL\n", dhcp: false));
         await d.OkAsync("start", "mvt");
         var link = await host.ExecOkAsync("ip", "-d", "link", "show", "macvtap0");
         Assert.Contains("52:54:00:dd:00:01", link);
         Assert.Contains("macvtap mode bridge", link);
         Assert.Contains("<target dev='macvtap0'/>", await d.OkAsync("dumpxml", "mvt"));
+        var pooled = await host.ExecOkAsync("ip", "-d", "link", "show", "macvtap1");
+        Assert.Contains("52:54:00:dd:00:02", pooled);
+        Assert.Contains("macvtap1@lan0", pooled);
         await d.WaitForSerialAsync("mvt", "VIREO-RUN: PEER-OK");
         Assert.Contains("52:54:00:dd:00:01", await peer.ExecOkAsync("ip", "neigh"));
         await d.OkAsync("destroy", "mvt");
-        for (int i = 0; i < 50 && (await host.ExecOkAsync("ip", "-br", "link")).Contains("macvtap0"); i++) await Task.Delay(50);
-        Assert.DoesNotContain("macvtap0", await host.ExecOkAsync("ip", "-br", "link"));
+        for (int i = 0; i < 50 && (await host.ExecOkAsync("ip", "-br", "link")).Contains("macvtap"); i++) await Task.Delay(50);
+        Assert.DoesNotContain("macvtap", await host.ExecOkAsync("ip", "-br", "link"));
+        await d.OkAsync("net-destroy", "pool");
     }
 
     [Fact]
@@ -249,9 +264,19 @@ public sealed class NetworkTests(VireoFixture fx)
         await d.OkAsync("net-update", "default", "delete", "ip-dhcp-host", "<host mac='52:54:00:ee:00:09'/>", "--live");
         Assert.DoesNotContain("late", await d.OkAsync("net-dumpxml", "default"));
         Assert.Contains("late", await d.OkAsync("net-dumpxml", "default", "--inactive"));
-        await d.OkAsync("destroy", "stay");
+        // A network destroyed under a running guest and started again gets the guest's tap back.
         await d.OkAsync("net-destroy", "default");
         Assert.False(TestDaemon.Alive(fresh));
+        Assert.DoesNotContain("master", await host.ExecOkAsync("ip", "link", "show", "vnet0"));
+        await d.OkAsync("net-start", "default");
+        Assert.Contains("master virbr0", await host.ExecOkAsync("ip", "link", "show", "vnet0"));
+        await d.OkAsync("destroy", "stay");
+        await d.OkAsync("net-destroy", "default");
+        // Autostart: a daemon that comes up finds the network inactive and starts it.
+        await d.KillAsync();
+        await d.LaunchAsync();
+        Assert.Matches(@" default +active +yes +yes", await d.OkAsync("net-list"));
+        await d.OkAsync("net-destroy", "default");
     }
 
     [Fact]

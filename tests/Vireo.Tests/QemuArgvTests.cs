@@ -70,6 +70,19 @@ public class QemuArgvTests
     }
 
     [Fact]
+    public void User_mode_port_forwards_become_hostfwd_entries()
+    {
+        var d = DomainRules.ParseForDefine("""
+            <domain type='qemu'><name>a</name><memory>65536</memory><devices><interface type='user'>
+              <portForward proto='tcp' address='127.0.0.1'><range start='2222' to='22'/><range start='8080' end='8081' to='80'/></portForward>
+              <portForward proto='udp' address='::1'><range start='53'/></portForward>
+            </interface></devices></domain>
+            """);
+        var argv = QemuArgv.Build(d, Ctx(d));
+        Assert.Contains("user,id=hostnet0,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=tcp:127.0.0.1:8081-:81,hostfwd=udp:[::1]:53-:53", argv);
+    }
+
+    [Fact]
     public void Commas_in_paths_are_escaped()
     {
         var d = DomainRules.ParseForDefine("<domain type='qemu'><name>a</name><memory>65536</memory><devices><serial type='file'><source path='/tmp/a,b.log'/></serial></devices></domain>");
