@@ -14,6 +14,7 @@ var root = Directory.CreateTempSubdirectory("vireo-bench-").FullName;
 var rows = new List<(string Figure, string Raw, string Vireo, string Target)>();
 var cleanup = new List<int>();
 string? netns = null;
+var cleaned = 0;
 Console.Error.WriteLine($"bench: work dir {root}; {reps} repetitions");
 
 string Ms(double ms) => ms >= 1000 ? $"{ms / 1000:0.00} s" : $"{ms:0.0} ms";
@@ -183,6 +184,10 @@ async Task<double> Api(HttpClient c, string method, string path, Body? body = nu
     return t;
 }
 
+// A bench stopped with SIGTERM or Ctrl+C still removes its namespace and processes.
+AppDomain.CurrentDomain.ProcessExit += (_, _) => Cleanup().GetAwaiter().GetResult();
+Console.CancelKeyPress += (_, e) => { e.Cancel = true; Cleanup().GetAwaiter().GetResult(); Environment.Exit(130); };
+
 try
 {
     // 1. Daemon launch → first answered request; idle RSS.
@@ -318,6 +323,12 @@ try
 }
 finally
 {
+    await Cleanup();
+}
+
+async Task Cleanup()
+{
+    if (Interlocked.Exchange(ref cleaned, 1) == 1) return;
     if (netns is not null)
     {
         var pids = await Run("ip", "netns", "pids", netns);
@@ -431,8 +442,16 @@ async Task NetworkBench()
         await Task.WhenAll(names.Select(n => Api(api, "POST", $"v1/domains/{n}/start")));
         await Task.WhenAll(names.Select(n => WaitForFile(Path.Combine(root, $"{n}.serial"), "VIREO-GUEST: nic eth0", sw, 600)));
         var nics = sw.Elapsed.TotalMilliseconds;
-        await Task.WhenAll(names.Select(n => WaitForFile(Path.Combine(root, $"{n}.serial"), "VIREO-GUEST: lease eth0", sw, 600)));
-        rows.Add(("10 guests on one network until all hold a lease", "—", $"{Ms(sw.Elapsed.TotalMilliseconds)} (all NICs up at {Ms(nics)})", "—"));
+        try
+        {
+            await Task.WhenAll(names.Select(n => WaitForFile(Path.Combine(root, $"{n}.serial"), "VIREO-GUEST: lease eth0", sw, 600)));
+            rows.Add(("10 guests on one network until all hold a lease", "—", $"{Ms(sw.Elapsed.TotalMilliseconds)} (all NICs up at {Ms(nics)})", "—"));
+        }
+        catch (TimeoutException)
+        {
+            var got = names.Count(n => File.ReadAllText(Path.Combine(root, $"{n}.serial")).Contains("VIREO-GUEST: lease eth0"));
+            rows.Add(("10 guests on one network until all hold a lease", "—", $"only {got}/10 within 600 s (the guests' DHCP client gave up)", "—"));
+        }
         foreach (var n in names) await Api(api, "POST", $"v1/domains/{n}/destroy");
     }
     await Api(api, "POST", "v1/networks/default/destroy");

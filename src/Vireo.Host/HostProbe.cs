@@ -94,6 +94,10 @@ public static class HostProbe
         checks.Add(KernelFeature("bridge", "CONFIG_BRIDGE", "Checking for bridge support"));
         checks.Add(KernelFeature("macvtap", "CONFIG_MACVTAP", "Checking for macvtap support", CheckStatus.Warn));
         checks.Add(KernelFeature("nf_tables", "CONFIG_NF_TABLES", "Checking for nftables support"));
+        foreach (var (tool, pkg, why) in new[] { (Dnsmasq.Binary, "dnsmasq-base", "DHCP and DNS on NAT and isolated networks"), ("/usr/sbin/nft", "nftables", "NAT, isolation and port forwards"), ("/usr/sbin/ip", "iproute2", "bridges, addresses and macvtaps") })
+            checks.Add(File.Exists(P(tool))
+                ? new("Network", $"Checking for {Path.GetFileName(tool)}", CheckStatus.Pass, tool)
+                : new("Network", $"Checking for {Path.GetFileName(tool)}", CheckStatus.Fail, $"{tool} is missing; it runs {why}", $"Install it: apt-get install {pkg}."));
         checks.AddRange(Cgroups());
         checks.Add(qemuVersion is null
             ? new("QEMU", "Checking for qemu-system-x86_64", CheckStatus.Fail, null, "Install it: apt-get install qemu-system-x86.")

@@ -108,7 +108,9 @@ public sealed class NetworkTests(VireoFixture fx)
         Assert.Contains("VIREO-PF-HELLO", reply);
 
         await d.OkAsync("destroy", "alpha");
-        await d.OkAsync("destroy", "beta");
+        // A guest whose QEMU dies takes its tap with it.
+        Process.GetProcessById(d.QemuPids()["beta"]).Kill();
+        await d.WaitForStateAsync("beta", "shut off (crashed)", 10);
         Assert.DoesNotContain("vnet", await host.ExecOkAsync("ip", "-br", "link"));
         Assert.DoesNotContain("alpha", await d.OkAsync("port-forward-list"));
         var dnsmasq = d.DnsmasqPids()["default"];
@@ -423,5 +425,28 @@ public sealed class NetworkTests(VireoFixture fx)
         Assert.Contains("No interface of type 'direct'", await d.FailAsync("detach-interface", "hot", "direct", "--live"));
         await d.OkAsync("destroy", "hot");
         await d.OkAsync("net-destroy", "default");
+    }
+
+    [Fact]
+    public async Task User_mode_nic_forwards_host_ports_to_the_guest()
+    {
+        await using var host = await NetNs.CreateAsync();
+        await using var d = await TestDaemon.StartAsync(fx, host);
+        await d.DefineAsync(NetGuest(d, "slirp",
+            "<interface type='user'><mac address='52:54:00:12:00:01'/><model type='virtio'/><backend type='passt'/>" +
+            "<portForward proto='tcp' address='127.0.0.1'><range start='10022' to='22'/></portForward></interface>",
+            "nc -ll -p 22 -e echo VIREO-USER-HELLO &\necho LISTENING\n"));
+        await d.OkAsync("start", "slirp");
+        await d.WaitForSerialAsync("slirp", "VIREO-GUEST: lease eth0 10.0.2.15/24");
+        await d.WaitForSerialAsync("slirp", "VIREO-RUN: LISTENING");
+        Assert.Matches(@"slirp +user +tcp +127\.0\.0\.1 +10022 +guest +22", await d.OkAsync("port-forward-list", "slirp"));
+        string reply = "";
+        for (int i = 0; i < 20 && !reply.Contains("VIREO-USER-HELLO"); i++)
+        {
+            reply = (await host.ExecAsync("busybox", "nc", "-w", "3", "127.0.0.1", "10022")).Out;
+            if (!reply.Contains("VIREO-USER-HELLO")) await Task.Delay(500);
+        }
+        Assert.Contains("VIREO-USER-HELLO", reply);
+        await d.OkAsync("destroy", "slirp");
     }
 }
