@@ -178,6 +178,7 @@ public static partial class CliMain
         }
 
         root.Subcommands.Add(EventCommand());
+        root.Subcommands.Add(NetEventCommand());
     }
 
     private static void Simple(RootCommand root, string verb, string description, string done)
@@ -273,15 +274,51 @@ public static partial class CliMain
     {
         var domain = new Option<string?>("--domain") { Description = "Only events of this domain" };
         var all = new Option<bool>("--all") { Description = "All event kinds" };
-        var ev = new Option<string?>("--event") { Description = "Only this event kind (lifecycle, reboot)" };
-        var loop = new Option<bool>("--loop") { Description = "Keep printing events until interrupted" };
-        var timeout = new Option<double?>("--timeout") { Description = "Stop after this many seconds" };
-        var timestamp = new Option<bool>("--timestamp") { Description = "Prefix each event with its time" };
-        var cmd = new Command("event", "Print domain events as they happen") { domain, all, ev, loop, timeout, timestamp };
-        Client(cmd, async (pr, c, ct) =>
+        var ev = new Option<string?>("--event") { Description = "Only this event kind (lifecycle, reboot, device-added, device-removed)" };
+        var cmd = new Command("event", "Print domain events as they happen") { domain, all, ev };
+        EventLoop(cmd, pr =>
         {
             if (!pr.GetValue(all) && pr.GetValue(ev) is null)
                 throw new CliException("either --event or --all is required, e.g. 'vireo event --all --loop'.");
+            return e => e.Kind != "network" && (pr.GetValue(domain) is not { } dn || dn == e.Domain) && (pr.GetValue(ev) is not { } kind || kind == e.Kind);
+        }, e => e.Kind switch
+        {
+            "lifecycle" => $"event 'lifecycle' for domain '{e.Domain}': {e.Event} {e.Detail}",
+            "device-added" or "device-removed" => $"event '{e.Kind}' for domain '{e.Domain}': {e.Detail}",
+            _ => $"event '{e.Kind}' for domain '{e.Domain}'",
+        });
+        return cmd;
+    }
+
+    private static Command NetEventCommand()
+    {
+        var network = new Option<string?>("--network") { Description = "Only events of this network" };
+        var all = new Option<bool>("--all") { Description = "All event kinds" };
+        var ev = new Option<string?>("--event") { Description = "Only this event kind (lifecycle)" };
+        var cmd = new Command("net-event", "Print network events as they happen") { network, all, ev };
+        EventLoop(cmd, pr =>
+        {
+            if (!pr.GetValue(all) && pr.GetValue(ev) is null)
+                throw new CliException("either --event or --all is required, e.g. 'vireo net-event --all --loop'.");
+            if (pr.GetValue(ev) is { } kind && kind != "lifecycle")
+                throw new CliException($"unknown network event '{kind}'; networks have 'lifecycle' events.");
+            return e => e.Kind == "network" && (pr.GetValue(network) is not { } n || n == e.Domain);
+        }, e => $"event 'lifecycle' for network '{e.Domain}': {e.Event}");
+        return cmd;
+    }
+
+    /// <summary>The event stream shared by event and net-event: --loop, --timeout, --timestamp, a count at the end.</summary>
+    private static void EventLoop(Command cmd, Func<ParseResult, Func<EventInfo, bool>> filter, Func<EventInfo, string> format)
+    {
+        var loop = new Option<bool>("--loop") { Description = "Keep printing events until interrupted" };
+        var timeout = new Option<double?>("--timeout") { Description = "Stop after this many seconds" };
+        var timestamp = new Option<bool>("--timestamp") { Description = "Prefix each event with its time" };
+        cmd.Options.Add(loop);
+        cmd.Options.Add(timeout);
+        cmd.Options.Add(timestamp);
+        Client(cmd, async (pr, c, ct) =>
+        {
+            var wanted = filter(pr);
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
             if (pr.GetValue(timeout) is { } t) cts.CancelAfter(TimeSpan.FromSeconds(t));
             var count = 0;
@@ -292,12 +329,9 @@ public static partial class CliMain
                 while (await reader.ReadLineAsync(cts.Token) is { } line)
                 {
                     var e = JsonSerializer.Deserialize(line, ApiJson.Default.EventInfo)!;
-                    if (pr.GetValue(domain) is { } dn && dn != e.Domain) continue;
-                    if (pr.GetValue(ev) is { } kind && kind != e.Kind) continue;
+                    if (!wanted(e)) continue;
                     var prefix = pr.GetValue(timestamp) ? e.Time.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss.fffzzz", CultureInfo.InvariantCulture) + ": " : "";
-                    Console.WriteLine(e.Kind == "lifecycle"
-                        ? $"{prefix}event 'lifecycle' for domain '{e.Domain}': {e.Event} {e.Detail}"
-                        : $"{prefix}event '{e.Kind}' for domain '{e.Domain}'");
+                    Console.WriteLine(prefix + format(e));
                     count++;
                     if (!pr.GetValue(loop)) break;
                 }
@@ -310,6 +344,5 @@ public static partial class CliMain
             Console.WriteLine($"events received: {count}");
             return 0;
         });
-        return cmd;
     }
 }

@@ -169,17 +169,17 @@ public static class FirewallGuard
         return chains;
     }
 
-    /// <summary>Our accept rules in other tables, found by their comment: (family, table, chain, handle).</summary>
-    public static List<(string Family, string Table, string Chain, long Handle)> OwnRules(JsonArray ruleset, string? network)
+    /// <summary>Our accept rules in other tables, found by their comment.</summary>
+    public static List<(string Family, string Table, string Chain, long Handle, string Comment)> OwnRules(JsonArray ruleset, string? network)
     {
-        var list = new List<(string, string, string, long)>();
+        var list = new List<(string, string, string, long, string)>();
         foreach (var item in ruleset)
         {
             if (item?["rule"] is not JsonObject r) continue;
             var comment = r["comment"]?.GetValue<string>();
             if (comment is null || !comment.StartsWith(Prefix, StringComparison.Ordinal)) continue;
             if (network is not null && comment != Prefix + network) continue;
-            list.Add((r["family"]!.GetValue<string>(), r["table"]!.GetValue<string>(), r["chain"]!.GetValue<string>(), r["handle"]!.GetValue<long>()));
+            list.Add((r["family"]!.GetValue<string>(), r["table"]!.GetValue<string>(), r["chain"]!.GetValue<string>(), r["handle"]!.GetValue<long>(), comment));
         }
         return list;
     }
@@ -197,6 +197,6 @@ public static class FirewallGuard
         return sb.ToString();
     }
 
-    public static string DeleteScript(IEnumerable<(string Family, string Table, string Chain, long Handle)> rules) =>
+    public static string DeleteScript(IEnumerable<(string Family, string Table, string Chain, long Handle, string Comment)> rules) =>
         string.Concat(rules.Select(r => $"delete rule {r.Family} {r.Table} {r.Chain} handle {r.Handle}\n"));
 }

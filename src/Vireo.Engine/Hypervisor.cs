@@ -172,17 +172,7 @@ public sealed class Hypervisor
         }
     }
 
-    private void Save(DomainDef def)
-    {
-        try
-        {
-            AtomicFile.Write(_o.ConfigFile(def.Name), DomainXml.Write(def));
-        }
-        catch (IOException e)
-        {
-            throw new VireoException(ErrorCode.OperationFailed, $"Cannot save the definition of '{def.Name}': {e.Message}");
-        }
-    }
+    private void Save(DomainDef def) => DefinitionFiles.Save(_o.ConfigFile(def.Name), DomainXml.Write(def), $"'{def.Name}'");
 
     /// <summary>Removes the persistent definition. A running domain goes on as a transient one until it stops.</summary>
     public void Undefine(string name)
@@ -219,12 +209,7 @@ public sealed class Hypervisor
     {
         var vm = Get(name);
         if (!vm.Persistent) throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{vm.Name}' is transient; define it before marking it autostart.");
-        var link = _o.AutostartLink(vm.Name);
-        if (on)
-        {
-            if (!File.Exists(link)) File.CreateSymbolicLink(link, _o.ConfigFile(vm.Name));
-        }
-        else File.Delete(link);
+        DefinitionFiles.SetAutostart(_o.AutostartLink(vm.Name), _o.ConfigFile(vm.Name), on);
         vm.SetAutostartFlag(on);
     }
 

@@ -145,17 +145,7 @@ public sealed class NetworkManager
         }
     }
 
-    internal void Save(NetworkDef def)
-    {
-        try
-        {
-            AtomicFile.Write(_o.NetworkConfigFile(def.Name), NetworkXml.Write(def));
-        }
-        catch (IOException e)
-        {
-            throw new VireoException(ErrorCode.OperationFailed, $"Cannot save the definition of network '{def.Name}': {e.Message}");
-        }
-    }
+    internal void Save(NetworkDef def) => DefinitionFiles.Save(_o.NetworkConfigFile(def.Name), NetworkXml.Write(def), $"network '{def.Name}'");
 
     public void Undefine(string name)
     {
@@ -176,9 +166,7 @@ public sealed class NetworkManager
     {
         var n = Get(name);
         if (!n.Persistent) throw new VireoException(ErrorCode.InvalidOperation, $"Network '{n.Name}' is transient; define it before marking it autostart.");
-        var link = _o.NetworkAutostartLink(n.Name);
-        if (on) { if (!File.Exists(link)) File.CreateSymbolicLink(link, _o.NetworkConfigFile(n.Name)); }
-        else File.Delete(link);
+        DefinitionFiles.SetAutostart(_o.NetworkAutostartLink(n.Name), _o.NetworkConfigFile(n.Name), on);
         n.SetAutostartFlag(on);
     }
 
@@ -214,38 +202,58 @@ public sealed class NetworkManager
 
     // ---- Firewall
 
-    /// <summary>Rewrites Vireo's table from what is active now, and guards its bridges in other tables' dropping chains. Returns warnings for the user.</summary>
-    public async Task<IReadOnlyList<string>> RefreshFirewallAsync(CancellationToken ct = default)
+    // Networks whose guard rules in other tables are in place (or found unneeded) since their
+    // start; null until the ruleset has been read once by this daemon (after a restart it
+    // cannot know what an earlier one inserted).
+    private HashSet<string>? _guardChecked;
+
+    /// <summary>
+    /// Rewrites Vireo's table from what is active now, and guards newly started bridges in
+    /// other tables' dropping chains (removing the guard of a network that stops). One nft
+    /// transaction; the ruleset is read only when guard rules may have to be added or removed.
+    /// Returns warnings for the user.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> RefreshFirewallAsync(CancellationToken ct = default, string? removing = null)
     {
         await _fwLock.WaitAsync(ct);
         try
         {
             var active = _nets.Values.Select(n => n.Live).OfType<NetworkDef>().ToList();
-            var forwards = PortForwards();
             var table = _o.FirewallTable;
-            var script = Firewall.Render(table, active, forwards);
-            var ruleset = await Nft.RulesetAsync(ct);
-            var dropping = FirewallGuard.DroppingChains(ruleset, table);
+            var script = Firewall.Render(table, active, PortForwards());
             var warnings = new List<string>();
-            var guarded = FirewallGuard.OwnRules(ruleset, null)
-                .Select(r => (r.Family, r.Table, r.Chain)).ToHashSet();
-            var insert = new List<FirewallGuard.Chain>();
-            foreach (var net in active.Where(n => n.ManagedBridge && n.Mode != "isolated"))
+            var guardable = active.Where(n => n.ManagedBridge && n.Mode != "isolated").ToList();
+            var unchecked_ = guardable.Where(n => _guardChecked is null || !_guardChecked.Contains(n.Name)).ToList();
+            var checkedNow = _guardChecked ?? [];
+            if (_guardChecked is null || unchecked_.Count > 0 || removing is not null && _guardChecked.Contains(removing))
             {
-                foreach (var c in dropping)
+                var ruleset = await Nft.RulesetAsync(ct);
+                var own = FirewallGuard.OwnRules(ruleset, null);
+                // Guard rules of networks that are not active (this one stopping, or ones an
+                // earlier daemon left behind) go in the same transaction.
+                var stale = own.Where(r => !guardable.Any(n => r.Comment == FirewallGuard.Prefix + n.Name)).ToList();
+                script = FirewallGuard.DeleteScript(stale) + script;
+                var dropping = FirewallGuard.DroppingChains(ruleset, table);
+                foreach (var net in unchecked_)
                 {
-                    if (c.Owned)
+                    foreach (var c in dropping)
                     {
-                        warnings.Add($"Table {c.Family} {c.Table} has a forward chain '{c.Name}' with {c.Why} and belongs to another program (owner flag); Vireo cannot add accept rules there, so guests on '{net.Name}' ({net.BridgeName}) may not reach beyond the host. Allow {net.BridgeName} in that program's configuration.");
-                        continue;
+                        if (c.Owned)
+                        {
+                            warnings.Add($"Table {c.Family} {c.Table} has a forward chain '{c.Name}' with {c.Why} and belongs to another program (owner flag); Vireo cannot add accept rules there, so guests on '{net.Name}' ({net.BridgeName}) may not reach beyond the host. Allow {net.BridgeName} in that program's configuration.");
+                            continue;
+                        }
+                        if (!own.Any(r => r.Comment == FirewallGuard.Prefix + net.Name && r.Family == c.Family && r.Table == c.Table && r.Chain == c.Name))
+                            script += FirewallGuard.InsertScript([c], net.Name, net.BridgeName!);
                     }
-                    var existing = FirewallGuard.OwnRules(ruleset, net.Name).Any(r => r.Family == c.Family && r.Table == c.Table && r.Chain == c.Name);
-                    if (!existing) script += FirewallGuard.InsertScript([c], net.Name, net.BridgeName!);
+                    checkedNow.Add(net.Name);
+                    if (LegacyIptablesFilter())
+                        warnings.Add("The legacy iptables 'filter' table is loaded (x_tables, not nftables); Vireo cannot read or change it. If its FORWARD policy is DROP, allow the network's bridge there (iptables -I FORWARD -i BRIDGE -j ACCEPT; iptables -I FORWARD -o BRIDGE -j ACCEPT) or move that firewall to nftables.");
                 }
             }
-            if (active.Any(n => n.ManagedBridge && n.Mode != "isolated") && LegacyIptablesFilter())
-                warnings.Add("The legacy iptables 'filter' table is loaded (x_tables, not nftables); Vireo cannot read or change it. If its FORWARD policy is DROP, allow the network's bridge there (iptables -I FORWARD -i BRIDGE -j ACCEPT; iptables -I FORWARD -o BRIDGE -j ACCEPT) or move that firewall to nftables.");
+            checkedNow.IntersectWith(guardable.Select(n => n.Name));
             await Nft.ApplyAsync(script, ct);
+            _guardChecked = checkedNow;
             foreach (var w in warnings) Log.FirewallWarning(_log, w);
             return warnings;
         }
@@ -260,20 +268,6 @@ public sealed class NetworkManager
     {
         try { return File.ReadAllLines("/proc/net/ip_tables_names").Contains("filter"); }
         catch (IOException) { return false; }
-    }
-
-    internal async Task RemoveGuardRulesAsync(string network, CancellationToken ct)
-    {
-        await _fwLock.WaitAsync(ct);
-        try
-        {
-            var own = FirewallGuard.OwnRules(await Nft.RulesetAsync(ct), network);
-            if (own.Count > 0) await Nft.ApplyAsync(FirewallGuard.DeleteScript(own), ct);
-        }
-        finally
-        {
-            _fwLock.Release();
-        }
     }
 
     /// <summary>Port forwards of running guests' NICs on NAT networks, with the guest address from a static host entry or the current lease.</summary>

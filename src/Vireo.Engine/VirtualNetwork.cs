@@ -228,18 +228,12 @@ public sealed class VirtualNetwork
         }
         try
         {
-            if (pid is { } p)
-            {
-                ProcessWatch.Signal(p, 15);
-                if (watch is not null && await Task.WhenAny(watch.Exited, Task.Delay(2000, ct)) != watch.Exited)
-                {
-                    ProcessWatch.Signal(p, 9);
-                    await watch.Exited;
-                }
-            }
-            await Step(() => _mgr.RemoveGuardRulesAsync(Name, ct));
-            if (live.ManagedBridge) await Step(() => Links.DeleteAsync([live.BridgeName!], ct));
-            await Step(async () => await _mgr.RefreshFirewallAsync(ct));
+            // dnsmasq, the bridge and the rules go at the same time: nothing orders them.
+            var dnsmasqGone = StopDnsmasqAsync(pid, watch, ct);
+            var bridgeGone = live.ManagedBridge ? Step(() => Links.DeleteBridgeAsync(live.BridgeName!, ct)) : Task.CompletedTask;
+            await Step(async () => await _mgr.RefreshFirewallAsync(ct, removing: Name));
+            await bridgeGone;
+            await dnsmasqGone;
             _mgr.ForwardingNeeded(Name, false);
             foreach (var ext in new[] { ".xml", ".conf", ".hostsfile", ".addnhosts", ".pid" })
                 File.Delete(RunFile(ext));
@@ -247,6 +241,17 @@ public sealed class VirtualNetwork
         finally
         {
             lock (_state) _stopping = false;
+        }
+    }
+
+    private static async Task StopDnsmasqAsync(int? pid, ProcessWatch? watch, CancellationToken ct)
+    {
+        if (pid is not { } p) return;
+        ProcessWatch.Signal(p, 15);
+        if (watch is not null && await Task.WhenAny(watch.Exited, Task.Delay(2000, ct)) != watch.Exited)
+        {
+            ProcessWatch.Signal(p, 9);
+            await watch.Exited;
         }
     }
 

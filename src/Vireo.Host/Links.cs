@@ -99,6 +99,36 @@ public static class Links
         return JsonNode.Parse(r.Stdout)?[0]?["linkinfo"]?["info_kind"]?.GetValue<string>() ?? "";
     }
 
+    /// <summary>
+    /// Takes a bridge down and deletes it (SIOCBRDELBR, no process); ports are released, so
+    /// guests' taps stay. Falls back to ip when the ioctl is refused. Missing is fine.
+    /// </summary>
+    public static async Task DeleteBridgeAsync(string name, CancellationToken ct = default)
+    {
+        if (!Exists(name)) return;
+        if (TryDeleteBridgeIoctl(name)) return;
+        await DeleteAsync([name], ct);
+    }
+
+    private static unsafe bool TryDeleteBridgeIoctl(string name)
+    {
+        try
+        {
+            var req = Req(name);
+            Ioctl(NetNative.SIOCGIFFLAGS, ref req, $"read the flags of '{name}'");
+            *(short*)req.Data &= ~NetNative.IFF_UP;
+            Ioctl(NetNative.SIOCSIFFLAGS, ref req, $"take '{name}' down");
+            var bytes = new byte[16];
+            Encoding.ASCII.GetBytes(name, bytes);
+            fixed (byte* p = bytes)
+                return NetNative.ioctl(CtlSocket.Value, NetNative.SIOCBRDELBR, p) == 0;
+        }
+        catch (LinkException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Runs iproute2 commands in one process (ip -batch); the error names the failing command.</summary>
     public static async Task BatchAsync(IEnumerable<string> commands, CancellationToken ct = default)
     {

@@ -114,7 +114,10 @@ public sealed class NetworkTests(VireoFixture fx)
         Assert.DoesNotContain("vnet", await host.ExecOkAsync("ip", "-br", "link"));
         Assert.DoesNotContain("alpha", await d.OkAsync("port-forward-list"));
         var dnsmasq = d.DnsmasqPids()["default"];
+        var netEvents = Task.Run(() => d.RunAsync("net-event", "--network", "default", "--event", "lifecycle", "--timeout", "30"));
+        await Task.Delay(500);
         await d.OkAsync("net-destroy", "default");
+        Assert.Contains("event 'lifecycle' for network 'default': Stopped", (await netEvents).Stdout);
         Assert.DoesNotContain("virbr0", await host.ExecOkAsync("ip", "-br", "link"));
         Assert.DoesNotContain("vireo", await host.ExecOkAsync("nft", "list", "tables"));
         Assert.False(TestDaemon.Alive(dnsmasq), "dnsmasq still runs after net-destroy");

@@ -1,0 +1,25 @@
+using Vireo.Host;
+
+namespace Vireo.Engine;
+
+/// <summary>How domains and networks keep their definitions: one XML file each, autostart as a symlink to it.</summary>
+internal static class DefinitionFiles
+{
+    public static void Save(string path, string xml, string what)
+    {
+        try
+        {
+            AtomicFile.Write(path, xml);
+        }
+        catch (IOException e)
+        {
+            throw new VireoException(ErrorCode.OperationFailed, $"Cannot save the definition of {what}: {e.Message}");
+        }
+    }
+
+    public static void SetAutostart(string link, string definition, bool on)
+    {
+        if (!on) File.Delete(link);
+        else if (!File.Exists(link)) File.CreateSymbolicLink(link, definition);
+    }
+}
