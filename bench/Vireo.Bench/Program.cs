@@ -5,10 +5,11 @@ using System.Text;
 using Vireo.Cli;
 
 // Vireo's figures beside the raw QEMU floor, measured in one run, interleaved where they are
-// compared. Usage: Vireo.Bench <vireo binary> <guest dir> [--quick]
+// compared. Usage: Vireo.Bench <vireo binary> <guest dir> [--quick] [--net-only]
 var binary = args[0];
 var guestDir = args[1];
 var quick = args.Contains("--quick");
+var netOnly = args.Contains("--net-only"); // just the network figures
 var reps = quick ? 3 : 7;
 var root = Directory.CreateTempSubdirectory("vireo-bench-").FullName;
 var rows = new List<(string Figure, string Raw, string Vireo, string Target)>();
@@ -190,6 +191,8 @@ Console.CancelKeyPress += (_, e) => { e.Cancel = true; Cleanup().GetAwaiter().Ge
 
 try
 {
+  if (!netOnly)
+  {
     // 1. Daemon launch → first answered request; idle RSS.
     var launches = new List<double>();
     Process daemon = null!;
@@ -311,6 +314,7 @@ try
         rows.Add(("10 in parallel, all guests up (marker)", Ms(rawAll), Ms(vAll), "≤ raw + 0.5 s"));
     }
 
+  }
     // 7. Networks, in a namespace of the bench's own (never on the host's links).
     await NetworkBench();
 

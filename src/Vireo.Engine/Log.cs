@@ -50,8 +50,8 @@ internal static partial class Log
     [LoggerMessage(3001, LogLevel.Information, "Network '{Network}' started in {Ms:0.0} ms (bridge {Bridge})")]
     public static partial void NetworkStarted(ILogger log, string network, double ms, string? bridge);
 
-    [LoggerMessage(3002, LogLevel.Information, "Network '{Network}' destroyed")]
-    public static partial void NetworkDestroyed(ILogger log, string network);
+    [LoggerMessage(3002, LogLevel.Information, "Network '{Network}' destroyed in {Ms:0.0} ms")]
+    public static partial void NetworkDestroyed(ILogger log, string network, double ms);
 
     [LoggerMessage(3003, LogLevel.Warning, "dnsmasq of network '{Network}' exited ({Status}); restarting it in {Delay} s")]
     public static partial void DnsmasqDied(ILogger log, string network, string status, int delay);

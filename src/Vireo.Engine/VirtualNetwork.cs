@@ -201,9 +201,10 @@ public sealed class VirtualNetwork
         try
         {
             var live = Live ?? throw new VireoException(ErrorCode.InvalidOperation, $"Network '{Name}' is not active.");
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             await TearDownAsync(live, ct);
             _mgr.Events.Publish(Name, "Stopped", "", "network");
-            Log.NetworkDestroyed(_log, Name);
+            Log.NetworkDestroyed(_log, Name, clock.Elapsed.TotalMilliseconds);
         }
         finally
         {
@@ -228,9 +229,10 @@ public sealed class VirtualNetwork
         }
         try
         {
-            // dnsmasq, the bridge and the rules go at the same time: nothing orders them.
+            // dnsmasq, the bridge and the rules go at the same time: nothing orders them, and the
+            // kernel takes tens of milliseconds to unregister a bridge.
             var dnsmasqGone = StopDnsmasqAsync(pid, watch, ct);
-            var bridgeGone = live.ManagedBridge ? Step(() => Links.DeleteBridgeAsync(live.BridgeName!, ct)) : Task.CompletedTask;
+            var bridgeGone = live.ManagedBridge ? Task.Run(() => Step(() => Links.DeleteBridgeAsync(live.BridgeName!, ct)), ct) : Task.CompletedTask;
             await Step(async () => await _mgr.RefreshFirewallAsync(ct, removing: Name));
             await bridgeGone;
             await dnsmasqGone;
