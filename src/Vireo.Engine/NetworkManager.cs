@@ -21,7 +21,7 @@ public sealed class NetworkManager
     private readonly Lock _defineLock = new();
     private readonly SemaphoreSlim _fwLock = new(1, 1);
     private readonly Lock _linkLock = new();
-    private readonly HashSet<string> _forwarding = [];
+    private ForwardingSwitch? _ipv4, _ipv6;
     private FileSystemWatcher? _leaseWatch;
     private string _lastLeaseKey = "";
 
@@ -57,7 +57,8 @@ public sealed class NetworkManager
                 Log.BadDefinition(_log, file, e.Message);
             }
         }
-        if (File.Exists(ForwardFile)) _forwardOriginal = File.ReadAllText(ForwardFile).Trim();
+        _ipv4 = new ForwardingSwitch("net.ipv4.ip_forward", Path.Combine(_o.NetworkRunDir, "ip_forward.saved"));
+        _ipv6 = new ForwardingSwitch("net.ipv6.conf.all.forwarding", Path.Combine(_o.NetworkRunDir, "ipv6_forwarding.saved"));
         foreach (var file in Directory.EnumerateFiles(_o.NetworkRunDir, "*.xml"))
         {
             if (NetworkStatus.Load(file) is not { } st) continue;
@@ -66,7 +67,8 @@ public sealed class NetworkManager
                 _nets[name] = net = New(st.Live, persistent: false, autostart: false);
             if (await net.AdoptAsync(st, ct))
             {
-                if (st.Live.Mode is "nat" or "route" or "open") lock (_forwarding) _forwarding.Add(name);
+                if (Forwards(st.Live)) _ipv4.Adopt(name);
+                if (Forwards(st.Live) && st.Live.Ips.Any(i => i.Family == "ipv6")) _ipv6.Adopt(name);
             }
             else if (!net.Persistent) _nets.TryRemove(name, out _);
         }
@@ -170,34 +172,15 @@ public sealed class NetworkManager
         n.SetAutostartFlag(on);
     }
 
-    // ---- ip_forward: on while a NAT, routed or open network is active, then back as it was.
+    // ---- ip_forward (and IPv6 forwarding): on while a NAT, routed or open network is active.
 
-    private string ForwardFile => Path.Combine(_o.NetworkRunDir, "ip_forward.saved");
-    private string? _forwardOriginal;
+    private static bool Forwards(NetworkDef n) => n.Mode is "nat" or "route" or "open";
 
-    internal void ForwardingNeeded(string network, bool on)
+    internal void ForwardingNeeded(NetworkDef n, bool on)
     {
-        lock (_forwarding)
-        {
-            if (on)
-            {
-                _forwarding.Add(network);
-                var now = Sysctl.Read("net.ipv4.ip_forward");
-                if (now != "1")
-                {
-                    // Remember what the host had, in the run dir too, so a restarted daemon still knows.
-                    _forwardOriginal ??= now ?? "0";
-                    AtomicFile.Write(ForwardFile, _forwardOriginal);
-                    Sysctl.Write("net.ipv4.ip_forward", "1");
-                }
-            }
-            else if (_forwarding.Remove(network) && _forwarding.Count == 0 && _forwardOriginal is { } orig)
-            {
-                Sysctl.Write("net.ipv4.ip_forward", orig);
-                _forwardOriginal = null;
-                File.Delete(ForwardFile);
-            }
-        }
+        if (!Forwards(n)) return;
+        _ipv4!.Need(n.Name, on);
+        if (n.Ips.Any(i => i.Family == "ipv6")) _ipv6!.Need(n.Name, on);
     }
 
     // ---- Firewall

@@ -67,7 +67,7 @@ public sealed class VirtualNetwork
                 if (live.ManagedBridge)
                 {
                     await Links.BatchAsync(BridgeCommands(live), ct);
-                    if (live.Mode is "nat" or "route" or "open") _mgr.ForwardingNeeded(Name, true);
+                    _mgr.ForwardingNeeded(live, true);
                     // Guests still running from before a net-destroy get their taps back on the bridge.
                     foreach (var tap in _mgr.TapsOf(Name).Where(Links.Exists))
                         Links.AddToBridge(live.BridgeName!, tap);
@@ -236,7 +236,7 @@ public sealed class VirtualNetwork
             await Step(async () => await _mgr.RefreshFirewallAsync(ct, removing: Name));
             await bridgeGone;
             await dnsmasqGone;
-            _mgr.ForwardingNeeded(Name, false);
+            _mgr.ForwardingNeeded(live, false);
             foreach (var ext in new[] { ".xml", ".conf", ".hostsfile", ".addnhosts", ".pid" })
                 File.Delete(RunFile(ext));
         }
