@@ -189,6 +189,8 @@ public sealed class NetworkManager
     // start; null until the ruleset has been read once by this daemon (after a restart it
     // cannot know what an earlier one inserted).
     private HashSet<string>? _guardChecked;
+    // Whether Vireo's table may be in the ruleset (unknown, so true, until the first read).
+    private bool _tableMayExist = true;
 
     /// <summary>
     /// Rewrites Vireo's table from what is active now, and guards newly started bridges in
@@ -203,7 +205,10 @@ public sealed class NetworkManager
         {
             var active = _nets.Values.Select(n => n.Live).OfType<NetworkDef>().ToList();
             var table = _o.FirewallTable;
-            var script = Firewall.Render(table, active, PortForwards());
+            var forwards = PortForwards();
+            var forwardsExist = forwards.Count > 0;
+            var tableMayExist = _tableMayExist;
+            var script = Firewall.Render(table, active, forwards);
             var warnings = new List<string>();
             var guardable = active.Where(n => n.ManagedBridge && n.Mode != "isolated").ToList();
             var unchecked_ = guardable.Where(n => _guardChecked is null || !_guardChecked.Contains(n.Name)).ToList();
@@ -211,6 +216,7 @@ public sealed class NetworkManager
             if (_guardChecked is null || unchecked_.Count > 0 || removing is not null && _guardChecked.Contains(removing))
             {
                 var ruleset = await Nft.RulesetAsync(ct);
+                tableMayExist = ruleset.Any(x => x?["table"] is System.Text.Json.Nodes.JsonObject t && t["family"]?.GetValue<string>() == "inet" && t["name"]?.GetValue<string>() == table);
                 var own = FirewallGuard.OwnRules(ruleset, null);
                 // Guard rules of networks that are not active (this one stopping, or ones an
                 // earlier daemon left behind) go in the same transaction.
@@ -235,7 +241,10 @@ public sealed class NetworkManager
                 }
             }
             checkedNow.IntersectWith(guardable.Select(n => n.Name));
-            await Nft.ApplyAsync(script, ct);
+            // Nothing active, nothing of ours in the ruleset: leave the host's nftables alone.
+            if (active.Count > 0 || forwardsExist || tableMayExist || script.Contains("delete rule", StringComparison.Ordinal))
+                await Nft.ApplyAsync(script, ct);
+            _tableMayExist = active.Count > 0 || forwardsExist;
             _guardChecked = checkedNow;
             foreach (var w in warnings) Log.FirewallWarning(_log, w);
             return warnings;

@@ -181,11 +181,14 @@ public class NetworkTests
               {"chain": {"family": "inet", "table": "calm", "name": "forward", "handle": 1, "type": "filter", "hook": "forward", "prio": 0, "policy": "accept"}},
               {"chain": {"family": "inet", "table": "vireo", "name": "forward", "handle": 1, "type": "filter", "hook": "forward", "prio": -5, "policy": "drop"}},
               {"rule": {"family": "ip", "table": "filter", "chain": "FORWARD", "handle": 9, "comment": "vireo:default", "expr": []}},
-              {"rule": {"family": "ip", "table": "filter", "chain": "FORWARD", "handle": 10, "comment": "vireo:lab", "expr": []}}
+              {"rule": {"family": "ip", "table": "filter", "chain": "FORWARD", "handle": 10, "comment": "vireo:lab", "expr": []}},
+              {"table": {"family": "inet", "name": "firewalld", "handle": 7, "flags": ["owner", "persist"]}},
+              {"chain": {"family": "inet", "table": "firewalld", "name": "filter_FORWARD", "handle": 1, "type": "filter", "hook": "forward", "prio": 10, "policy": "drop"}}
             ]
             """)!.AsArray();
         var chains = FirewallGuard.DroppingChains(ruleset, "vireo");
-        Assert.Equal(["ip filter FORWARD policy drop", "inet fw fwd a rule that drops everything"], chains.Select(c => $"{c.Family} {c.Table} {c.Name} {c.Why}"));
+        Assert.Equal(["ip filter FORWARD policy drop False", "inet fw fwd a rule that drops everything False", "inet firewalld filter_FORWARD policy drop True"],
+            chains.Select(c => $"{c.Family} {c.Table} {c.Name} {c.Why} {c.Owned}"));
         Assert.Equal([9L], FirewallGuard.OwnRules(ruleset, "default").Select(r => r.Handle));
         Assert.Equal(2, FirewallGuard.OwnRules(ruleset, null).Count);
         Assert.Equal(
