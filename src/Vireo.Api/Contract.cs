@@ -80,6 +80,7 @@ public sealed record ProblemInfo(string? Title, int? Status, string? Detail, str
 [JsonSerializable(typeof(EventInfo))]
 [JsonSerializable(typeof(CapabilitiesInfo))]
 [JsonSerializable(typeof(ProblemInfo))]
+[JsonSerializable(typeof(NetworkInfo))]
 [JsonSerializable(typeof(NetworkInfo[]))]
 [JsonSerializable(typeof(NetworkActionResult))]
 [JsonSerializable(typeof(NetUpdateRequest))]

@@ -279,5 +279,5 @@ public static partial class CliMain
     private static string YesNo(bool b) => b ? "yes" : "no";
 
     private static async Task<NetworkInfo> NetAsync(DaemonClient c, string n, CancellationToken ct) =>
-        (await c.JsonAsync("GET", $"v1/networks/{DaemonClient.E(n)}", ApiJson.Default.NetworkInfoArray, null, ct))[0];
+        await c.JsonAsync("GET", $"v1/networks/{DaemonClient.E(n)}", ApiJson.Default.NetworkInfo, null, ct);
 }

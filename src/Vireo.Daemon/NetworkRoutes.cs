@@ -23,7 +23,7 @@ internal static class NetworkRoutes
             return Results.Json(new DefineResult(n.Name, n.Uuid.ToString(), created), ApiJson.Default.DefineResult, statusCode: created ? 201 : 200);
         });
 
-        app.MapGet("/v1/networks/{n}", (string n) => Results.Json(new[] { Info(nets.Get(n)) }, ApiJson.Default.NetworkInfoArray));
+        app.MapGet("/v1/networks/{n}", (string n) => Results.Json(Info(nets.Get(n)), ApiJson.Default.NetworkInfo));
         app.MapDelete("/v1/networks/{n}", (string n) => { nets.Undefine(n); return Results.NoContent(); });
         app.MapGet("/v1/networks/{n}/xml", (string n, bool? inactive) =>
         {

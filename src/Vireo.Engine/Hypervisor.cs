@@ -79,9 +79,13 @@ public sealed class Hypervisor
         }
         await Task.WhenAll(adopt);
         // Rewritten from what is active now: port forwards of adopted guests, networks adopted
-        // or gone while the daemon was away.
-        try { await hv.Networks.RefreshFirewallAsync(ct); }
-        catch (Exception e) when (e is FirewallException or CommandException) { Log.FirewallFailed(hv._log, e); }
+        // or gone while the daemon was away. A daemon that found no active network left
+        // nothing in the firewall (teardown removes the status file last), so it reads nothing.
+        if (hv.Networks.All().Any(n => n.IsActive) || hv.Networks.HadActiveState)
+        {
+            try { await hv.Networks.RefreshFirewallAsync(ct); }
+            catch (Exception e) when (e is FirewallException or CommandException) { Log.FirewallFailed(hv._log, e); }
+        }
         await hv.Networks.AutostartAsync(ct);
         foreach (var vm in hv._vms.Values.Where(v => v.Autostart && !v.IsActive))
         {

@@ -27,6 +27,8 @@ public sealed class NetworkManager
 
     public EventBus Events { get; }
     internal TimeProvider Time => _o.Time;
+    /// <summary>The run dir held network status when the daemon started (something may need cleaning up).</summary>
+    internal bool HadActiveState { get; private set; }
 
     internal NetworkManager(EngineOptions o, ILoggerFactory logs, EventBus events, Hypervisor hv)
     {
@@ -61,6 +63,7 @@ public sealed class NetworkManager
         _ipv6 = new ForwardingSwitch("net.ipv6.conf.all.forwarding", Path.Combine(_o.NetworkRunDir, "ipv6_forwarding.saved"));
         foreach (var file in Directory.EnumerateFiles(_o.NetworkRunDir, "*.xml"))
         {
+            HadActiveState = true;
             if (NetworkStatus.Load(file) is not { } st) continue;
             var name = st.Live.Name;
             if (!_nets.TryGetValue(name, out var net))

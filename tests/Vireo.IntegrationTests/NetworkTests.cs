@@ -73,7 +73,10 @@ public sealed class NetworkTests(VireoFixture fx)
         await d.DefineAsync(NetGuest(d, "alpha",
             Nic("network", "network='default'", "52:54:00:aa:00:01", "<portForward proto='tcp'><range start='2222' to='22'/></portForward>"),
             "nc -ll -p 22 -e echo VIREO-PF-HELLO &\nsleep 1\necho SEEN $(nc -w 5 10.99.0.2 7000)\n"));
-        await d.DefineAsync(NetGuest(d, "beta", Nic("network", "network='default'", "52:54:00:aa:00:02"),
+        // beta has no static address: its port forward follows the lease dnsmasq gives it.
+        await d.DefineAsync(NetGuest(d, "beta",
+            Nic("network", "network='default'", "52:54:00:aa:00:02", "<portForward proto='tcp'><range start='2223' to='22'/></portForward>"),
+            "nc -ll -p 22 -e echo VIREO-PF-BETA &\n" +
             "for i in 1 2 3 4 5 6 7 8 9 10; do ping -c 1 -W 1 192.168.122.42 >/dev/null && { echo PING-ALPHA-OK; exit; }; sleep 1; done; echo PING-ALPHA-FAIL\n"));
         await d.OkAsync("start", "alpha");
         await d.OkAsync("start", "beta");
@@ -106,6 +109,14 @@ public sealed class NetworkTests(VireoFixture fx)
             if (!reply.Contains("VIREO-PF-HELLO")) await Task.Delay(500);
         }
         Assert.Contains("VIREO-PF-HELLO", reply);
+        Assert.Matches(@"beta +default +tcp +\* +2223 +192\.168\.122\.1\d\d +22", await d.OkAsync("port-forward-list", "beta"));
+        reply = "";
+        for (int i = 0; i < 20 && !reply.Contains("VIREO-PF-BETA"); i++)
+        {
+            reply = (await remote.ExecAsync("busybox", "nc", "-w", "3", "10.99.0.1", "2223")).Out;
+            if (!reply.Contains("VIREO-PF-BETA")) await Task.Delay(500);
+        }
+        Assert.Contains("VIREO-PF-BETA", reply);
 
         await d.OkAsync("destroy", "alpha");
         // A guest whose QEMU dies takes its tap with it.
