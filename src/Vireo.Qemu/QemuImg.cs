@@ -34,6 +34,60 @@ public static class QemuImg
         return Exec.CheckedAsync(Binary, args, ct);
     }
 
+    /// <summary>
+    /// Grows (or, with <paramref name="shrink"/>, shrinks) an image to a new virtual size.
+    /// Shrinking loses whatever lies past the new end, so it is never implied.
+    /// </summary>
+    public static Task ResizeAsync(string path, string format, ulong sizeBytes, bool shrink = false, CancellationToken ct = default)
+    {
+        var args = new List<string> { "resize", "-q", "-f", format };
+        if (shrink) args.Add("--shrink");
+        args.AddRange([path, sizeBytes.ToString(CultureInfo.InvariantCulture)]);
+        return Exec.CheckedAsync(Binary, args, ct);
+    }
+
+    /// <summary>
+    /// Copies an image into a new file, converting its format (vol-clone, import of VMDK/VHD/VDI).
+    /// <paramref name="progress"/> receives qemu-img's own percentage as it goes.
+    /// </summary>
+    public static async Task ConvertAsync(string source, string? sourceFormat, string target, string targetFormat,
+        IProgress<double>? progress = null, CancellationToken ct = default)
+    {
+        var args = new List<string> { "convert", "-p", "-O", targetFormat };
+        if (sourceFormat is not null) args.AddRange(["-f", sourceFormat]);
+        args.AddRange([source, target]);
+        var psi = new System.Diagnostics.ProcessStartInfo(Binary) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["LC_ALL"] = "C";
+        using var p = System.Diagnostics.Process.Start(psi) ?? throw new CommandException($"Cannot run '{Binary}'.");
+        var err = p.StandardError.ReadToEndAsync(ct);
+        // -p writes "    (12.34/100%)\r" updates on stdout.
+        var buf = new char[256];
+        var line = new System.Text.StringBuilder();
+        int n;
+        while ((n = await p.StandardOutput.ReadAsync(buf, ct)) > 0)
+        {
+            foreach (var ch in buf.AsSpan(0, n))
+            {
+                if (ch is '\r' or '\n') { Report(line.ToString(), progress); line.Clear(); }
+                else line.Append(ch);
+            }
+        }
+        Report(line.ToString(), progress);
+        await p.WaitForExitAsync(ct);
+        if (p.ExitCode != 0)
+            throw new CommandException($"'{Exec.Printable(Binary, args)}' failed (exit {p.ExitCode}): {(await err).Trim()}");
+    }
+
+    private static void Report(string text, IProgress<double>? progress)
+    {
+        var open = text.IndexOf('(');
+        var slash = text.IndexOf('/', open + 1);
+        if (progress is null || open < 0 || slash < 0) return;
+        if (double.TryParse(text.AsSpan(open + 1, slash - open - 1), NumberStyles.Float, CultureInfo.InvariantCulture, out var pct))
+            progress.Report(pct);
+    }
+
     public static async Task<string> VersionAsync(CancellationToken ct = default)
     {
         var r = await Exec.RunAsync(Binary, ["--version"], ct);
