@@ -90,8 +90,7 @@ internal static class NetworkRoutes
             var user = hv.All().Where(v => v.Live is not null && (domain is null || v.Name == domain))
                 .SelectMany(v => v.Live!.Devices.Interfaces.Where(i => i.Type == "user")
                     .SelectMany(i => i.PortForwards.SelectMany(pf => pf.Ranges.Select(r =>
-                        new PortForwardInfo(v.Name, "user", pf.Proto, pf.Address, r.End is { } e ? $"{r.Start}-{e}" : $"{r.Start}", null,
-                            r.End is { } e2 ? $"{r.GuestStart}-{r.GuestStart + e2 - r.Start}" : $"{r.GuestStart}")))));
+                        new PortForwardInfo(v.Name, "user", pf.Proto, pf.Address, PortForward.Ports(r.Start, r.Count - 1), null, PortForward.Ports(r.GuestStart, r.Count - 1))))));
             return Results.Json(list.Concat(user).ToArray(), ApiJson.Default.PortForwardInfoArray);
         });
     }
@@ -149,6 +148,6 @@ internal static class NetworkRoutes
     {
         var d = n.Live ?? n.Def;
         return new NetworkInfo(n.Name, n.Uuid.ToString(), n.IsActive, n.Persistent, n.Autostart,
-            d.BridgeName ?? (d.MacvtapPool ? null : d.BridgeName), d.Mode, n.DnsmasqPid);
+            d.BridgeName, d.Mode, n.DnsmasqPid);
     }
 }

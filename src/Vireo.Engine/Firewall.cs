@@ -10,8 +10,11 @@ namespace Vireo.Engine;
 public sealed record PortForward(string Domain, string Network, string Bridge, string Proto, IPAddress? HostAddress,
     int HostStart, int HostEnd, IPAddress? GuestIp, int GuestStart)
 {
-    public string HostPorts => HostStart == HostEnd ? $"{HostStart}" : $"{HostStart}-{HostEnd}";
-    public string GuestPorts => GuestStart == GuestStart + HostEnd - HostStart ? $"{GuestStart}" : $"{GuestStart}-{GuestStart + HostEnd - HostStart}";
+    public string HostPorts => Ports(HostStart, HostEnd - HostStart);
+    public string GuestPorts => Ports(GuestStart, HostEnd - HostStart);
+
+    /// <summary>"80" or "80-89", as nft and port-forward-list write port ranges.</summary>
+    public static string Ports(int start, int extra) => extra == 0 ? $"{start}" : $"{start}-{start + extra}";
 }
 
 /// <summary>
@@ -47,40 +50,23 @@ public static class Firewall
             L($"    iifname {br} oifname {br} accept");
             switch (n.Mode)
             {
-                case "nat":
+                case "nat" or "route":
+                {
+                    var outDev = n.Forward?.Dev is { } d ? $" oifname {Q(d)}" : "";
+                    var inDev = n.Forward?.Dev is { } d2 ? $" iifname {Q(d2)}" : "";
                     foreach (var ip in n.Ips)
                     {
-                        var fam = Fam(ip);
-                        var outDev = n.Forward?.Dev is { } d ? $" oifname {Q(d)}" : "";
-                        var inDev = n.Forward?.Dev is { } d2 ? $" iifname {Q(d2)}" : "";
-                        if (ip.Family == "ipv4")
-                        {
-                            L($"   {inDev} oifname {br} {fam} daddr {ip.Subnet} ct state established,related accept");
-                            L($"    iifname {br}{outDev} {fam} saddr {ip.Subnet} accept");
-                        }
-                        else
-                        {
-                            // libvirt routes IPv6 on NAT networks: there is no IPv6 masquerade.
-                            L($"   {inDev} oifname {br} {fam} daddr {ip.Subnet} accept");
-                            L($"    iifname {br}{outDev} {fam} saddr {ip.Subnet} accept");
-                        }
+                        // NAT lets in only replies to IPv4; IPv6 is routed (libvirt has no IPv6 masquerade).
+                        var replies = n.Mode == "nat" && ip.Family == "ipv4" ? " ct state established,related" : "";
+                        L($"   {inDev} oifname {br} {Fam(ip)} daddr {ip.Subnet}{replies} accept");
+                        L($"    iifname {br}{outDev} {Fam(ip)} saddr {ip.Subnet} accept");
                     }
                     foreach (var f in fwds.Where(f => f.Network == n.Name))
                         L($"    oifname {br} ip daddr {f.GuestIp} {f.Proto} dport {f.GuestPorts} ct status dnat accept");
                     L($"    iifname {br} reject");
                     L($"    oifname {br} reject");
                     break;
-                case "route":
-                    foreach (var ip in n.Ips)
-                    {
-                        var outDev = n.Forward?.Dev is { } d ? $" oifname {Q(d)}" : "";
-                        var inDev = n.Forward?.Dev is { } d2 ? $" iifname {Q(d2)}" : "";
-                        L($"   {inDev} oifname {br} {Fam(ip)} daddr {ip.Subnet} accept");
-                        L($"    iifname {br}{outDev} {Fam(ip)} saddr {ip.Subnet} accept");
-                    }
-                    L($"    iifname {br} reject");
-                    L($"    oifname {br} reject");
-                    break;
+                }
                 case "isolated":
                     L($"    iifname {br} reject");
                     L($"    oifname {br} reject");
@@ -114,7 +100,7 @@ public static class Firewall
             foreach (var f in fwds)
             {
                 var match = f.HostAddress is { } a ? $"{(a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? "ip" : "ip6")} daddr {a}" : "fib daddr type local";
-                var to = f.HostStart == f.HostEnd ? $"{f.GuestIp}:{f.GuestStart}" : $"{f.GuestIp}:{f.GuestStart}-{f.GuestStart + f.HostEnd - f.HostStart}";
+                var to = $"{f.GuestIp}:{f.GuestPorts}";
                 L($"    # {f.Domain} on {f.Network}");
                 L($"    {match} {f.Proto} dport {f.HostPorts} dnat ip to {to}");
             }

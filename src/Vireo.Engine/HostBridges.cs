@@ -147,8 +147,8 @@ public sealed class HostBridges
         cmds.AddRange(addrs.Select(a => $"addr replace {a} dev {nic}"));
         cmds.Add($"link set dev {nic} up");
         cmds.AddRange(routes.Select(r => $"route replace {r} dev {nic}"));
-        try { await Exec.RunAsync("/usr/sbin/ip", ["-force", "-batch", "-"], stdin: string.Join('\n', cmds) + "\n"); }
-        catch (CommandException) { }
+        try { await Links.BatchAsync(cmds, force: true); }
+        catch (Exception e) when (e is LinkException or CommandException) { } // the steps that could be undone are
     }
 
     private static async Task<bool> ReachableAsync(string address, TimeSpan within)

@@ -115,15 +115,9 @@ public sealed class NetworkManager
             {
                 def = NetworkXml.Parse(xml);
                 uuidGiven = def.Uuid != Guid.Empty;
-                if (_nets.TryGetValue(def.Name, out var prev))
-                {
-                    // A redefinition keeps what was generated the first time unless the XML sets it.
-                    def.Mac ??= prev.Def.Mac;
-                    if (def.ManagedBridge == prev.Def.ManagedBridge) def.BridgeName ??= prev.Def.BridgeName;
-                }
-                var others = _nets.Values.Where(n => n.Name != def.Name).Select(n => n.Live ?? n.Def).ToList();
-                NetworkRules.Fill(def, others);
-                NetworkRules.Validate(def, others);
+                var name = def.Name;
+                var others = _nets.Values.Where(n => n.Name != name).Select(n => n.Live ?? n.Def).ToList();
+                NetworkRules.Complete(def, others, _nets.TryGetValue(name, out var prev) ? prev.Def : null);
             }
             catch (DefinitionException e)
             {
@@ -348,7 +342,7 @@ public sealed class NetworkManager
         var (kind, target, mode) = Resolve(domain, nic);
         if (kind == "tap")
         {
-            var template = nic.TargetDev is { } t && !t.StartsWith("vnet", StringComparison.Ordinal) && !t.StartsWith("macvtap", StringComparison.Ordinal) ? t : "vnet%d";
+            var template = nic.TargetDev is { } t && !t.StartsWith("vnet", StringComparison.Ordinal) && !t.StartsWith(MacvtapPrefix, StringComparison.Ordinal) ? t : "vnet%d";
             var (fd, name) = Links.CreateTap(template);
             res.Handles.Add(fd);
             res.Fds[nic.Alias!] = (int)fd.DangerousGetHandle();
@@ -368,7 +362,7 @@ public sealed class NetworkManager
         else
         {
             string name;
-            lock (_linkLock) name = Links.FreeName("macvtap");
+            lock (_linkLock) name = Links.FreeName(MacvtapPrefix);
             try
             {
                 await Links.BatchAsync([
@@ -445,8 +439,10 @@ public sealed class NetworkManager
         }
     }
 
-    internal bool IsMacvtap(InterfaceDef i) =>
-        i.TargetDev is not null && (i.Type == "direct" || i.Type == "network" && _nets.TryGetValue(i.SourceNetwork ?? "", out var n) && (n.Live ?? n.Def).MacvtapPool);
+    /// <summary>Vireo names every macvtap it makes macvtapN (and never gives a tap that prefix).</summary>
+    internal static bool IsMacvtap(InterfaceDef i) => i.TargetDev?.StartsWith(MacvtapPrefix, StringComparison.Ordinal) == true;
+
+    private const string MacvtapPrefix = "macvtap";
 }
 
 /// <summary>Open tap/macvtap fds for one QEMU launch, by NIC alias; disposed once QEMU has its copies.</summary>

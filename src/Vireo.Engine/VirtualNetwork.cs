@@ -364,7 +364,6 @@ public sealed class VirtualNetwork
         catch (IOException) { return []; }
     }
 
-    internal string LeasesPath => Files.Leases;
 
     private void SaveStatus(NetworkDef live, bool starting)
     {

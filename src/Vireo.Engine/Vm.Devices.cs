@@ -165,7 +165,7 @@ public sealed partial class Vm
         live.Devices.Interfaces.RemoveAll(i => i.Mac == nic.Mac);
         lock (_state) Live = live;
         SaveStatus();
-        if (_hv.Networks.IsMacvtap(nic)) await Links.DeleteAsync([nic.TargetDev!], ct);
+        if (NetworkManager.IsMacvtap(nic)) await Links.DeleteAsync([nic.TargetDev!], ct);
         if (nic.Type == "network" && nic.PortForwards.Count > 0) await _hv.Networks.RefreshFirewallAsync(ct);
         _bus.Publish(Name, "DeviceRemoved", nic.Alias!, "device-removed");
     }

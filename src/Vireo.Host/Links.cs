@@ -130,10 +130,11 @@ public static class Links
     }
 
     /// <summary>Runs iproute2 commands in one process (ip -batch); the error names the failing command.</summary>
-    public static async Task BatchAsync(IEnumerable<string> commands, CancellationToken ct = default)
+    /// <param name="force">Go on past failing commands (undo and cleanup, where some steps may be done already).</param>
+    public static async Task BatchAsync(IEnumerable<string> commands, CancellationToken ct = default, bool force = false)
     {
         var text = string.Join('\n', commands) + "\n";
-        var r = await Exec.RunAsync(Ip, ["-batch", "-"], ct, stdin: text);
+        var r = await Exec.RunAsync(Ip, force ? ["-force", "-batch", "-"] : ["-batch", "-"], ct, stdin: text);
         if (!r.Ok)
             throw new LinkException($"ip failed: {r.Stderr.Trim().Replace("\n", "; ")}");
     }
@@ -143,7 +144,9 @@ public static class Links
     {
         var present = names.Where(Exists).ToList();
         if (present.Count == 0) return;
-        await Exec.RunAsync(Ip, ["-force", "-batch", "-"], ct, stdin: string.Join('\n', present.Select(n => $"link del dev {n}")) + "\n");
+        try { await BatchAsync(present.Select(n => $"link del dev {n}"), ct, force: true); }
+        catch (LinkException) { } // gone in the meantime
+
     }
 
     public static async Task<JsonArray> QueryAsync(IEnumerable<string> args, CancellationToken ct = default)

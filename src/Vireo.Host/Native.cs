@@ -55,9 +55,9 @@ internal static unsafe partial class Native
 internal static unsafe partial class NetNative
 {
     public const int AF_INET = 2, AF_UNIX = 1, SOCK_DGRAM = 2, SOCK_CLOEXEC = 0x80000;
-    public const ulong TUNSETIFF = 0x400454ca, TUNSETPERSIST = 0x400454cb;
+    public const ulong TUNSETIFF = 0x400454ca;
     public const ulong SIOCGIFFLAGS = 0x8913, SIOCSIFFLAGS = 0x8914, SIOCSIFHWADDR = 0x8924, SIOCSIFMTU = 0x8922,
-        SIOCGIFMTU = 0x8921, SIOCGIFINDEX = 0x8933, SIOCBRDELBR = 0x89a1, SIOCBRADDIF = 0x89a2, SIOCBRDELIF = 0x89a3;
+        SIOCGIFMTU = 0x8921, SIOCGIFINDEX = 0x8933, SIOCBRDELBR = 0x89a1, SIOCBRADDIF = 0x89a2;
     public const short IFF_UP = 0x1, IFF_TAP = 0x0002, IFF_NO_PI = 0x1000, IFF_VNET_HDR = 0x4000;
     public const int SOL_SOCKET = 1, SCM_RIGHTS = 1;
 

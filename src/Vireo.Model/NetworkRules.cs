@@ -12,14 +12,29 @@ public static partial class NetworkRules
 
     public static bool IsLinkName(string name) => LinkNamePattern().IsMatch(name) && name is not ("." or "..");
 
-    /// <summary>Parses, completes and checks a definition against the networks already defined.</summary>
-    public static NetworkDef ParseForDefine(string xml, IReadOnlyCollection<NetworkDef> others, out bool uuidGiven)
+    /// <summary>
+    /// Parses, completes and checks a definition against the networks already defined. A
+    /// redefinition (<paramref name="previous"/>) keeps the MAC and bridge generated the first
+    /// time unless the XML sets them.
+    /// </summary>
+    public static NetworkDef ParseForDefine(string xml, IReadOnlyCollection<NetworkDef> others, out bool uuidGiven, NetworkDef? previous = null)
     {
         var n = NetworkXml.Parse(xml);
         uuidGiven = n.Uuid != Guid.Empty;
+        Complete(n, others, previous);
+        return n;
+    }
+
+    /// <summary>The define step after parsing: carry over from the previous definition, fill, validate.</summary>
+    public static void Complete(NetworkDef n, IReadOnlyCollection<NetworkDef> others, NetworkDef? previous = null)
+    {
+        if (previous is not null)
+        {
+            n.Mac ??= previous.Mac;
+            if (n.ManagedBridge == previous.ManagedBridge) n.BridgeName ??= previous.BridgeName;
+        }
         Fill(n, others);
         Validate(n, others);
-        return n;
     }
 
     public static void Fill(NetworkDef n, IReadOnlyCollection<NetworkDef> others)

@@ -35,12 +35,18 @@ public class NetworkTests
         Assert.Equal(written, NetworkXml.Write(NetworkRules.ParseForDefine(written, [], out _)));
     }
 
+    /// <summary>Networks Vireo runs a dnsmasq for (not forward mode='bridge': the LAN's own DHCP serves those).</summary>
+    public static IEnumerable<object[]> ManagedInputs() => Inputs().Where(x => Define((string)x[0]).ManagedBridge);
+
+    [Fact]
+    public void Only_bridge_mode_networks_have_no_dnsmasq() =>
+        Assert.Equal(["hostbridge", "macvtap"], Inputs().Select(x => (string)x[0]).Where(n => !Define(n).ManagedBridge));
+
     [Theory]
-    [MemberData(nameof(Inputs))]
+    [MemberData(nameof(ManagedInputs))]
     public void Dnsmasq_configuration_matches_libvirts_shape(string name)
     {
         var n = Define(name);
-        if (!n.ManagedBridge) return; // forward mode='bridge': the LAN's own DHCP serves it
         var files = new DnsmasqFiles("/run/vireo/network/x.conf", "/run/vireo/network/x.hostsfile", "/run/vireo/network/x.addnhosts",
             "/run/vireo/network/x.leases", "/run/vireo/network/x.pid", "/run/vireo/network/x.log");
         var text = Dnsmasq.Config(n, files) + "--- hostsfile\n" + Dnsmasq.HostsFile(n) + "--- addnhosts\n" + Dnsmasq.AddnHosts(n);
