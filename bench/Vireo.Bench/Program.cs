@@ -121,7 +121,7 @@ Process StartDaemon(string name, out string socket)
     var dir = Path.Combine(root, name);
     socket = Path.Combine(dir, "run", "vireo.sock");
     var psi = new ProcessStartInfo(binary) { RedirectStandardOutput = true, RedirectStandardError = true };
-    foreach (var a in new[] { "daemon", "--config-dir", Path.Combine(dir, "etc"), "--run-dir", Path.Combine(dir, "run") }) psi.ArgumentList.Add(a);
+    foreach (var a in new[] { "daemon", "--config-dir", Path.Combine(dir, "etc"), "--run-dir", Path.Combine(dir, "run"), "--data-dir", Path.Combine(dir, "data") }) psi.ArgumentList.Add(a);
     var p = Process.Start(psi)!;
     p.OutputDataReceived += (_, _) => { };
     p.ErrorDataReceived += (_, _) => { };
@@ -369,7 +369,7 @@ async Task NetworkBench()
     var sock = Path.Combine(dir, "run", "vireo.sock");
     File.SetUnixFileMode(root, (UnixFileMode)0x1ed);
     var psi = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true };
-    foreach (var a in new[] { "netns", "exec", netns, binary, "daemon", "--config-dir", Path.Combine(dir, "etc"), "--run-dir", Path.Combine(dir, "run") }) psi.ArgumentList.Add(a);
+    foreach (var a in new[] { "netns", "exec", netns, binary, "daemon", "--config-dir", Path.Combine(dir, "etc"), "--run-dir", Path.Combine(dir, "run"), "--data-dir", Path.Combine(dir, "data") }) psi.ArgumentList.Add(a);
     var daemon = Process.Start(psi)!;
     daemon.OutputDataReceived += (_, _) => { };
     daemon.ErrorDataReceived += (_, _) => { };

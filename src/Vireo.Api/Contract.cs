@@ -29,6 +29,23 @@ namespace Vireo.Api;
 //   POST   /v1/domains/{d}/interfaces/detach detach-interface (InterfaceRequest)
 //   POST   /v1/host/bridges                 iface-bridge (BridgeRequest) -> BridgeResult
 //   DELETE /v1/host/bridges/{b}             iface-unbridge -> BridgeResult
+//   GET    /v1/pools                        PoolInfo[]
+//   POST   /v1/pools                        pool-define (body: pool XML) -> DefineResult
+//   GET    /v1/pools/{p}                    PoolInfo
+//   DELETE /v1/pools/{p}                    pool-undefine
+//   GET    /v1/pools/{p}/xml                pool XML (live figures when active)
+//   POST   /v1/pools/{p}/{build|start|destroy|refresh} -> PoolInfo
+//   PUT    /v1/pools/{p}/autostart?enable=1|0
+//   GET    /v1/pools/{p}/volumes            VolumeInfo[]
+//   POST   /v1/pools/{p}/volumes[?prealloc=off|metadata|falloc|full]  vol-create (body: volume XML) -> VolumeInfo
+//   POST   /v1/pools/{p}/volumes/copy       vol-clone / vol-create-from (VolumeCopyRequest) -> NDJSON JobLine stream
+//   GET    /v1/pools/{p}/volumes/{v}        VolumeInfo
+//   GET    /v1/pools/{p}/volumes/{v}/xml    volume XML
+//   DELETE /v1/pools/{p}/volumes/{v}[?force=1]
+//   POST   /v1/pools/{p}/volumes/{v}/resize VolumeResizeRequest -> VolumeInfo
+//   PUT    /v1/pools/{p}/volumes/{v}/data[?offset=&length=]  vol-upload (body: bytes) -> VolumeInfo
+//   GET    /v1/pools/{p}/volumes/{v}/data[?offset=&length=]  vol-download
+//   GET    /v1/volumes?path=                the pool volume at a path -> VolumeInfo
 // Errors are RFC 7807 problem details: {"title","status","detail","errors"}.
 
 public sealed record DomainInfo(
@@ -69,6 +86,20 @@ public sealed record BridgeRequest(string Nic, string Bridge, bool Stp, int Dela
 
 public sealed record BridgeResult(string Bridge, string Nic, string[] Addresses, string[] Routes);
 
+public sealed record PoolInfo(string Name, string Uuid, bool Active, bool Persistent, bool Autostart, string Type, string Path,
+    ulong Capacity, ulong Allocation, ulong Available, int Volumes);
+
+public sealed record VolumeInfo(string Pool, string Name, string Path, string Type, string Format, ulong Capacity, ulong Allocation,
+    ulong Physical, string? BackingPath, string? BackingFormat);
+
+public sealed record VolumeCopyRequest(string SourcePool, string SourceVolume, string Name, string? Format);
+
+/// <summary>vol-resize: Capacity is the new size, or with Delta the bytes to add (or with Shrink, to take away).</summary>
+public sealed record VolumeResizeRequest(ulong Capacity, bool Delta, bool Shrink);
+
+/// <summary>One line of a long job's NDJSON stream: progress in percent, then a result or an error.</summary>
+public sealed record JobLine(double? Progress, string? Error, VolumeInfo? Volume, string? Message);
+
 public sealed record ProblemInfo(string? Title, int? Status, string? Detail, string[]? Errors);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
@@ -89,4 +120,11 @@ public sealed record ProblemInfo(string? Title, int? Status, string? Detail, str
 [JsonSerializable(typeof(InterfaceRequest))]
 [JsonSerializable(typeof(BridgeRequest))]
 [JsonSerializable(typeof(BridgeResult))]
+[JsonSerializable(typeof(PoolInfo))]
+[JsonSerializable(typeof(PoolInfo[]))]
+[JsonSerializable(typeof(VolumeInfo))]
+[JsonSerializable(typeof(VolumeInfo[]))]
+[JsonSerializable(typeof(VolumeCopyRequest))]
+[JsonSerializable(typeof(VolumeResizeRequest))]
+[JsonSerializable(typeof(JobLine))]
 public sealed partial class ApiJson : JsonSerializerContext;

@@ -3,13 +3,14 @@ using System.CommandLine;
 namespace Vireo.Cli;
 
 /// <summary>Arguments for the daemon verb; the host program supplies the daemon itself.</summary>
-public sealed record DaemonArgs(string ConfigDir, string RunDir, string Socket);
+public sealed record DaemonArgs(string ConfigDir, string RunDir, string Socket, string DataDir);
 
 /// <summary>The vireo command line: virsh verbs (client of vireod), plus daemon and host-validate.</summary>
 public static partial class CliMain
 {
     public const string DefaultConfigDir = "/etc/vireo";
     public const string DefaultRunDir = "/run/vireo";
+    public const string DefaultDataDir = "/var/lib/vireo";
 
     internal static readonly Option<string?> Connect = new("--connect", "-c")
     {
@@ -24,6 +25,7 @@ public static partial class CliMain
         root.Subcommands.Add(DaemonCommand(runDaemon));
         AddDomainCommands(root);
         AddNetworkCommands(root);
+        AddStorageCommands(root);
         AddHostCommands(root);
         try
         {
@@ -44,13 +46,14 @@ public static partial class CliMain
     {
         var config = new Option<string>("--config-dir") { Description = "Where definitions live", DefaultValueFactory = _ => DefaultConfigDir };
         var run = new Option<string>("--run-dir") { Description = "Where runtime state lives (pids, monitor sockets, logs)", DefaultValueFactory = _ => DefaultRunDir };
+        var data = new Option<string>("--data-dir") { Description = "Where images and saved guests live (DATA_DIR/images is the default pool)", DefaultValueFactory = _ => DefaultDataDir };
         var listen = new Option<string?>("--listen") { Description = "unix:PATH to serve the API on (default: RUN_DIR/vireo.sock)" };
-        var cmd = new Command("daemon", "Run vireod in the foreground") { config, run, listen };
+        var cmd = new Command("daemon", "Run vireod in the foreground") { config, run, data, listen };
         cmd.SetAction((pr, ct) =>
         {
             var runDir = Path.GetFullPath(pr.GetValue(run)!);
             var sock = pr.GetValue(listen) is { } l ? DaemonClient.ParseConnect(l) : Path.Combine(runDir, "vireo.sock");
-            return runDaemon(new DaemonArgs(Path.GetFullPath(pr.GetValue(config)!), runDir, Path.GetFullPath(sock)), ct);
+            return runDaemon(new DaemonArgs(Path.GetFullPath(pr.GetValue(config)!), runDir, Path.GetFullPath(sock), Path.GetFullPath(pr.GetValue(data)!)), ct);
         });
         return cmd;
     }

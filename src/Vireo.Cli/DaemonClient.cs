@@ -38,19 +38,26 @@ public sealed class DaemonClient : IDisposable
         var resp = await UnixHttp.SendAsync(Socket, method, path, body?.Data, body?.Type, ct);
         if (!resp.Ok)
         {
-            var text = await resp.ReadStringAsync(ct);
+            var message = await ErrorText(resp, ct);
             resp.Dispose();
-            string message = text;
-            try
-            {
-                var p = JsonSerializer.Deserialize(text, ApiJson.Default.ProblemInfo);
-                if (p?.Detail is { } d) message = d;
-                if (p?.Errors is { Length: > 1 } errs) message += "\n" + string.Join("\n", errs.Select(e => "  " + e));
-            }
-            catch (JsonException) { }
-            throw new CliException(message.Length > 0 ? message : $"the daemon answered {resp.Status} {resp.ReasonPhrase}");
+            throw new CliException(message);
         }
         return resp;
+    }
+
+    /// <summary>The message of a failed answer: the problem's detail (and its list of errors).</summary>
+    public static async Task<string> ErrorText(HttpReply resp, CancellationToken ct)
+    {
+        var text = await resp.ReadStringAsync(ct);
+        string message = text;
+        try
+        {
+            var p = JsonSerializer.Deserialize(text, ApiJson.Default.ProblemInfo);
+            if (p?.Detail is { } d) message = d;
+            if (p?.Errors is { Length: > 1 } errs) message += "\n" + string.Join("\n", errs.Select(e => "  " + e));
+        }
+        catch (JsonException) { }
+        return message.Length > 0 ? message : $"the daemon answered {resp.Status} {resp.ReasonPhrase}";
     }
 
     public async Task<T> JsonAsync<T>(string method, string path, JsonTypeInfo<T> type, Body? body = null, CancellationToken ct = default)

@@ -39,11 +39,28 @@ public sealed class HttpReply(int status, string reason, Dictionary<string, stri
 internal static class UnixHttp
 {
     public static Task<HttpReply> SendAsync(string socketPath, string method, string path, byte[]? body, string? contentType, CancellationToken ct) =>
-        Task.FromResult(Send(socketPath, method, path, body, contentType, ct));
+        Task.FromResult(Send(socketPath, method, path, body is null ? null : (body.Length, s => s.Write(body)), contentType, ct));
+
+    /// <summary>A request whose body is streamed from <paramref name="source"/> (vol-upload); progress gets the bytes sent so far.</summary>
+    public static Task<HttpReply> SendStreamAsync(string socketPath, string method, string path, Stream source, long length, Action<long>? progress, CancellationToken ct) =>
+        Task.FromResult(Send(socketPath, method, path, (length, s =>
+        {
+            var buf = new byte[1 << 20];
+            long sent = 0;
+            while (sent < length)
+            {
+                ct.ThrowIfCancellationRequested();
+                var n = source.Read(buf, 0, (int)Math.Min(buf.Length, length - sent));
+                if (n == 0) throw new CliException($"the input ended after {sent} of {length} bytes.");
+                s.Write(buf.AsSpan(0, n));
+                sent += n;
+                progress?.Invoke(sent);
+            }
+        }), "application/octet-stream", ct));
 
     // Synchronous inside: one request per process needs no async machinery, whose generic
     // instantiations would be JIT compiled at every CLI start.
-    private static HttpReply Send(string socketPath, string method, string path, byte[]? body, string? contentType, CancellationToken ct)
+    private static HttpReply Send(string socketPath, string method, string path, (long Length, Action<UnixClient> Write)? body, string? contentType, CancellationToken ct)
     {
         UnixClient stream;
         try
@@ -59,7 +76,7 @@ internal static class UnixHttp
         if (body is not null)
         {
             sb.Append("Content-Type: ").Append(contentType ?? "application/octet-stream").Append("\r\n");
-            sb.Append("Content-Length: ").Append(body.Length.ToString(CultureInfo.InvariantCulture)).Append("\r\n");
+            sb.Append("Content-Length: ").Append(body.Value.Length.ToString(CultureInfo.InvariantCulture)).Append("\r\n");
         }
         else if (method is "POST" or "PUT")
         {
@@ -67,7 +84,8 @@ internal static class UnixHttp
         }
         sb.Append("\r\n");
         stream.Write(Encoding.ASCII.GetBytes(sb.ToString()));
-        if (body is not null) stream.Write(body);
+        try { body?.Write(stream); }
+        catch (IOException) { } // the daemon refused before reading the whole body: its answer follows
 
         var reader = new BufferedReader(stream, ct);
         var statusLine = reader.ReadLine() ?? throw new CliException($"the daemon at unix:{socketPath} closed the connection without answering.");

@@ -13,7 +13,7 @@ using Vireo.Host;
 
 namespace Vireo.Daemon;
 
-public sealed record DaemonOptions(string ConfigDir, string RunDir, string SocketPath);
+public sealed record DaemonOptions(string ConfigDir, string RunDir, string SocketPath, string DataDir = "/var/lib/vireo");
 
 /// <summary>vireod: the engine behind an HTTP API on a unix socket. A thin shell: every route calls the engine.</summary>
 public static class DaemonHost
@@ -38,11 +38,15 @@ public static class DaemonHost
         builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJson.Default));
         if (File.Exists(opts.SocketPath)) File.Delete(opts.SocketPath);
-        builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(opts.SocketPath));
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.ListenUnixSocket(opts.SocketPath);
+            k.Limits.MaxRequestBodySize = null; // vol-upload streams whole images
+        });
         var app = builder.Build();
         var loggerFactory = app.Services.GetRequiredService<ILoggerFactory>();
 
-        var engineOptions = new EngineOptions { ConfigDir = opts.ConfigDir, RunDir = opts.RunDir };
+        var engineOptions = new EngineOptions { ConfigDir = opts.ConfigDir, RunDir = opts.RunDir, DataDir = opts.DataDir };
         var hv = await Hypervisor.OpenAsync(engineOptions, loggerFactory, ct);
 
         app.UseWebSockets();
@@ -65,6 +69,7 @@ public static class DaemonHost
         Routes.Map(app, hv);
         NetworkRoutes.Map(app, hv);
         NetworkRoutes.MapHost(app, hv);
+        StorageRoutes.Map(app, hv);
         var log = loggerFactory.CreateLogger("vireod");
         await app.StartAsync(ct);
         log.LogInformation("vireod listening on unix:{Socket} (config {Config}, run {Run}); {Count} domains, {Running} running; ready {Ms:0} ms after launch",

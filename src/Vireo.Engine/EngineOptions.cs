@@ -27,4 +27,15 @@ public sealed record EngineOptions
     public string NetworkAutostartLink(string name) => Path.Combine(NetworkAutostartDir, name + ".xml");
     public string NetworkStatusFile(string name) => Path.Combine(NetworkRunDir, name + ".xml");
     public string ChannelDir(string name) => Path.Combine(DomainRunDir, "channel", name);
+    /// <summary>Images and saved state: {DataDir}/images is the default pool, {DataDir}/save holds managed saves.</summary>
+    public string DataDir { get; init; } = "/var/lib/vireo";
+    public string DefaultPoolPath => Path.Combine(DataDir, "images");
+    public string ManagedSaveFile(string name) => Path.Combine(DataDir, "save", name + ".save");
+    public string StorageConfigDir => Path.Combine(ConfigDir, "storage");
+    public string StorageAutostartDir => Path.Combine(ConfigDir, "storage", "autostart");
+    public string StorageRunDir => Path.Combine(RunDir, "storage");
+    public string PoolConfigFile(string name) => Path.Combine(StorageConfigDir, name + ".xml");
+    public string PoolAutostartLink(string name) => Path.Combine(StorageAutostartDir, name + ".xml");
+    public string PoolStatusFile(string name) => Path.Combine(StorageRunDir, name + ".xml");
+    public string SnapshotDir(string domain) => Path.Combine(DomainConfigDir, "snapshot", domain);
 }

@@ -25,6 +25,7 @@ public sealed class Hypervisor
 
     public EventBus Events { get; }
     public NetworkManager Networks { get; }
+    public StorageManager Storage { get; }
     public HostBridges Bridges { get; } = new();
     public EngineOptions Options => _o;
     public KvmStatus Kvm => _kvm.Value;
@@ -37,6 +38,7 @@ public sealed class Hypervisor
         _log = logs.CreateLogger("Vireo.Engine");
         Events = new EventBus(o.Time);
         Networks = new NetworkManager(o, logs, Events, this);
+        Storage = new StorageManager(o, this, logs.CreateLogger("Vireo.Storage"));
     }
 
     /// <summary>Loads definitions, adopts guests that still run, then starts autostart domains.</summary>
@@ -44,6 +46,7 @@ public sealed class Hypervisor
     {
         var hv = new Hypervisor(o, logs ?? NullLoggerFactory.Instance);
         await hv.Networks.LoadAsync(ct);
+        await hv.Storage.LoadAsync(ct);
         Directory.CreateDirectory(o.DomainConfigDir);
         Directory.CreateDirectory(o.AutostartDir);
         Directory.CreateDirectory(o.DomainRunDir);

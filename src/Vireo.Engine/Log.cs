@@ -67,4 +67,10 @@ internal static partial class Log
 
     [LoggerMessage(3007, LogLevel.Error, "Firewall update failed")]
     public static partial void FirewallFailed(ILogger log, Exception e);
+
+    [LoggerMessage(4001, LogLevel.Error, "Storage pool '{Pool}' could not be started: {Error}")]
+    public static partial void PoolStartFailed(ILogger log, string pool, string error);
+
+    [LoggerMessage(4002, LogLevel.Information, "Snapshot '{Snapshot}' of '{Domain}' {Action} in {Ms:0.0} ms")]
+    public static partial void SnapshotDone(ILogger log, string domain, string snapshot, string action, double ms);
 }

@@ -37,6 +37,11 @@ public sealed partial class Vm
         var emulator = d.Devices.Emulator ?? _o.DefaultEmulator;
         if (!File.Exists(emulator))
             problems.Add($"Emulator '{emulator}' does not exist; install qemu-system-x86 or fix <emulator>.");
+        foreach (var disk in d.Devices.Disks.Where(x => x.Type == "volume"))
+        {
+            try { (disk.Source, disk.Format) = _hv.Storage.Resolve(disk); }
+            catch (VireoException e) { problems.Add(e.Message); }
+        }
         foreach (var disk in d.Devices.Disks.Where(x => x.Source is not null))
         {
             var exists = File.Exists(disk.Source); // true for device nodes too
@@ -272,9 +277,16 @@ public sealed partial class Vm
         }
         var status = qmp is null ? null : await qmp.ExecuteAsync("query-status", null, ct);
         var running = qmp is null || (status?["running"]?.GetValue<bool>() ?? false);
+        var adopted = DomainXml.Parse(st.LiveXml);
+        // The live XML names pool volumes, not their paths: find them again (pools load first).
+        foreach (var disk in adopted.Devices.Disks.Where(x => x.Type == "volume"))
+        {
+            try { (disk.Source, disk.Format) = _hv.Storage.Resolve(disk); }
+            catch (VireoException) { }
+        }
         lock (_state)
         {
-            Live = DomainXml.Parse(st.LiveXml);
+            Live = adopted;
             Pid = st.Pid;
             Id = st.Id;
             _startTime = st.StartTime;

@@ -116,14 +116,17 @@ public sealed class PanicDef
 
 public sealed class DiskDef
 {
-    public string Type { get; set; } = "file";          // file | block
+    public string Type { get; set; } = "file";          // file | block | volume
     public string Device { get; set; } = "disk";        // disk | cdrom
     public string DriverName { get; set; } = "qemu";
     public string? Format { get; set; }                 // raw | qcow2
     public string? Cache { get; set; }
     public string? Io { get; set; }
     public string? Discard { get; set; }
-    public string? Source { get; set; }                 // file= or dev=; null = empty cdrom
+    /// <summary>file= or dev=; for type='volume', the volume's path once resolved at start (not written). Null: empty cdrom.</summary>
+    public string? Source { get; set; }
+    public string? SourcePool { get; set; }             // type='volume'
+    public string? SourceVolume { get; set; }
     public string TargetDev { get; set; } = "";
     public string? TargetBus { get; set; }
     public bool ReadOnly { get; set; }

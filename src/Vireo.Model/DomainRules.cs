@@ -24,7 +24,7 @@ public static partial class DomainRules
                 var t when t.StartsWith("hd") => "ide",
                 _ => "virtio",
             };
-            disk.Format ??= "raw";
+            if (disk.Type != "volume") disk.Format ??= "raw"; // a volume's format comes from its pool
             if (disk.Device == "cdrom") disk.ReadOnly = true;
             disk.Alias ??= disk.TargetBus switch
             {
@@ -164,7 +164,14 @@ public static partial class DomainRules
             p.Add(new($"Disk target '{dup.Key}' is used twice; give each disk its own <target dev>."));
         foreach (var disk in dev.Disks)
         {
-            if (disk.Device == "disk" && string.IsNullOrEmpty(disk.Source))
+            if (disk.Type == "volume")
+            {
+                if (string.IsNullOrEmpty(disk.SourcePool) || string.IsNullOrEmpty(disk.SourceVolume))
+                    p.Add(new($"Disk '{disk.TargetDev}' of type 'volume' needs <source pool='POOL' volume='VOLUME'/>."));
+                else if (StorageRules.VolumeNameProblem(disk.SourceVolume) is { } vp)
+                    p.Add(new($"Disk '{disk.TargetDev}': {vp}"));
+            }
+            else if (disk.Device == "disk" && string.IsNullOrEmpty(disk.Source))
                 p.Add(new($"Disk '{disk.TargetDev}' has no <source>; only a cdrom may be empty."));
             if (disk.Source is { } src && !src.StartsWith('/'))
                 p.Add(new($"Disk '{disk.TargetDev}' source '{src}' must be an absolute path."));

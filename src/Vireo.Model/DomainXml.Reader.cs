@@ -220,7 +220,7 @@ public static partial class DomainXml
         {
             var disk = new DiskDef
             {
-                Type = OneOf(e, "type", "file", "block") ?? "file",
+                Type = OneOf(e, "type", "file", "block", "volume") ?? "file",
                 Device = OneOf(e, "device", "disk", "cdrom") ?? "disk",
             };
             foreach (var c in e.Elements())
@@ -235,7 +235,11 @@ public static partial class DomainXml
                         disk.Io = OneOf(c, "io", "native", "threads", "io_uring");
                         disk.Discard = OneOf(c, "discard", "unmap", "ignore");
                         break;
-                    case "source": disk.Source = A(c, "file") ?? A(c, "dev"); break;
+                    case "source":
+                        disk.Source = A(c, "file") ?? A(c, "dev");
+                        disk.SourcePool = A(c, "pool");
+                        disk.SourceVolume = A(c, "volume");
+                        break;
                     case "target":
                         disk.TargetDev = A(c, "dev") ?? "";
                         disk.TargetBus = OneOf(c, "bus", "virtio", "sata", "scsi", "ide");

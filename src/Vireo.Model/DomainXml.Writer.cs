@@ -102,7 +102,8 @@ public static partial class DomainXml
             var e = new XElement("disk", new XAttribute("type", disk.Type), new XAttribute("device", disk.Device),
                 new XElement("driver", new XAttribute("name", disk.DriverName), Attr("type", disk.Format),
                     Attr("cache", disk.Cache), Attr("io", disk.Io), Attr("discard", disk.Discard)));
-            if (disk.Source is not null) e.Add(new XElement("source", new XAttribute(disk.Type == "block" ? "dev" : "file", disk.Source)));
+            if (disk.Type == "volume") e.Add(new XElement("source", Attr("pool", disk.SourcePool), Attr("volume", disk.SourceVolume)));
+            else if (disk.Source is not null) e.Add(new XElement("source", new XAttribute(disk.Type == "block" ? "dev" : "file", disk.Source)));
             e.Add(new XElement("target", new XAttribute("dev", disk.TargetDev), Attr("bus", disk.TargetBus)));
             if (disk.BootOrder is { } bo) e.Add(new XElement("boot", new XAttribute("order", bo)));
             if (disk.ReadOnly) e.Add(new XElement("readonly"));

@@ -5,30 +5,47 @@ using Vireo.Host;
 namespace Vireo.Qemu;
 
 /// <summary>What qemu-img info --output=json says about an image.</summary>
-public sealed record ImageInfo(string Filename, string Format, ulong VirtualSize, ulong ActualSize, string? BackingFile);
+public sealed record ImageInfo(string Filename, string Format, ulong VirtualSize, ulong ActualSize, string? BackingFile,
+    string? BackingFormat = null, string? FullBackingFile = null, IReadOnlyList<string>? Snapshots = null);
 
 /// <summary>qemu-img, through its JSON output.</summary>
 public static class QemuImg
 {
     public static string Binary { get; set; } = "qemu-img";
 
-    public static async Task<ImageInfo> InfoAsync(string path, CancellationToken ct = default)
+    /// <summary>One image (-U: also while a running QEMU holds it).</summary>
+    public static async Task<ImageInfo> InfoAsync(string path, CancellationToken ct = default) =>
+        Parse(JsonNode.Parse(await Exec.CheckedAsync(Binary, ["info", "--output=json", "-U", path], ct))!.AsObject(), path);
+
+    /// <summary>The image and every image below it, top first.</summary>
+    public static async Task<IReadOnlyList<ImageInfo>> ChainAsync(string path, CancellationToken ct = default)
     {
-        var json = await Exec.CheckedAsync(Binary, ["info", "--output=json", "-U", path], ct);
-        var o = JsonNode.Parse(json)!.AsObject();
-        return new ImageInfo(
-            o["filename"]?.GetValue<string>() ?? path,
-            o["format"]?.GetValue<string>() ?? "raw",
-            o["virtual-size"]?.GetValue<ulong>() ?? 0,
-            o["actual-size"]?.GetValue<ulong>() ?? 0,
-            o["backing-filename"]?.GetValue<string>());
+        var json = await Exec.CheckedAsync(Binary, ["info", "--output=json", "-U", "--backing-chain", path], ct);
+        return JsonNode.Parse(json)!.AsArray().Select(n => Parse(n!.AsObject(), path)).ToList();
     }
 
-    public static Task CreateAsync(string path, string format, ulong sizeBytes, string? backingFile = null, string? backingFormat = null, string? preallocation = null, CancellationToken ct = default)
+    private static ImageInfo Parse(JsonObject o, string path) => new(
+        o["filename"]?.GetValue<string>() ?? path,
+        o["format"]?.GetValue<string>() ?? "raw",
+        o["virtual-size"]?.GetValue<ulong>() ?? 0,
+        o["actual-size"]?.GetValue<ulong>() ?? 0,
+        o["backing-filename"]?.GetValue<string>(),
+        o["backing-filename-format"]?.GetValue<string>(),
+        o["full-backing-filename"]?.GetValue<string>(),
+        o["snapshots"] is JsonArray snaps ? snaps.Select(x => x!["name"]!.GetValue<string>()).ToList() : []);
+
+    /// <summary>qemu-img snapshot: -c (create), -a (apply), -d (delete) an internal snapshot of an image no QEMU holds.</summary>
+    public static Task SnapshotAsync(string path, char op, string name, CancellationToken ct = default) =>
+        Exec.CheckedAsync(Binary, ["snapshot", $"-{op}", name, path], ct);
+
+    /// <param name="options">More -o options, e.g. "compat=1.1,lazy_refcounts=on".</param>
+    public static Task CreateAsync(string path, string format, ulong sizeBytes, string? backingFile = null, string? backingFormat = null,
+        string? preallocation = null, CancellationToken ct = default, string? options = null)
     {
         var args = new List<string> { "create", "-q", "-f", format };
         if (backingFile is not null) args.AddRange(["-b", backingFile, "-F", backingFormat ?? "qcow2"]);
-        if (preallocation is not null) args.AddRange(["-o", $"preallocation={preallocation}"]);
+        var o = string.Join(',', new[] { preallocation is null ? null : $"preallocation={preallocation}", options }.OfType<string>());
+        if (o.Length > 0) args.AddRange(["-o", o]);
         args.Add(path);
         if (backingFile is null || sizeBytes > 0) args.Add(sizeBytes.ToString(CultureInfo.InvariantCulture));
         return Exec.CheckedAsync(Binary, args, ct);

@@ -59,6 +59,9 @@ public sealed class TestDaemon : IAsyncDisposable
     public string Root { get; }
     public string ConfigDir => Path.Combine(Root, "etc");
     public string RunDir => Path.Combine(Root, "run");
+    public string DataDir => Path.Combine(Root, "data");
+    /// <summary>The default pool's directory.</summary>
+    public string Images => Path.Combine(DataDir, "images");
     public string Socket => Path.Combine(RunDir, "vireo.sock");
     public string Log { get { lock (_log) return _log.ToString(); } }
     public int Pid => _proc!.Id;
@@ -89,7 +92,7 @@ public sealed class TestDaemon : IAsyncDisposable
         // for that namespace, which the daemon reads for macvtap devices.
         var psi = new ProcessStartInfo(Namespace is null ? _fx.Binary : "/usr/sbin/ip") { RedirectStandardOutput = true, RedirectStandardError = true };
         if (Namespace is not null) foreach (var a in new[] { "netns", "exec", Namespace.Name, _fx.Binary }) psi.ArgumentList.Add(a);
-        foreach (var a in new[] { "daemon", "--config-dir", ConfigDir, "--run-dir", RunDir }) psi.ArgumentList.Add(a);
+        foreach (var a in new[] { "daemon", "--config-dir", ConfigDir, "--run-dir", RunDir, "--data-dir", DataDir }) psi.ArgumentList.Add(a);
         _proc = Process.Start(psi)!;
         _proc.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_log) _log.AppendLine(e.Data); };
         _proc.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_log) _log.AppendLine(e.Data); };

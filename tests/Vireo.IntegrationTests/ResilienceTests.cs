@@ -101,7 +101,7 @@ public sealed class ResilienceTests(VireoFixture fx)
     {
         await using var d = await TestDaemon.StartAsync(fx);
         var psi = new ProcessStartInfo(fx.Binary) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var a in new[] { "daemon", "--config-dir", d.ConfigDir, "--run-dir", d.RunDir }) psi.ArgumentList.Add(a);
+        foreach (var a in new[] { "daemon", "--config-dir", d.ConfigDir, "--run-dir", d.RunDir, "--data-dir", d.DataDir }) psi.ArgumentList.Add(a);
         using var second = Process.Start(psi)!;
         var err = await second.StandardError.ReadToEndAsync();
         await second.WaitForExitAsync();
