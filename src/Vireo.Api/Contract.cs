@@ -7,21 +7,21 @@ namespace Vireo.Api;
 //   POST   /v1/domains                      define (body: domain XML) -> DefineResult
 //   GET    /v1/domains/{d}                  DomainInfo
 //   DELETE /v1/domains/{d}                  undefine
-//   GET    /v1/domains/{d}/xml[?inactive=1] domain XML
+//   GET    /v1/domains/{d}/xml[?inactive=true] domain XML
 //   POST   /v1/domains/{d}/{start|shutdown|destroy|reboot|reset|suspend|resume}
-//          start?paused=1, shutdown?timeout=SECONDS (0: do not wait)
-//   PUT    /v1/domains/{d}/autostart?enable=1|0
+//          start?paused=true, shutdown?timeout=SECONDS (0: do not wait)
+//   PUT    /v1/domains/{d}/autostart?enable=true|false
 //   POST   /v1/domains/{d}/monitor          MonitorRequest -> MonitorReply
-//   GET    /v1/domains/{d}/console[?force=1]  WebSocket: raw serial console bytes
+//   GET    /v1/domains/{d}/console[?force=true]  WebSocket: raw serial console bytes
 //   GET    /v1/events                       NDJSON stream of EventInfo
 //   GET    /v1/capabilities                 CapabilitiesInfo
 //   GET    /v1/networks                     NetworkInfo[]
 //   POST   /v1/networks                     net-define (body: network XML) -> DefineResult
 //   GET    /v1/networks/{n}                 NetworkInfo
 //   DELETE /v1/networks/{n}                 net-undefine
-//   GET    /v1/networks/{n}/xml[?inactive=1] network XML
+//   GET    /v1/networks/{n}/xml[?inactive=true] network XML
 //   POST   /v1/networks/{n}/{start|destroy} -> NetworkActionResult (warnings from the firewall)
-//   PUT    /v1/networks/{n}/autostart?enable=1|0
+//   PUT    /v1/networks/{n}/autostart?enable=true|false
 //   POST   /v1/networks/{n}/update          NetUpdateRequest (net-update)
 //   GET    /v1/networks/{n}/leases[?mac=]   LeaseInfo[]
 //   GET    /v1/port-forwards[?domain=]      PortForwardInfo[]
@@ -35,17 +35,23 @@ namespace Vireo.Api;
 //   DELETE /v1/pools/{p}                    pool-undefine
 //   GET    /v1/pools/{p}/xml                pool XML (live figures when active)
 //   POST   /v1/pools/{p}/{build|start|destroy|refresh} -> PoolInfo
-//   PUT    /v1/pools/{p}/autostart?enable=1|0
+//   PUT    /v1/pools/{p}/autostart?enable=true|false
 //   GET    /v1/pools/{p}/volumes            VolumeInfo[]
 //   POST   /v1/pools/{p}/volumes[?prealloc=off|metadata|falloc|full]  vol-create (body: volume XML) -> VolumeInfo
 //   POST   /v1/pools/{p}/volumes/copy       vol-clone / vol-create-from (VolumeCopyRequest) -> NDJSON JobLine stream
 //   GET    /v1/pools/{p}/volumes/{v}        VolumeInfo
 //   GET    /v1/pools/{p}/volumes/{v}/xml    volume XML
-//   DELETE /v1/pools/{p}/volumes/{v}[?force=1]
+//   DELETE /v1/pools/{p}/volumes/{v}[?force=true]
 //   POST   /v1/pools/{p}/volumes/{v}/resize VolumeResizeRequest -> VolumeInfo
 //   PUT    /v1/pools/{p}/volumes/{v}/data[?offset=&length=]  vol-upload (body: bytes) -> VolumeInfo
 //   GET    /v1/pools/{p}/volumes/{v}/data[?offset=&length=]  vol-download
 //   GET    /v1/volumes?path=                the pool volume at a path -> VolumeInfo
+//   GET    /v1/domains/{d}/disks[?inactive=true]          DiskInfo[] (domblklist)
+//   GET    /v1/domains/{d}/disks/{target}/info         BlockInfo (domblkinfo)
+//   GET    /v1/domains/{d}/blockstats                  BlockStatInfo[] (domblkstat)
+//   POST   /v1/domains/{d}/disks                       attach-disk (DiskRequest) -> DiskInfo
+//   POST   /v1/domains/{d}/disks/detach                detach-disk (DiskRequest: Target) -> DiskInfo
+//   POST   /v1/domains/{d}/media                       change-media (MediaRequest)
 // Errors are RFC 7807 problem details: {"title","status","detail","errors"}.
 
 public sealed record DomainInfo(
@@ -100,6 +106,20 @@ public sealed record VolumeResizeRequest(ulong Capacity, bool Delta, bool Shrink
 /// <summary>One line of a long job's NDJSON stream: progress in percent, then a result or an error.</summary>
 public sealed record JobLine(double? Progress, string? Error, VolumeInfo? Volume, string? Message);
 
+public sealed record DiskInfo(string Target, string Type, string Device, string Bus, string? Source, string? Format, string? Pool, string? Volume, bool ReadOnly);
+
+public sealed record BlockInfo(string Target, ulong Capacity, ulong Allocation, ulong Physical);
+
+public sealed record BlockStatInfo(string Target, long RdReq, long RdBytes, long WrReq, long WrBytes, long FlushOperations,
+    long RdTotalTimeNs, long WrTotalTimeNs, long FlushTotalTimeNs);
+
+/// <summary>attach-disk / detach-disk. Source is a path, or a volume name when Pool is given.</summary>
+public sealed record DiskRequest(string? Source, string Target, string? Pool, string? Bus, string? Device, string? Format, string? Cache,
+    bool ReadOnly, bool Shareable, string? Serial, bool Live, bool Config);
+
+/// <summary>change-media: Source null (or Eject) takes the medium out.</summary>
+public sealed record MediaRequest(string Target, string? Source, bool Eject, bool Live, bool Config, bool Force);
+
 public sealed record ProblemInfo(string? Title, int? Status, string? Detail, string[]? Errors);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
@@ -127,4 +147,10 @@ public sealed record ProblemInfo(string? Title, int? Status, string? Detail, str
 [JsonSerializable(typeof(VolumeCopyRequest))]
 [JsonSerializable(typeof(VolumeResizeRequest))]
 [JsonSerializable(typeof(JobLine))]
+[JsonSerializable(typeof(DiskInfo))]
+[JsonSerializable(typeof(DiskInfo[]))]
+[JsonSerializable(typeof(BlockInfo))]
+[JsonSerializable(typeof(BlockStatInfo[]))]
+[JsonSerializable(typeof(DiskRequest))]
+[JsonSerializable(typeof(MediaRequest))]
 public sealed partial class ApiJson : JsonSerializerContext;

@@ -250,18 +250,15 @@ public static partial class CliMain
             var mac = new Option<string?>("--mac") { Description = attach ? "MAC address (default: a random 52:54:00 one)" : "Which interface (needed when there are several of the type)" };
             var model = new Option<string?>("--model") { Description = "NIC model: virtio (default), e1000, e1000e, rtl8139" };
             var target = new Option<string?>("--target") { Description = "Name of the tap on the host" };
-            var live = new Option<bool>("--live") { Description = "Change the running domain" };
-            var config = new Option<bool>("--config") { Description = "Change the persistent definition" };
-            var persistent = new Option<bool>("--persistent") { Description = "Both: the running domain (if it runs) and the definition" };
-            var current = new Option<bool>("--current") { Description = "The running domain if it runs, else the definition (default)" };
-            var cmd = new Command(verb, description) { d, type, mac, live, config, persistent, current };
+            var scope = new ScopeOptions();
+            var cmd = new Command(verb, description) { d, type, mac };
+            scope.AddTo(cmd);
             if (attach) { cmd.Arguments.Add(source); cmd.Options.Add(model); cmd.Options.Add(target); }
             Client(cmd, async (pr, c, ct) =>
             {
                 var name = pr.GetValue(d)!;
                 var info = await c.DomainAsync(name, ct);
-                var l = pr.GetValue(live) || pr.GetValue(persistent) && info.Id is not null;
-                var cf = pr.GetValue(config) || pr.GetValue(persistent);
+                var (l, cf) = scope.Resolve(pr, info);
                 var body = new InterfaceRequest(pr.GetValue(type)!, attach ? pr.GetValue(source) : null, pr.GetValue(mac),
                     attach ? pr.GetValue(model) : null, attach ? pr.GetValue(target) : null, l, cf);
                 await c.JsonAsync("POST", $"v1/domains/{DaemonClient.E(info.Name)}/interfaces{(attach ? "" : "/detach")}", ApiJson.Default.InterfaceRequest,

@@ -74,7 +74,7 @@ public static partial class CliMain
             Client(cmd, async (pr, c, ct) =>
             {
                 var off = pr.GetValue(disable);
-                var r = await c.JsonAsync("PUT", $"v1/pools/{DaemonClient.E(pr.GetValue(p)!)}/autostart?enable={(off ? 0 : 1)}", ApiJson.Default.PoolInfo, null, ct);
+                var r = await c.JsonAsync("PUT", $"v1/pools/{DaemonClient.E(pr.GetValue(p)!)}/autostart?enable={(off ? "false" : "true")}", ApiJson.Default.PoolInfo, null, ct);
                 Console.WriteLine(off ? $"Pool {r.Name} unmarked as autostarted" : $"Pool {r.Name} marked as autostarted");
                 Console.WriteLine();
                 return 0;
@@ -126,7 +126,7 @@ public static partial class CliMain
             var cmd = new Command("pool-dumpxml", "Pool information in XML") { p, inactive };
             Client(cmd, async (pr, c, ct) =>
             {
-                Console.Write(await c.TextAsync("GET", $"v1/pools/{DaemonClient.E(pr.GetValue(p)!)}/xml{(pr.GetValue(inactive) ? "?inactive=1" : "")}", null, ct));
+                Console.Write(await c.TextAsync("GET", $"v1/pools/{DaemonClient.E(pr.GetValue(p)!)}/xml{(pr.GetValue(inactive) ? "?inactive=true" : "")}", null, ct));
                 return 0;
             });
             root.Subcommands.Add(cmd);
@@ -353,7 +353,7 @@ public static partial class CliMain
             Client(cmd, async (pr, c, ct) =>
             {
                 var v = await VolAsync(c, pr.GetValue(vol)!, pr.GetValue(pool), ct);
-                (await c.SendAsync("DELETE", VolUrl(v) + (pr.GetValue(force) ? "?force=1" : ""), null, ct)).Dispose();
+                (await c.SendAsync("DELETE", VolUrl(v) + (pr.GetValue(force) ? "?force=true" : ""), null, ct)).Dispose();
                 Console.WriteLine($"Vol {v.Name} deleted");
                 Console.WriteLine();
                 return 0;

@@ -26,6 +26,7 @@ public static partial class CliMain
         AddDomainCommands(root);
         AddNetworkCommands(root);
         AddStorageCommands(root);
+        AddDiskCommands(root);
         AddHostCommands(root);
         try
         {

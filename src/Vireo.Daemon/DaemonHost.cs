@@ -70,6 +70,7 @@ public static class DaemonHost
         NetworkRoutes.Map(app, hv);
         NetworkRoutes.MapHost(app, hv);
         StorageRoutes.Map(app, hv);
+        DiskRoutes.Map(app, hv);
         var log = loggerFactory.CreateLogger("vireod");
         await app.StartAsync(ct);
         log.LogInformation("vireod listening on unix:{Socket} (config {Config}, run {Run}); {Count} domains, {Running} running; ready {Ms:0} ms after launch",

@@ -60,83 +60,104 @@ public static partial class QemuArgv
 
     private static void Disks(DomainDef d, Args a)
     {
-        var q35 = IsQ35(d);
         foreach (var disk in d.Devices.Disks)
         {
-            var alias = disk.Alias!;
-            var dev = new JsonObject();
-            if (disk.Source is not null)
+            if (DiskNodes(disk) is { } nodes)
             {
-                var (direct, noFlush, writeCache) = disk.Cache switch
-                {
-                    "none" => (true, false, true),
-                    "writethrough" => (false, false, false),
-                    "directsync" => (true, false, false),
-                    "unsafe" => (false, true, true),
-                    _ => (false, false, true), // writeback, default
-                };
-                if (disk.Io == "native" && !direct)
-                    throw new LaunchException($"Disk '{disk.TargetDev}': io='native' needs cache='none' or 'directsync'.");
-                var storage = new JsonObject
-                {
-                    ["driver"] = disk.Type == "block" ? "host_device" : "file",
-                    ["filename"] = disk.Source,
-                    ["node-name"] = $"{alias}-storage",
-                    ["auto-read-only"] = true,
-                    ["discard"] = disk.Discard == "unmap" ? "unmap" : "ignore",
-                    ["cache"] = new JsonObject { ["direct"] = direct, ["no-flush"] = noFlush },
-                };
-                if (disk.Io is { } io) storage["aio"] = io;
-                a.Blockdev(storage);
-                a.Blockdev(new JsonObject
-                {
-                    ["node-name"] = $"{alias}-format",
-                    ["read-only"] = disk.ReadOnly,
-                    ["discard"] = disk.Discard == "unmap" ? "unmap" : "ignore",
-                    ["cache"] = new JsonObject { ["direct"] = direct, ["no-flush"] = noFlush },
-                    ["driver"] = disk.Format ?? "raw",
-                    ["file"] = $"{alias}-storage",
-                });
-                if (disk.Device == "disk") dev["write-cache"] = writeCache ? "on" : "off";
+                a.Blockdev(nodes.Storage);
+                a.Blockdev(nodes.Format);
             }
-            var idx = DomainRules.DiskIndex(disk.TargetDev);
-            var cd = disk.Device == "cdrom";
-            switch (disk.TargetBus)
-            {
-                case "virtio":
-                    dev["driver"] = "virtio-blk-pci";
-                    PciAddress(d, disk.Address, dev);
-                    break;
-                case "sata":
-                    dev["driver"] = cd ? "ide-cd" : "ide-hd";
-                    var ctl = int.TryParse(disk.Address?.Get("controller"), out var ci) ? ci : 0;
-                    var unit = int.TryParse(disk.Address?.Get("unit"), out var ui) ? ui : idx;
-                    dev["bus"] = q35 && ctl == 0 ? $"ide.{unit}" : $"sata{ctl}.{unit}";
-                    break;
-                case "ide":
-                    if (q35) throw new LaunchException($"Disk '{disk.TargetDev}': the q35 machine has no IDE bus; use bus='sata'.");
-                    dev["driver"] = cd ? "ide-cd" : "ide-hd";
-                    var ibus = int.TryParse(disk.Address?.Get("bus"), out var bi) ? bi : idx / 2;
-                    var iunit = int.TryParse(disk.Address?.Get("unit"), out var iu) ? iu : idx % 2;
-                    dev["bus"] = $"ide.{ibus}";
-                    dev["unit"] = iunit;
-                    break;
-                case "scsi":
-                    dev["driver"] = cd ? "scsi-cd" : "scsi-hd";
-                    var sctl = int.TryParse(disk.Address?.Get("controller"), out var sc) ? sc : 0;
-                    dev["bus"] = $"scsi{sctl}.0";
-                    dev["channel"] = 0;
-                    dev["scsi-id"] = 0;
-                    dev["lun"] = int.TryParse(disk.Address?.Get("unit"), out var su) ? su : idx;
-                    break;
-            }
-            if (disk.Source is not null) dev["drive"] = $"{alias}-format";
-            dev["id"] = alias;
-            if (disk.BootOrder is { } bo) dev["bootindex"] = bo;
-            if (disk.Serial is { } serial) dev["serial"] = serial;
-            if (disk.Shareable) dev["share-rw"] = true;
-            a.Device(Order(dev));
+            a.Device(DiskDevice(d, disk));
         }
+    }
+
+    private static (bool Direct, bool NoFlush, bool WriteCache) CacheMode(DiskDef disk) => disk.Cache switch
+    {
+        "none" => (true, false, true),
+        "writethrough" => (false, false, false),
+        "directsync" => (true, false, false),
+        "unsafe" => (false, true, true),
+        _ => (false, false, true), // writeback, default
+    };
+
+    /// <summary>
+    /// The two block nodes of a disk with media: ALIAS-storage (the file or device) and
+    /// ALIAS-format (raw/qcow2 on top), as -blockdev takes them and blockdev-add too (hot-plug,
+    /// change-media). Null for an empty CD-ROM.
+    /// </summary>
+    public static (JsonObject Storage, JsonObject Format)? DiskNodes(DiskDef disk)
+    {
+        if (disk.Source is null) return null;
+        var alias = disk.Alias!;
+        var (direct, noFlush, _) = CacheMode(disk);
+        if (disk.Io == "native" && !direct)
+            throw new LaunchException($"Disk '{disk.TargetDev}': io='native' needs cache='none' or 'directsync'.");
+        var storage = new JsonObject
+        {
+            ["driver"] = disk.Type == "block" ? "host_device" : "file",
+            ["filename"] = disk.Source,
+            ["node-name"] = $"{alias}-storage",
+            ["auto-read-only"] = true,
+            ["discard"] = disk.Discard == "unmap" ? "unmap" : "ignore",
+            ["cache"] = new JsonObject { ["direct"] = direct, ["no-flush"] = noFlush },
+        };
+        if (disk.Io is { } io) storage["aio"] = io;
+        var format = new JsonObject
+        {
+            ["node-name"] = $"{alias}-format",
+            ["read-only"] = disk.ReadOnly,
+            ["discard"] = disk.Discard == "unmap" ? "unmap" : "ignore",
+            ["cache"] = new JsonObject { ["direct"] = direct, ["no-flush"] = noFlush },
+            ["driver"] = disk.Format ?? "raw",
+            ["file"] = $"{alias}-storage",
+        };
+        return (storage, format);
+    }
+
+    /// <summary>The guest-side device of a disk (virtio-blk-pci, ide-hd/cd, scsi-hd/cd).</summary>
+    public static JsonObject DiskDevice(DomainDef d, DiskDef disk)
+    {
+        var q35 = IsQ35(d);
+        var alias = disk.Alias!;
+        var dev = new JsonObject();
+        if (disk.Source is not null && disk.Device == "disk") dev["write-cache"] = CacheMode(disk).WriteCache ? "on" : "off";
+        var idx = DomainRules.DiskIndex(disk.TargetDev);
+        var cd = disk.Device == "cdrom";
+        switch (disk.TargetBus)
+        {
+            case "virtio":
+                dev["driver"] = "virtio-blk-pci";
+                PciAddress(d, disk.Address, dev);
+                break;
+            case "sata":
+                dev["driver"] = cd ? "ide-cd" : "ide-hd";
+                var ctl = int.TryParse(disk.Address?.Get("controller"), out var ci) ? ci : 0;
+                var unit = int.TryParse(disk.Address?.Get("unit"), out var ui) ? ui : idx;
+                dev["bus"] = q35 && ctl == 0 ? $"ide.{unit}" : $"sata{ctl}.{unit}";
+                break;
+            case "ide":
+                if (q35) throw new LaunchException($"Disk '{disk.TargetDev}': the q35 machine has no IDE bus; use bus='sata'.");
+                dev["driver"] = cd ? "ide-cd" : "ide-hd";
+                var ibus = int.TryParse(disk.Address?.Get("bus"), out var bi) ? bi : idx / 2;
+                var iunit = int.TryParse(disk.Address?.Get("unit"), out var iu) ? iu : idx % 2;
+                dev["bus"] = $"ide.{ibus}";
+                dev["unit"] = iunit;
+                break;
+            case "scsi":
+                dev["driver"] = cd ? "scsi-cd" : "scsi-hd";
+                var sctl = int.TryParse(disk.Address?.Get("controller"), out var sc) ? sc : 0;
+                dev["bus"] = $"scsi{sctl}.0";
+                dev["channel"] = 0;
+                dev["scsi-id"] = 0;
+                dev["lun"] = int.TryParse(disk.Address?.Get("unit"), out var su) ? su : idx;
+                break;
+        }
+        if (disk.Source is not null) dev["drive"] = $"{alias}-format";
+        dev["id"] = alias;
+        if (disk.BootOrder is { } bo) dev["bootindex"] = bo;
+        if (disk.Serial is { } serial) dev["serial"] = serial;
+        if (disk.Shareable) dev["share-rw"] = true;
+        return Order(dev);
     }
 
     /// <summary>Puts "driver" first, as QEMU and people expect to read it.</summary>

@@ -1,0 +1,114 @@
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Vireo.Api;
+using Vireo.Engine;
+using Vireo.Model;
+using Vireo.Qemu;
+
+namespace Vireo.Daemon;
+
+/// <summary>Disks of domains: domblklist, domblkinfo, domblkstat, attach-disk, detach-disk, change-media.</summary>
+internal static class DiskRoutes
+{
+    public static void Map(WebApplication app, Hypervisor hv)
+    {
+        app.MapGet("/v1/domains/{d}/disks", (string d, bool? inactive) =>
+            Results.Json(hv.Get(d).Disks(inactive == true).Select(Info).ToArray(), ApiJson.Default.DiskInfoArray));
+
+        app.MapGet("/v1/domains/{d}/disks/{target}/info", async (string d, string target, CancellationToken ct) =>
+        {
+            var vm = hv.Get(d);
+            var disk = vm.FindDisk(target, inactive: !vm.IsActive);
+            if (disk.Source is null) return Results.Json(new BlockInfo(disk.Target, 0, 0, 0), ApiJson.Default.BlockInfo);
+            if (!File.Exists(disk.Source))
+                throw new VireoException(ErrorCode.NotFound, $"Disk '{disk.Target}' of '{vm.Name}': {disk.Source} does not exist.");
+            try
+            {
+                var info = await QemuImg.InfoAsync(disk.Source, ct);
+                var physical = disk.Type == "block" ? info.VirtualSize : (ulong)new FileInfo(disk.Source).Length;
+                return Results.Json(new BlockInfo(disk.Target, info.VirtualSize, info.ActualSize, physical), ApiJson.Default.BlockInfo);
+            }
+            catch (Vireo.Host.CommandException e)
+            {
+                throw new VireoException(ErrorCode.OperationFailed, $"Cannot measure disk '{disk.Target}' of '{vm.Name}': {e.Message}");
+            }
+        });
+
+        app.MapGet("/v1/domains/{d}/blockstats", async (string d, CancellationToken ct) =>
+        {
+            var stats = await hv.Get(d).BlockStatsAsync(ct);
+            static long N(JsonObject o, string k) => o[k]?.GetValue<long>() ?? 0;
+            return Results.Json(stats.Select(s => new BlockStatInfo(s.Target, N(s.Stats, "rd_operations"), N(s.Stats, "rd_bytes"), N(s.Stats, "wr_operations"),
+                N(s.Stats, "wr_bytes"), N(s.Stats, "flush_operations"), N(s.Stats, "rd_total_time_ns"), N(s.Stats, "wr_total_time_ns"),
+                N(s.Stats, "flush_total_time_ns"))).ToArray(), ApiJson.Default.BlockStatInfoArray);
+        });
+
+        app.MapPost("/v1/domains/{d}/disks", async (string d, DiskRequest body, CancellationToken ct) =>
+        {
+            var vm = hv.Get(d);
+            if (string.IsNullOrEmpty(body.Source) && body.Device != "cdrom")
+                throw new VireoException(ErrorCode.InvalidArgument, "attach-disk needs a source: a path, or a volume name with --pool.");
+            if (string.IsNullOrEmpty(body.Target) || !System.Text.RegularExpressions.Regex.IsMatch(body.Target, "^(vd|sd|hd)[a-z]+$"))
+                throw new VireoException(ErrorCode.InvalidArgument, $"Target '{body.Target}' is not a disk name; use vdX (virtio), sdX (scsi) or hdX (ide).");
+            var disk = new DiskDef
+            {
+                Device = body.Device ?? "disk",
+                Format = body.Format,
+                Cache = body.Cache,
+                TargetDev = body.Target,
+                TargetBus = body.Bus,
+                ReadOnly = body.ReadOnly,
+                Shareable = body.Shareable,
+                Serial = body.Serial,
+            };
+            if (disk.Device is not ("disk" or "cdrom"))
+                throw new VireoException(ErrorCode.InvalidArgument, $"Device type '{disk.Device}' is not supported; use disk or cdrom.");
+            if (body.Pool is not null)
+            {
+                if (StorageRules.VolumeNameProblem(body.Source ?? "") is { } vp) throw new VireoException(ErrorCode.InvalidArgument, vp);
+                disk.Type = "volume";
+                disk.SourcePool = hv.Storage.GetActive(body.Pool).Name;
+                disk.SourceVolume = body.Source;
+                hv.Storage.GetVolume(body.Pool, body.Source!);
+            }
+            else if (body.Source is not null)
+            {
+                if (!Path.IsPathFullyQualified(body.Source))
+                    throw new VireoException(ErrorCode.InvalidArgument, $"Source '{body.Source}' must be an absolute path (or a volume name with --pool).");
+                disk.Source = Path.GetFullPath(body.Source);
+                disk.Type = File.Exists(disk.Source) && new FileInfo(disk.Source).Attributes.HasFlag(FileAttributes.Device) ? "block" : "file";
+                if (disk.Format is null && hv.Storage.FindByPath(disk.Source) is { } vol) disk.Format = vol.Format == "iso" ? "raw" : vol.Format;
+            }
+            if (disk.Format is not (null or "raw" or "qcow2"))
+                throw new VireoException(ErrorCode.InvalidArgument, $"Disk format '{disk.Format}' is not supported; use raw or qcow2 (vireo import converts others).");
+            var (live, config) = Scope(vm, body.Live, body.Config);
+            var done = await vm.AttachDiskAsync(disk, live, config, ct);
+            return Results.Json(Info(vm.FindDisk(done.TargetDev, inactive: !live)), ApiJson.Default.DiskInfo);
+        });
+
+        app.MapPost("/v1/domains/{d}/disks/detach", async (string d, DiskRequest body, CancellationToken ct) =>
+        {
+            var vm = hv.Get(d);
+            var (live, config) = Scope(vm, body.Live, body.Config);
+            return Results.Json(Info(await vm.DetachDiskAsync(body.Target, live, config, ct)), ApiJson.Default.DiskInfo);
+        });
+
+        app.MapPost("/v1/domains/{d}/media", async (string d, MediaRequest body, CancellationToken ct) =>
+        {
+            var vm = hv.Get(d);
+            var (live, config) = Scope(vm, body.Live, body.Config);
+            if (!body.Eject && string.IsNullOrEmpty(body.Source))
+                throw new VireoException(ErrorCode.InvalidArgument, "change-media needs a source to insert or update, or --eject.");
+            var source = body.Eject ? null : Path.GetFullPath(body.Source!);
+            await vm.ChangeMediaAsync(body.Target, source, live, config, body.Force, ct);
+            return Results.NoContent();
+        });
+    }
+
+    internal static (bool Live, bool Config) Scope(Vm vm, bool live, bool config) =>
+        live || config ? (live, config) : (vm.IsActive, !vm.IsActive);
+
+    private static DiskInfo Info(DiskReport d) =>
+        new(d.Target, d.Type, d.Device, d.Bus, d.Source, d.Format, d.Pool, d.Volume, d.ReadOnly);
+}

@@ -1,0 +1,67 @@
+using System.Net.Sockets;
+using System.Text;
+
+namespace Vireo.IntegrationTests;
+
+/// <summary>
+/// Talks to the test guest's command loop on its second serial port (kernel argument
+/// vireo.agent, a unix socket on the host): sends one shell line, returns its output.
+/// </summary>
+public sealed class GuestAgent : IDisposable
+{
+    private Socket? _socket;
+    private readonly string _path;
+
+    public GuestAgent(string path) => _path = path;
+
+    /// <summary>The serial device the guest XML needs for the agent.</summary>
+    public static string Device(string path) =>
+        $"<serial type='unix'><source mode='bind' path='{path}'/><target port='1'/></serial>";
+
+    /// <summary>Runs a command in the guest; throws unless it exits 0.</summary>
+    public async Task<string> RunAsync(string command, double timeoutSeconds = 60)
+    {
+        var (status, output) = await TryRunAsync(command, timeoutSeconds);
+        if (status != 0) throw new InvalidOperationException($"guest command '{command}' exited {status}: {output}");
+        return output;
+    }
+
+    public async Task<(int Status, string Output)> TryRunAsync(string command, double timeoutSeconds = 60)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(timeoutSeconds));
+        var s = await ConnectAsync(cts.Token);
+        await s.SendAsync(Encoding.UTF8.GetBytes(command + "\n"), cts.Token);
+        var sb = new StringBuilder();
+        var buf = new byte[4096];
+        while (true)
+        {
+            var text = sb.ToString();
+            var end = text.IndexOf("VIREO-AGENT-END ", StringComparison.Ordinal);
+            var nl = end < 0 ? -1 : text.IndexOf('\n', end);
+            if (nl > 0) return (int.Parse(text[(end + 16)..nl].Trim()), text[..end].Replace("\r", ""));
+            int n;
+            try { n = await s.ReceiveAsync(buf, cts.Token); }
+            catch (OperationCanceledException) { throw new TimeoutException($"guest command '{command}' did not answer within {timeoutSeconds} s; so far: {text}"); }
+            if (n == 0) { Reset(); throw new IOException($"the guest's agent socket closed during '{command}'; so far: {text}"); }
+            sb.Append(Encoding.UTF8.GetString(buf, 0, n));
+        }
+    }
+
+    private async Task<Socket> ConnectAsync(CancellationToken ct)
+    {
+        if (_socket is { Connected: true }) return _socket;
+        var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        await s.ConnectAsync(new UnixDomainSocketEndPoint(_path), ct);
+        _socket = s;
+        return s;
+    }
+
+    /// <summary>Forgets the connection (a new QEMU serves a new socket after restore).</summary>
+    public void Reset()
+    {
+        _socket?.Dispose();
+        _socket = null;
+    }
+
+    public void Dispose() => Reset();
+}
