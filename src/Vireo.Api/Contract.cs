@@ -52,6 +52,11 @@ namespace Vireo.Api;
 //   POST   /v1/domains/{d}/disks                       attach-disk (DiskRequest) -> DiskInfo
 //   POST   /v1/domains/{d}/disks/detach                detach-disk (DiskRequest: Target) -> DiskInfo
 //   POST   /v1/domains/{d}/media                       change-media (MediaRequest)
+//   GET    /v1/domains/{d}/snapshots                   SnapshotInfo[]
+//   POST   /v1/domains/{d}/snapshots                   snapshot-create(-as) (SnapshotRequest) -> SnapshotInfo
+//   GET    /v1/domains/{d}/snapshots/{s}[/xml]         SnapshotInfo, or the snapshot XML
+//   POST   /v1/domains/{d}/snapshots/{s}/revert[?paused=true|false]
+//   POST   /v1/domains/{d}/snapshots/{s}/delete        -> NDJSON JobLine stream (commits take a while)
 // Errors are RFC 7807 problem details: {"title","status","detail","errors"}.
 
 public sealed record DomainInfo(
@@ -120,6 +125,12 @@ public sealed record DiskRequest(string? Source, string Target, string? Pool, st
 /// <summary>change-media: Source null (or Eject) takes the medium out.</summary>
 public sealed record MediaRequest(string Target, string? Source, bool Eject, bool Live, bool Config, bool Force);
 
+public sealed record SnapshotInfo(string Name, string Domain, long CreationTime, string State, string? Parent, bool Current,
+    string Location, string? Description, int Children, int Descendants);
+
+/// <summary>snapshot-create-as fields, or (Xml) a whole &lt;domainsnapshot&gt; from snapshot-create.</summary>
+public sealed record SnapshotRequest(string? Name, string? Description, bool DiskOnly, string? Xml);
+
 public sealed record ProblemInfo(string? Title, int? Status, string? Detail, string[]? Errors);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
@@ -153,4 +164,7 @@ public sealed record ProblemInfo(string? Title, int? Status, string? Detail, str
 [JsonSerializable(typeof(BlockStatInfo[]))]
 [JsonSerializable(typeof(DiskRequest))]
 [JsonSerializable(typeof(MediaRequest))]
+[JsonSerializable(typeof(SnapshotInfo))]
+[JsonSerializable(typeof(SnapshotInfo[]))]
+[JsonSerializable(typeof(SnapshotRequest))]
 public sealed partial class ApiJson : JsonSerializerContext;

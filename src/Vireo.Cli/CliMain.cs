@@ -27,6 +27,7 @@ public static partial class CliMain
         AddNetworkCommands(root);
         AddStorageCommands(root);
         AddDiskCommands(root);
+        AddSnapshotCommands(root);
         AddHostCommands(root);
         try
         {

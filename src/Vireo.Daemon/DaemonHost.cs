@@ -71,6 +71,7 @@ public static class DaemonHost
         NetworkRoutes.MapHost(app, hv);
         StorageRoutes.Map(app, hv);
         DiskRoutes.Map(app, hv);
+        SnapshotRoutes.Map(app, hv);
         var log = loggerFactory.CreateLogger("vireod");
         await app.StartAsync(ct);
         log.LogInformation("vireod listening on unix:{Socket} (config {Config}, run {Run}); {Count} domains, {Running} running; ready {Ms:0} ms after launch",

@@ -43,26 +43,32 @@ public sealed partial class Vm
         await _opLock.WaitAsync(ct);
         try
         {
-            int pid;
-            Task stopped;
-            lock (_state)
-            {
-                if (State == DomainState.Shutoff || Pid is null)
-                    throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{Name}' is not running.");
-                pid = Pid.Value;
-                _expectedStop = "destroyed";
-                stopped = _stopped.Task;
-            }
-            ProcessWatch.Signal(pid, 15);
-            if (await Task.WhenAny(stopped, Task.Delay(TimeSpan.FromSeconds(5), ct)) != stopped)
-            {
-                ProcessWatch.Signal(pid, 9);
-                await stopped.WaitAsync(TimeSpan.FromSeconds(10), ct);
-            }
+            await StopQemuAsync("destroyed", ct);
         }
         finally
         {
             _opLock.Release();
+        }
+    }
+
+    /// <summary>Ends QEMU (SIGTERM, then SIGKILL) and waits for the stop to be recorded with the given reason. Holds no lock.</summary>
+    private async Task StopQemuAsync(string reason, CancellationToken ct)
+    {
+        int pid;
+        Task stopped;
+        lock (_state)
+        {
+            if (State == DomainState.Shutoff || Pid is null)
+                throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{Name}' is not running.");
+            pid = Pid.Value;
+            _expectedStop = reason;
+            stopped = _stopped.Task;
+        }
+        ProcessWatch.Signal(pid, 15);
+        if (await Task.WhenAny(stopped, Task.Delay(TimeSpan.FromSeconds(5), ct)) != stopped)
+        {
+            ProcessWatch.Signal(pid, 9);
+            await stopped.WaitAsync(TimeSpan.FromSeconds(10), ct);
         }
     }
 

@@ -113,7 +113,7 @@ public sealed partial class Vm
             live = Live;
             reason = _expectedStop ?? _shutdownReason ?? "crashed";
             // A guest panic (QEMU told us) is "Crashed"; QEMU dying under us is "Failed".
-            detail = reason switch { "destroyed" => "Destroyed", "shutdown" => "Shutdown", _ => _shutdownReason == "crashed" ? "Crashed" : "Failed" };
+            detail = reason switch { "destroyed" => "Destroyed", "shutdown" => "Shutdown", "saved" => "Saved", "from snapshot" => "FromSnapshot", _ => _shutdownReason == "crashed" ? "Crashed" : "Failed" };
             _qmp = null;
             _watch = null;
             Live = null;
