@@ -177,7 +177,7 @@ public sealed partial class Vm
                 overlays.Add(overlay);
                 if (qmp is not null)
                 {
-                    var n = NextNodeIndex(disk.Alias!, nodes!);
+                    var n = await NextNodeIndexAsync(qmp, disk.Alias!, ct);
                     var storage = $"{disk.Alias}-o{n}-storage";
                     var format = $"{disk.Alias}-o{n}-format";
                     await qmp.ExecuteAsync("blockdev-add", new JsonObject { ["driver"] = "file", ["filename"] = overlay, ["node-name"] = storage }, ct);
@@ -234,11 +234,15 @@ public sealed partial class Vm
                 _ = _hv.Storage.RefreshAsync(p.Name, CancellationToken.None);
     }
 
-    private static int NextNodeIndex(string alias, Dictionary<string, string> nodes)
+    /// <summary>The next free overlay number for a disk's node names (ALIAS-oN-format/-storage).</summary>
+    private static async Task<int> NextNodeIndexAsync(QmpClient qmp, string alias, CancellationToken ct)
     {
-        var top = nodes.GetValueOrDefault(alias) ?? "";
+        var named = await qmp.ExecuteAsync("query-named-block-nodes", new JsonObject { ["flat"] = true }, ct);
         var prefix = $"{alias}-o";
-        return top.StartsWith(prefix, StringComparison.Ordinal) && int.TryParse(top[prefix.Length..].Split('-')[0], out var n) ? n + 1 : 1;
+        var used = (named?.AsArray() ?? []).Select(n => n?["node-name"]?.GetValue<string>() ?? "")
+            .Where(n => n.StartsWith(prefix, StringComparison.Ordinal))
+            .Select(n => int.TryParse(n[prefix.Length..].Split('-')[0], out var i) ? i : 0);
+        return used.DefaultIfEmpty(0).Max() + 1;
     }
 
     /// <summary>The node each disk device reads from now (query-block), keyed by device id (the disk's alias).</summary>
@@ -559,12 +563,10 @@ public sealed partial class Vm
         {
             throw new VireoException(ErrorCode.OperationFailed, $"Cannot commit {overlay} into {basePath}: {e.Message}");
         }
-        if (active)
-        {
-            // The device reads the base now; the overlay's nodes can go.
-            foreach (var n in new[] { top, top.EndsWith("-format", StringComparison.Ordinal) ? top[..^7] + "-storage" : null }.OfType<string>())
-                try { await qmp.ExecuteAsync("blockdev-del", new JsonObject { ["node-name"] = n }, ct); } catch (QmpErrorException) { }
-            PointDisks([(disk.TargetDev, basePath, baseFormat)], live: true);
-        }
+        // Nothing reads the overlay now (the device reads the base, or the layer above does); its
+        // nodes go (QEMU dropped the format node of a middle layer itself).
+        foreach (var n in new[] { top, top.EndsWith("-format", StringComparison.Ordinal) ? top[..^7] + "-storage" : null }.OfType<string>())
+            try { await qmp.ExecuteAsync("blockdev-del", new JsonObject { ["node-name"] = n }, ct); } catch (QmpErrorException) { }
+        if (active) PointDisks([(disk.TargetDev, basePath, baseFormat)], live: true);
     }
 }
