@@ -57,6 +57,11 @@ namespace Vireo.Api;
 //   GET    /v1/domains/{d}/snapshots/{s}[/xml]         SnapshotInfo, or the snapshot XML
 //   POST   /v1/domains/{d}/snapshots/{s}/revert[?paused=true|false]
 //   POST   /v1/domains/{d}/snapshots/{s}/delete        -> NDJSON JobLine stream (commits take a while)
+//   POST   /v1/domains/{d}/save                        save (SaveRequest) -> NDJSON JobLine stream
+//   POST   /v1/domains/{d}/managedsave                 managedsave (SaveRequest, no path) -> NDJSON JobLine stream
+//   DELETE /v1/domains/{d}/managedsave                 managedsave-remove
+//   POST   /v1/restore                                 restore (RestoreRequest) -> DomainInfo
+//   POST   /v1/host/shutdown-guests                    what a host shutdown does to running guests -> GuestShutdownResult[]
 // Errors are RFC 7807 problem details: {"title","status","detail","errors"}.
 
 public sealed record DomainInfo(
@@ -131,6 +136,14 @@ public sealed record SnapshotInfo(string Name, string Domain, long CreationTime,
 /// <summary>snapshot-create-as fields, or (Xml) a whole &lt;domainsnapshot&gt; from snapshot-create.</summary>
 public sealed record SnapshotRequest(string? Name, string? Description, bool DiskOnly, string? Xml);
 
+/// <summary>save / managedsave: Running says how restore leaves the guest (null: as it was).</summary>
+public sealed record SaveRequest(string? Path, bool? Running);
+
+public sealed record RestoreRequest(string Path, bool? Paused);
+
+/// <summary>Per guest at host shutdown: Action save|shutdown|none, and what came of it.</summary>
+public sealed record GuestShutdownResult(string Domain, string Action, bool Ok, string Message);
+
 public sealed record ProblemInfo(string? Title, int? Status, string? Detail, string[]? Errors);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
@@ -167,4 +180,7 @@ public sealed record ProblemInfo(string? Title, int? Status, string? Detail, str
 [JsonSerializable(typeof(SnapshotInfo))]
 [JsonSerializable(typeof(SnapshotInfo[]))]
 [JsonSerializable(typeof(SnapshotRequest))]
+[JsonSerializable(typeof(SaveRequest))]
+[JsonSerializable(typeof(RestoreRequest))]
+[JsonSerializable(typeof(GuestShutdownResult[]))]
 public sealed partial class ApiJson : JsonSerializerContext;

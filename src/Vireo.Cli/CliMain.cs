@@ -28,6 +28,7 @@ public static partial class CliMain
         AddStorageCommands(root);
         AddDiskCommands(root);
         AddSnapshotCommands(root);
+        AddSaveCommands(root);
         AddHostCommands(root);
         try
         {

@@ -123,9 +123,23 @@ public sealed class Hypervisor
     private Vm NewVm(DomainDef def, bool persistent, bool autostart) =>
         new(def, persistent, autostart, _o, Events, this, _logs.CreateLogger("Vireo.Vm"));
 
+    /// <summary>A domain known only while it runs (restore of a saved guest whose definition is gone).</summary>
+    public Vm AddTransient(DomainDef def)
+    {
+        lock (_defineLock)
+        {
+            if (_vms.ContainsKey(def.Name)) throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{def.Name}' already exists.");
+            if (_vms.Values.FirstOrDefault(v => v.Uuid == def.Uuid) is { } same)
+                throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{same.Name}' already has uuid {def.Uuid}.");
+            var vm = NewVm(def, persistent: false, autostart: false);
+            _vms[def.Name] = vm;
+            return vm;
+        }
+    }
+
     internal int NextId() => Interlocked.Increment(ref _lastId);
 
-    internal void Forget(Vm vm)
+    public void Forget(Vm vm)
     {
         if (!vm.Persistent) ((ICollection<KeyValuePair<string, Vm>>)_vms).Remove(new(vm.Name, vm));
     }

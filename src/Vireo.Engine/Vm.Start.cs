@@ -14,6 +14,7 @@ public sealed partial class Vm
         try
         {
             if (IsActive) throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{Name}' is already running.");
+            if (await StartFromManagedSaveAsync(paused, ct)) return;
             var live = Def.Clone();
             var emulator = Preflight(live);
             await LaunchAsync(live, emulator, paused, ct);
@@ -58,7 +59,9 @@ public sealed partial class Vm
         return emulator;
     }
 
-    private async Task LaunchAsync(DomainDef live, string emulator, bool paused, CancellationToken ct)
+    /// <param name="incoming">Restore: QEMU waits for a saved state, which <paramref name="beforeRun"/> feeds it.</param>
+    private async Task LaunchAsync(DomainDef live, string emulator, bool paused, CancellationToken ct,
+        bool incoming = false, Func<QmpClient, Task>? beforeRun = null, string startDetail = "Booted")
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         Directory.CreateDirectory(_o.DomainRunDir);
@@ -104,6 +107,7 @@ public sealed partial class Vm
                 VhostNet = _hv.VhostNet,
                 ChannelDir = channelDir,
                 TapFds = nics.Fds,
+                Incoming = incoming,
             };
             try
             {
@@ -145,6 +149,7 @@ public sealed partial class Vm
             qmp = await QmpClient.ConnectAsync(sockPath, Name, ct);
             ready = clock.Elapsed.TotalMilliseconds;
             await FillRuntimeInfoAsync(qmp, live, ct);
+            if (beforeRun is not null) await beforeRun(qmp);
             if (!paused) await qmp.ExecuteAsync("cont", null, ct);
         }
         catch (Exception e)
@@ -175,13 +180,13 @@ public sealed partial class Vm
             _pauseReason = paused ? "user" : null;
             _stopped = NewStopped();
             State = paused ? DomainState.Paused : DomainState.Running;
-            Reason = paused ? "user" : "booted";
+            Reason = paused ? "user" : startDetail.ToLowerInvariant();
         }
         var running = clock.Elapsed.TotalMilliseconds;
         SaveStatus();
         if (live.Devices.Interfaces.Any(i => i.Type == "network" && i.PortForwards.Count > 0))
             await _hv.Networks.RefreshFirewallAsync(CancellationToken.None);
-        _bus.Publish(Name, "Started", "Booted");
+        _bus.Publish(Name, "Started", startDetail);
         if (paused) _bus.Publish(Name, "Suspended", "Paused");
         _ = RunWorkerAsync(qmp, watch);
         Log.Started(_log, Name, pid, clock.Elapsed.TotalMilliseconds, spawned, ready, running);

@@ -20,6 +20,8 @@ public sealed record LaunchContext
     public required string ChannelDir { get; init; }
     /// <summary>Per-interface tap fds (by alias), filled by the network layer.</summary>
     public IReadOnlyDictionary<string, int> TapFds { get; init; } = new Dictionary<string, int>();
+    /// <summary>Wait for the guest's state from a saved file (-incoming defer; restore sends migrate-incoming).</summary>
+    public bool Incoming { get; init; }
 }
 
 /// <summary>A definition this QEMU cannot run; the message says why and what to change.</summary>

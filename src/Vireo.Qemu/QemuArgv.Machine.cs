@@ -9,6 +9,7 @@ public static partial class QemuArgv
     {
         a.Add("-name", $"guest={d.Name},debug-threads=on");
         if (ctx.StartPaused) a.Add("-S");
+        if (ctx.Incoming) a.Add("-incoming", "defer");
         var machine = d.Os.Machine ?? "pc";
         var mopts = $"{machine},usb=off,dump-guest-core=off";
         if (d.Features.VmPortState is { } vp) mopts += $",vmport={vp}";

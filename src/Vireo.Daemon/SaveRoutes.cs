@@ -1,0 +1,88 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Vireo.Api;
+using Vireo.Engine;
+
+namespace Vireo.Daemon;
+
+/// <summary>save, restore, managedsave and what a host shutdown does to guests.</summary>
+internal static class SaveRoutes
+{
+    public static void Map(WebApplication app, Hypervisor hv)
+    {
+        app.MapPost("/v1/domains/{d}/save", async (HttpContext ctx, string d, SaveRequest body) =>
+        {
+            var vm = hv.Get(d);
+            if (string.IsNullOrEmpty(body.Path) || !Path.IsPathFullyQualified(body.Path))
+                throw new VireoException(ErrorCode.InvalidArgument, $"The save file must be an absolute path, not '{body.Path}'.");
+            if (!vm.IsActive) throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{vm.Name}' is not running; there is no state to save.");
+            await JobStream.RunAsync(ctx, async progress =>
+            {
+                await vm.SaveAsync(body.Path, body.Running, progress, ctx.RequestAborted);
+                return new JobLine(null, null, null, $"Domain '{vm.Name}' saved to {body.Path}");
+            });
+        });
+        app.MapPost("/v1/domains/{d}/managedsave", async (HttpContext ctx, string d, SaveRequest body) =>
+        {
+            var vm = hv.Get(d);
+            if (!vm.IsActive) throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{vm.Name}' is not running; there is no state to save.");
+            await JobStream.RunAsync(ctx, async progress =>
+            {
+                await vm.ManagedSaveAsync(body.Running, progress, ctx.RequestAborted);
+                return new JobLine(null, null, null, $"Domain '{vm.Name}' state saved by Vireo");
+            });
+        });
+        app.MapDelete("/v1/domains/{d}/managedsave", (string d) =>
+        {
+            hv.Get(d).RemoveManagedSave();
+            return Results.NoContent();
+        });
+        app.MapPost("/v1/restore", async (RestoreRequest body, CancellationToken ct) =>
+        {
+            if (!File.Exists(body.Path)) throw new VireoException(ErrorCode.InvalidArgument, $"Save file '{body.Path}' does not exist.");
+            var (saved, _, _) = Vm.ReadSaveHeader(body.Path);
+            Vm vm;
+            var transient = false;
+            try { vm = hv.Get(saved.Name); }
+            catch (VireoException e) when (e.Code == ErrorCode.NotFound)
+            {
+                vm = hv.AddTransient(saved);
+                transient = true;
+            }
+            try { await vm.RestoreAsync(body.Path, body.Paused, ct); }
+            catch when (transient)
+            {
+                hv.Forget(vm);
+                throw;
+            }
+            return Results.Json(Routes.Info(vm), ApiJson.Default.DomainInfo);
+        });
+        app.MapPost("/v1/host/shutdown-guests", async (double? timeout, CancellationToken ct) =>
+        {
+            var t = TimeSpan.FromSeconds(timeout ?? 120);
+            var results = await Task.WhenAll(hv.All().Where(v => v.IsActive).Select(async vm =>
+            {
+                var action = HostShutdown.ActionOf(vm.Def);
+                try
+                {
+                    switch (action)
+                    {
+                        case "save" when vm.Persistent:
+                            await vm.ManagedSaveAsync(null, null, ct);
+                            return new GuestShutdownResult(vm.Name, action, true, "state saved; the next start resumes it");
+                        case "none":
+                            return new GuestShutdownResult(vm.Name, action, true, "left running");
+                        default:
+                            var done = await vm.ShutdownAsync(t, ct);
+                            return new GuestShutdownResult(vm.Name, "shutdown", done, done ? "shut down" : $"did not shut down within {t.TotalSeconds:0} s");
+                    }
+                }
+                catch (VireoException e)
+                {
+                    return new GuestShutdownResult(vm.Name, action, false, e.Message);
+                }
+            }));
+            return Results.Json(results.OrderBy(r => r.Domain, StringComparer.Ordinal).ToArray(), ApiJson.Default.GuestShutdownResultArray);
+        });
+    }
+}
