@@ -62,6 +62,7 @@ namespace Vireo.Api;
 //   DELETE /v1/domains/{d}/managedsave                 managedsave-remove
 //   POST   /v1/restore                                 restore (RestoreRequest) -> DomainInfo
 //   POST   /v1/host/shutdown-guests                    what a host shutdown does to running guests -> GuestShutdownResult[]
+//   POST   /v1/import                                  vireo import (ImportRequest) -> NDJSON JobLine stream
 // Errors are RFC 7807 problem details: {"title","status","detail","errors"}.
 
 public sealed record DomainInfo(
@@ -144,6 +145,9 @@ public sealed record RestoreRequest(string Path, bool? Paused);
 /// <summary>Per guest at host shutdown: Action save|shutdown|none, and what came of it.</summary>
 public sealed record GuestShutdownResult(string Domain, string Action, bool Ok, string Message);
 
+public sealed record ImportRequest(string Source, string? Name, string Pool, string Format, ulong? MemoryMiB, int? Vcpus,
+    string? Network, string? DiskBus, string? Kernel, string? Initrd, string? Cmdline);
+
 public sealed record ProblemInfo(string? Title, int? Status, string? Detail, string[]? Errors);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
@@ -181,6 +185,7 @@ public sealed record ProblemInfo(string? Title, int? Status, string? Detail, str
 [JsonSerializable(typeof(SnapshotInfo[]))]
 [JsonSerializable(typeof(SnapshotRequest))]
 [JsonSerializable(typeof(SaveRequest))]
+[JsonSerializable(typeof(ImportRequest))]
 [JsonSerializable(typeof(RestoreRequest))]
 [JsonSerializable(typeof(GuestShutdownResult[]))]
 public sealed partial class ApiJson : JsonSerializerContext;

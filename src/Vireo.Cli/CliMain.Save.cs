@@ -88,3 +88,46 @@ public static partial class CliMain
         }
     }
 }
+
+public static partial class CliMain
+{
+    private static void AddImportCommand(RootCommand root)
+    {
+        var source = new Argument<string>("source") { Description = "A disk image (VMDK, VHD, VHDX, VDI, qcow2, raw) or an OVA" };
+        var name = new Option<string?>("--name") { Description = "Domain name (default: the OVF's name, or the file's)" };
+        var pool = new Option<string>("--pool") { Description = "Pool for the converted disks", DefaultValueFactory = _ => "default" };
+        var format = new Option<string>("--format") { Description = "Format of the converted disks: qcow2 or raw", DefaultValueFactory = _ => "qcow2" };
+        var memory = new Option<ulong?>("--memory") { Description = "Memory in MiB (default: the OVF's, else 1024)" };
+        var vcpus = new Option<int?>("--vcpus") { Description = "vCPUs (default: the OVF's, else 1)" };
+        var network = new Option<string?>("--network") { Description = "Network for the NICs: a network name, or user (default: user)" };
+        var bus = new Option<string?>("--disk-bus") { Description = "virtio, sata, scsi or ide (default: the OVF's controller, else sata)" };
+        var boot = new Option<string?>("--boot") { Description = "Direct kernel boot: kernel=PATH,initrd=PATH,kernel_args=ARGS" };
+        var cmd = new Command("import", "Import a foreign disk image or OVA into a pool as a new domain") { source, name, pool, format, memory, vcpus, network, bus, boot };
+        Client(cmd, async (pr, c, ct) =>
+        {
+            string? kernel = null, initrd = null, args = null;
+            if (pr.GetValue(boot) is { } b)
+            {
+                foreach (var part in b.Split(',', 3))
+                {
+                    var kv = part.Split('=', 2);
+                    switch (kv[0])
+                    {
+                        case "kernel" when kv.Length == 2: kernel = Path.GetFullPath(kv[1]); break;
+                        case "initrd" when kv.Length == 2: initrd = Path.GetFullPath(kv[1]); break;
+                        case "kernel_args" when kv.Length == 2: args = kv[1]; break;
+                        default: throw new CliException($"--boot takes kernel=PATH,initrd=PATH,kernel_args=ARGS; '{part}' is not one of them.");
+                    }
+                }
+            }
+            var req = new ImportRequest(Path.GetFullPath(pr.GetValue(source)!), pr.GetValue(name), pr.GetValue(pool)!, pr.GetValue(format)!, pr.GetValue(memory),
+                pr.GetValue(vcpus), pr.GetValue(network), pr.GetValue(bus), kernel, initrd, args);
+            var bar = new ProgressBar($"Importing {Path.GetFileName(pr.GetValue(source))}");
+            var done = await JobAsync(c, "v1/import", new Body(JsonSerializer.SerializeToUtf8Bytes(req, ApiJson.Default.ImportRequest), "application/json"), bar, ct);
+            bar.Done();
+            Console.WriteLine(done.Message);
+            return 0;
+        });
+        root.Subcommands.Add(cmd);
+    }
+}

@@ -29,6 +29,7 @@ public static partial class CliMain
         AddDiskCommands(root);
         AddSnapshotCommands(root);
         AddSaveCommands(root);
+        AddImportCommand(root);
         AddHostCommands(root);
         try
         {

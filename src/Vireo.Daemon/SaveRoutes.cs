@@ -57,6 +57,18 @@ internal static class SaveRoutes
             }
             return Results.Json(Routes.Info(vm), ApiJson.Default.DomainInfo);
         });
+        app.MapPost("/v1/import", async (HttpContext ctx, ImportRequest b) =>
+        {
+            if (b.DiskBus is not (null or "virtio" or "sata" or "scsi" or "ide"))
+                throw new VireoException(ErrorCode.InvalidArgument, $"Disk bus '{b.DiskBus}' is not known; use virtio, sata, scsi or ide.");
+            hv.Storage.GetActive(b.Pool);
+            await JobStream.RunAsync(ctx, async progress =>
+            {
+                var r = await Importer.ImportAsync(hv, new ImportOptions(b.Source, b.Name, b.Pool, b.Format, b.MemoryMiB, b.Vcpus, b.Network, b.DiskBus,
+                    b.Kernel, b.Initrd, b.Cmdline), progress, ctx.RequestAborted);
+                return new JobLine(null, null, null, r.Summary);
+            });
+        });
         app.MapPost("/v1/host/shutdown-guests", async (double? timeout, CancellationToken ct) =>
         {
             var t = TimeSpan.FromSeconds(timeout ?? 120);
