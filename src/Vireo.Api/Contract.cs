@@ -63,6 +63,11 @@ namespace Vireo.Api;
 //   POST   /v1/restore                                 restore (RestoreRequest) -> DomainInfo
 //   POST   /v1/host/shutdown-guests                    what a host shutdown does to running guests -> GuestShutdownResult[]
 //   POST   /v1/import                                  vireo import (ImportRequest) -> NDJSON JobLine stream
+//   POST   /v1/domains/{d}/disks/{t}/resize            blockresize (BlockResizeRequest)
+//   POST   /v1/domains/{d}/disks/{t}/copy              blockcopy (BlockCopyRequest) -> NDJSON JobLine stream when waiting
+//   POST   /v1/domains/{d}/disks/{t}/commit            blockcommit --active --pivot (BlockCommitRequest) -> NDJSON JobLine stream
+//   GET    /v1/domains/{d}/blockjobs                   BlockJobInfo[]
+//   POST   /v1/domains/{d}/disks/{t}/job?action=abort|pivot|finish
 // Errors are RFC 7807 problem details: {"title","status","detail","errors"}.
 
 public sealed record DomainInfo(
@@ -148,6 +153,14 @@ public sealed record GuestShutdownResult(string Domain, string Action, bool Ok, 
 public sealed record ImportRequest(string Source, string? Name, string Pool, string Format, ulong? MemoryMiB, int? Vcpus,
     string? Network, string? DiskBus, string? Kernel, string? Initrd, string? Cmdline);
 
+public sealed record BlockResizeRequest(ulong Size);
+
+public sealed record BlockCopyRequest(string Destination, string Format, bool Wait, bool Pivot);
+
+public sealed record BlockCommitRequest(bool Delete);
+
+public sealed record BlockJobInfo(string Target, string Kind, string Status, long Current, long Total, string? Destination);
+
 public sealed record ProblemInfo(string? Title, int? Status, string? Detail, string[]? Errors);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
@@ -186,6 +199,10 @@ public sealed record ProblemInfo(string? Title, int? Status, string? Detail, str
 [JsonSerializable(typeof(SnapshotRequest))]
 [JsonSerializable(typeof(SaveRequest))]
 [JsonSerializable(typeof(ImportRequest))]
+[JsonSerializable(typeof(BlockResizeRequest))]
+[JsonSerializable(typeof(BlockCopyRequest))]
+[JsonSerializable(typeof(BlockCommitRequest))]
+[JsonSerializable(typeof(BlockJobInfo[]))]
 [JsonSerializable(typeof(RestoreRequest))]
 [JsonSerializable(typeof(GuestShutdownResult[]))]
 public sealed partial class ApiJson : JsonSerializerContext;

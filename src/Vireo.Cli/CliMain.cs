@@ -30,6 +30,7 @@ public static partial class CliMain
         AddSnapshotCommands(root);
         AddSaveCommands(root);
         AddImportCommand(root);
+        AddBlockJobCommands(root);
         AddHostCommands(root);
         try
         {

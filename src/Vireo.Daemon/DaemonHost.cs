@@ -71,6 +71,7 @@ public static class DaemonHost
         NetworkRoutes.MapHost(app, hv);
         StorageRoutes.Map(app, hv);
         DiskRoutes.Map(app, hv);
+        DiskRoutes.MapJobs(app, hv);
         SnapshotRoutes.Map(app, hv);
         SaveRoutes.Map(app, hv);
         var log = loggerFactory.CreateLogger("vireod");

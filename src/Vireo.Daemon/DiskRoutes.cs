@@ -106,6 +106,56 @@ internal static class DiskRoutes
         });
     }
 
+    public static void MapJobs(WebApplication app, Hypervisor hv)
+    {
+        app.MapPost("/v1/domains/{d}/disks/{t}/resize", async (string d, string t, BlockResizeRequest body, CancellationToken ct) =>
+        {
+            await hv.Get(d).BlockResizeAsync(t, body.Size, ct);
+            return Results.NoContent();
+        });
+        app.MapPost("/v1/domains/{d}/disks/{t}/copy", async (HttpContext ctx, string d, string t, BlockCopyRequest body) =>
+        {
+            var vm = hv.Get(d);
+            if (!Path.IsPathFullyQualified(body.Destination))
+                throw new VireoException(ErrorCode.InvalidArgument, $"The copy's destination must be an absolute path, not '{body.Destination}'.");
+            if (!body.Wait)
+            {
+                await vm.BlockCopyAsync(t, body.Destination, body.Format, wait: false, pivot: false, null, ctx.RequestAborted);
+                ctx.Response.StatusCode = 202;
+                return;
+            }
+            await JobStream.RunAsync(ctx, async progress =>
+            {
+                await vm.BlockCopyAsync(t, body.Destination, body.Format, wait: true, body.Pivot, progress, ctx.RequestAborted);
+                return new JobLine(null, null, null, body.Pivot ? "Successfully pivoted" : "Successfully copied");
+            });
+        });
+        app.MapPost("/v1/domains/{d}/disks/{t}/commit", async (HttpContext ctx, string d, string t, BlockCommitRequest body) =>
+        {
+            var vm = hv.Get(d);
+            await JobStream.RunAsync(ctx, async progress =>
+            {
+                await vm.BlockCommitAsync(t, body.Delete, progress, ctx.RequestAborted);
+                return new JobLine(null, null, null, "Successfully pivoted");
+            });
+        });
+        app.MapGet("/v1/domains/{d}/blockjobs", async (string d, CancellationToken ct) =>
+            Results.Json((await hv.Get(d).BlockJobsAsync(ct)).Select(j => new BlockJobInfo(j.Target, j.Kind, j.Status, j.Current, j.Total, j.Destination)).ToArray(),
+                ApiJson.Default.BlockJobInfoArray));
+        app.MapPost("/v1/domains/{d}/disks/{t}/job", async (string d, string t, string action, CancellationToken ct) =>
+        {
+            var vm = hv.Get(d);
+            switch (action)
+            {
+                case "abort": await vm.AbortCopyAsync(t, ct); break;
+                case "pivot": await vm.FinishCopyAsync(t, pivot: true, ct); break;
+                case "finish": await vm.FinishCopyAsync(t, pivot: false, ct); break;
+                default: throw new VireoException(ErrorCode.InvalidArgument, $"Unknown block job action '{action}'; use abort, pivot or finish.");
+            }
+            return Results.NoContent();
+        });
+    }
+
     internal static (bool Live, bool Config) Scope(Vm vm, bool live, bool config) =>
         live || config ? (live, config) : (vm.IsActive, !vm.IsActive);
 

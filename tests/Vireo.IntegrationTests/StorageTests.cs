@@ -237,6 +237,73 @@ public sealed class StorageTests(VireoFixture fx)
         await d.OkAsync("destroy", "g");
     }
 
+    [Fact]
+    public async Task Block_jobs_resize_copy_and_commit_a_running_disk()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        await d.OkAsync("vol-create-as", "default", "vm.raw", "32M");
+        var baseImg = Path.Combine(d.Root, "base.qcow2");
+        await QemuImg.CreateAsync(baseImg, "qcow2", 16UL << 20);
+        var top = Path.Combine(d.Root, "top.qcow2");
+        await QemuImg.CreateAsync(top, "qcow2", 16UL << 20, baseImg, "qcow2");
+        var agentPath = Path.Combine(d.Root, "g.agent");
+        await d.DefineAsync(d.GuestXml("g", cmdlineExtra: "vireo.agent", devices: $"""
+            <disk type='volume' device='disk'><source pool='default' volume='vm.raw'/><target dev='vda' bus='virtio'/></disk>
+            <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{top}'/><target dev='vdb' bus='virtio'/></disk>
+            {GuestAgent.Device(agentPath)}
+            """));
+        await d.OkAsync("start", "g");
+        await d.WaitForSerialAsync("g", "VIREO-GUEST-READY");
+        using var agent = new GuestAgent(agentPath);
+        await agent.RunAsync("printf BEFORE-COPY | dd of=/dev/vda bs=512 seek=8 conv=fsync 2>/dev/null");
+
+        // blockresize grows the disk under the running guest; shrinking is refused.
+        Assert.Equal("Block device 'vda' is resized\n", await d.OkAsync("blockresize", "g", "vda", "48M"));
+        Assert.Equal((48 * 2048).ToString(), await Eventually(agent, "cat /sys/block/vda/size", (48 * 2048).ToString()));
+        Assert.Equal("error: Disk 'vda' is 50331648 bytes; 16777216 bytes would cut off what lies past the new end. blockresize only grows disks (vol-resize --shrink works on a stopped guest).\n",
+            await d.FailAsync("blockresize", "g", "vda", "16M"));
+
+        // blockcopy in the background, followed by blockjob, then pivoted onto the copy.
+        var copy = Path.Combine(d.Root, "copy.qcow2");
+        Assert.Equal("Block Copy started\n", await d.OkAsync("blockcopy", "g", "vda", copy));
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        string info;
+        while (!(info = await d.OkAsync("blockjob", "g", "vda", "--info")).Contains("ready") && sw.Elapsed.TotalSeconds < 60) await Task.Delay(200);
+        Assert.Equal("Block Copy: [100 %] (ready to pivot or finish)\n", info);
+        Assert.Equal("Successfully pivoted\n", await d.OkAsync("blockjob", "g", "vda", "--pivot"));
+        Assert.Matches($@"vda\s+{copy}", await d.OkAsync("domblklist", "g"));
+        Assert.Contains($"<source file='{copy}'/>", await d.OkAsync("dumpxml", "g", "--inactive"));
+        await agent.RunAsync("printf AFTER-PIVOT | dd of=/dev/vda bs=512 seek=16 conv=fsync 2>/dev/null");
+        var flat = Path.Combine(d.Root, "flat.raw");
+        await Vireo.Host.Exec.CheckedAsync(QemuImg.Binary, ["convert", "-U", "-O", "raw", copy, flat]);
+        var content = await File.ReadAllBytesAsync(flat);
+        Assert.Equal("BEFORE-COPY", Encoding.ASCII.GetString(content, 8 * 512, 11));
+        Assert.Equal("AFTER-PIVOT", Encoding.ASCII.GetString(content, 16 * 512, 11));
+        Assert.Equal("No current block job for vda\n", await d.OkAsync("blockjob", "g", "vda", "--info"));
+
+        // blockcopy --wait --finish: a full copy, and the guest stays where it is.
+        var second = Path.Combine(d.Root, "second.raw");
+        var r = await d.RunAsync("blockcopy", "g", "vda", second, "--format", "raw", "--wait", "--finish", "--verbose");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal("Successfully copied\n", r.Stdout);
+        Assert.Matches($@"vda\s+{copy}", await d.OkAsync("domblklist", "g"));
+        Assert.Equal("AFTER-PIVOT", Encoding.ASCII.GetString(await File.ReadAllBytesAsync(second), 16 * 512, 11));
+        Assert.Equal($"error: '{second}' already exists; blockcopy writes a new image (remove it, or name another file).\n",
+            await d.FailAsync("blockcopy", "g", "vda", second, "--wait", "--finish"));
+
+        // blockcommit: the top overlay of vdb goes into its base and the guest pivots onto it.
+        await agent.RunAsync("printf IN-TOP | dd of=/dev/vdb bs=512 seek=8 conv=fsync 2>/dev/null");
+        Assert.Equal("Successfully pivoted\n", await d.OkAsync("blockcommit", "g", "vdb", "--active", "--pivot", "--wait", "--verbose"));
+        Assert.Matches($@"vdb\s+{baseImg}", await d.OkAsync("domblklist", "g"));
+        Assert.True(File.Exists(top)); // kept without --delete
+        await d.OkAsync("destroy", "g");
+        var baseFlat = Path.Combine(d.Root, "base.raw");
+        await Vireo.Host.Exec.CheckedAsync(QemuImg.Binary, ["convert", "-O", "raw", baseImg, baseFlat]);
+        Assert.Equal("IN-TOP", Encoding.ASCII.GetString(await File.ReadAllBytesAsync(baseFlat), 8 * 512, 6));
+        Assert.Equal("error: Domain 'g' is not running; block jobs work on a running guest (use vol-resize or vol-clone on a stopped one).\n",
+            await d.FailAsync("blockresize", "g", "vda", "64M"));
+    }
+
     /// <summary>Runs a guest command until its output is the expected one (media and hot-plug settle in the guest).</summary>
     private static async Task<string> Eventually(GuestAgent agent, string command, string expected, double seconds = 30)
     {
