@@ -6,7 +6,7 @@ namespace Vireo.Api;
 //   GET    /v1/domains                      list (DomainInfo[])
 //   POST   /v1/domains                      define (body: domain XML) -> DefineResult
 //   GET    /v1/domains/{d}                  DomainInfo
-//   DELETE /v1/domains/{d}                  undefine
+//   DELETE /v1/domains/{d}[?snapshotsMetadata=&managedSave=&removeAllStorage=true]  undefine -> UndefineResult
 //   GET    /v1/domains/{d}/xml[?inactive=true] domain XML
 //   POST   /v1/domains/{d}/{start|shutdown|destroy|reboot|reset|suspend|resume}
 //          start?paused=true, shutdown?timeout=SECONDS (0: do not wait)
@@ -161,6 +161,9 @@ public sealed record BlockCommitRequest(bool Delete);
 
 public sealed record BlockJobInfo(string Target, string Kind, string Status, long Current, long Total, string? Destination);
 
+/// <summary>undefine: the volumes removed with --remove-all-storage, and what was kept and why.</summary>
+public sealed record UndefineResult(string[] Removed, string[] Warnings);
+
 public sealed record ProblemInfo(string? Title, int? Status, string? Detail, string[]? Errors);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
@@ -199,6 +202,7 @@ public sealed record ProblemInfo(string? Title, int? Status, string? Detail, str
 [JsonSerializable(typeof(SnapshotRequest))]
 [JsonSerializable(typeof(SaveRequest))]
 [JsonSerializable(typeof(ImportRequest))]
+[JsonSerializable(typeof(UndefineResult))]
 [JsonSerializable(typeof(BlockResizeRequest))]
 [JsonSerializable(typeof(BlockCopyRequest))]
 [JsonSerializable(typeof(BlockCommitRequest))]

@@ -30,12 +30,19 @@ public static partial class CliMain
 
         {
             var d = DomainArg();
-            var cmd = new Command("undefine", "Undefine a domain (a running one goes on as transient)") { d };
+            var snaps = new Option<bool>("--snapshots-metadata") { Description = "Also drop the records of its snapshots (their images stay)" };
+            var managed = new Option<bool>("--managed-save") { Description = "Also discard its managed save image" };
+            var storage = new Option<bool>("--remove-all-storage") { Description = "Also delete the pool volumes its disks use (when no other domain uses them)" };
+            var cmd = new Command("undefine", "Undefine a domain (a running one goes on as transient)") { d, snaps, managed, storage };
             Client(cmd, async (pr, c, ct) =>
             {
                 var info = await c.DomainAsync(pr.GetValue(d)!, ct);
-                (await c.SendAsync("DELETE", $"v1/domains/{DaemonClient.E(info.Name)}", null, ct)).Dispose();
+                var q = string.Join("&", new[] { (snaps, "snapshotsMetadata"), (managed, "managedSave"), (storage, "removeAllStorage") }
+                    .Where(o => pr.GetValue(o.Item1)).Select(o => o.Item2 + "=true"));
+                var r = await c.JsonAsync("DELETE", $"v1/domains/{DaemonClient.E(info.Name)}{(q.Length > 0 ? "?" + q : "")}", ApiJson.Default.UndefineResult, null, ct);
+                foreach (var w in r.Warnings) Console.Error.WriteLine($"warning: {w}");
                 Console.WriteLine($"Domain '{info.Name}' has been undefined");
+                foreach (var v in r.Removed) Console.WriteLine($"Volume '{v}' removed.");
                 return 0;
             });
             root.Subcommands.Add(cmd);

@@ -34,7 +34,27 @@ internal static class Routes
         });
 
         app.MapGet("/v1/domains/{d}", (string d, string? format) => Reply(Info(hv.Get(d)), format));
-        app.MapDelete("/v1/domains/{d}", (string d) => { hv.Undefine(d); return Results.NoContent(); });
+        app.MapDelete("/v1/domains/{d}", async (string d, bool? snapshotsMetadata, bool? managedSave, bool? removeAllStorage, CancellationToken ct) =>
+        {
+            var vm = hv.Get(d);
+            var disks = vm.Disks(inactive: true);
+            if (removeAllStorage == true && vm.IsActive)
+                throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{vm.Name}' is running; destroy it before removing its storage.");
+            hv.Undefine(d, snapshotsMetadata == true, managedSave == true);
+            var removed = new List<string>();
+            var warnings = new List<string>();
+            if (removeAllStorage == true)
+            {
+                foreach (var disk in disks.Where(x => x.Device == "disk" && x.Source is not null))
+                {
+                    var vol = hv.Storage.FindByPath(disk.Source!);
+                    if (vol is null) { warnings.Add($"{disk.Source} ({disk.Target}) is not a pool volume; it stays."); continue; }
+                    try { await hv.Storage.DeleteAsync(vol.Pool, vol.Name, force: false, ct); removed.Add(vol.Path); }
+                    catch (VireoException e) { warnings.Add(e.Message); }
+                }
+            }
+            return Results.Json(new UndefineResult(removed.ToArray(), warnings.ToArray()), ApiJson.Default.UndefineResult);
+        });
         app.MapGet("/v1/domains/{d}/xml", (string d, bool? inactive) =>
             Results.Text(hv.Get(d).DumpXml(inactive == true), "application/xml"));
 

@@ -196,12 +196,21 @@ public sealed class Hypervisor
     private void Save(DomainDef def) => DefinitionFiles.Save(_o.ConfigFile(def.Name), DomainXml.Write(def), $"'{def.Name}'");
 
     /// <summary>Removes the persistent definition. A running domain goes on as a transient one until it stops.</summary>
-    public void Undefine(string name)
+    /// <param name="snapshotsMetadata">Drop the records of the domain's snapshots (their images stay); refused otherwise while it has any.</param>
+    /// <param name="managedSave">Discard a managed save image; refused otherwise while one exists.</param>
+    public void Undefine(string name, bool snapshotsMetadata = false, bool managedSave = false)
     {
         lock (_defineLock)
         {
             var vm = Get(name);
             if (!vm.Persistent) throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{vm.Name}' is transient; it disappears when it stops.");
+            if (vm.Snapshots().Count is > 0 and var n && !snapshotsMetadata)
+                throw new VireoException(ErrorCode.InvalidOperation,
+                    $"Domain '{vm.Name}' has {n} snapshot{(n == 1 ? "" : "s")}; delete {(n == 1 ? "it" : "them")} first (snapshot-delete), or add --snapshots-metadata to drop the records (their images stay).");
+            if (vm.HasManagedSave && !managedSave)
+                throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{vm.Name}' has a managed save image; add --managed-save to discard it, or start the domain to resume it.");
+            if (vm.HasManagedSave) File.Delete(_o.ManagedSaveFile(vm.Name));
+            if (Directory.Exists(_o.SnapshotDir(vm.Name))) Directory.Delete(_o.SnapshotDir(vm.Name), recursive: true);
             File.Delete(_o.ConfigFile(vm.Name));
             File.Delete(_o.AutostartLink(vm.Name));
             vm.SetAutostartFlag(false);

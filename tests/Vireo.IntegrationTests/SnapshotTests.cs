@@ -86,6 +86,14 @@ public sealed class SnapshotTests(VireoFixture fx)
         Assert.Equal("error: Domain 'g' already has a snapshot 'off'; pick another name or delete it first.\n", await d.FailAsync("snapshot-create-as", "g", "off"));
         Assert.Equal("error: Domain snapshot not found: no snapshot with matching name 'nope' of 'g'. 'vireo snapshot-list g' shows them.\n", await d.FailAsync("snapshot-revert", "g", "nope"));
         Assert.DoesNotContain("bad", await d.OkAsync("snapshot-list", "g", "--name"));
+
+        // A domain with snapshots is not undefined by accident; with the flags, its records and volumes go.
+        Assert.Equal("error: Domain 'g' has 1 snapshot; delete it first (snapshot-delete), or add --snapshots-metadata to drop the records (their images stay).\n",
+            await d.FailAsync("undefine", "g"));
+        Assert.Equal($"Domain 'g' has been undefined\nVolume '{d.Images}/snap.qcow2' removed.\nVolume '{d.Images}/plain.raw' removed.\n",
+            await d.OkAsync("undefine", "g", "--snapshots-metadata", "--remove-all-storage"));
+        Assert.Empty(Directory.GetFiles(d.Images));
+        Assert.False(Directory.Exists(Path.Combine(d.ConfigDir, "qemu", "snapshot", "g")));
     }
 
     [Fact]
