@@ -161,7 +161,7 @@ public static partial class CliMain
     }
 
     /// <summary>virsh's --tree layout: children under their parent, joined with "|" and "+-".</summary>
-    internal static string SnapshotTree(IReadOnlyList<SnapshotInfo> all)
+    public static string SnapshotTree(IReadOnlyList<SnapshotInfo> all)
     {
         var sb = new StringBuilder();
         void Walk(SnapshotInfo s, string indent, bool root)

@@ -148,7 +148,7 @@ public static partial class CliMain
     }
 
     /// <summary>A size argument: "1G", "512M", "1073741824" (bytes); a negative one is an error, not a wrap-around.</summary>
-    internal static ulong ParseSize(string text, string what)
+    public static ulong ParseSize(string text, string what)
     {
         if (text.TrimStart().StartsWith('-'))
             throw new CliException($"{what} '{text}' is negative; sizes are 0 or more (to make a volume smaller use vol-resize --shrink).");
