@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Vireo's figures beside the raw QEMU floor, in one run (see ../shared/BENCHMARKS.md for
 # libvirt's). A benchmark, not a test: nothing fails on a slow machine.
-#   bench/run.sh [--quick] [--net-only]
+#   bench/run.sh [--quick] [--net-only | --storage-only]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh

@@ -5,11 +5,12 @@ using System.Text;
 using Vireo.Cli;
 
 // Vireo's figures beside the raw QEMU floor, measured in one run, interleaved where they are
-// compared. Usage: Vireo.Bench <vireo binary> <guest dir> [--quick] [--net-only]
+// compared. Usage: Vireo.Bench <vireo binary> <guest dir> [--quick] [--net-only | --storage-only]
 var binary = args[0];
 var guestDir = args[1];
 var quick = args.Contains("--quick");
 var netOnly = args.Contains("--net-only"); // just the network figures
+var storageOnly = args.Contains("--storage-only"); // just the storage figures
 var reps = quick ? 3 : 7;
 var root = Directory.CreateTempSubdirectory("vireo-bench-").FullName;
 var rows = new List<(string Figure, string Raw, string Vireo, string Target)>();
@@ -191,7 +192,14 @@ Console.CancelKeyPress += (_, e) => { e.Cancel = true; Cleanup().GetAwaiter().Ge
 
 try
 {
-  if (!netOnly)
+  if (storageOnly)
+  {
+    StartDaemon("storage", out var ssock);
+    await FirstAnswer(ssock, Stopwatch.StartNew());
+    using var sapi = Http(ssock);
+    await StorageBench(sapi, Path.Combine(root, "storage", "data", "images"));
+  }
+  else if (!netOnly)
   {
     // 1. Daemon launch → first answered request; idle RSS.
     var launches = new List<double>();
@@ -314,9 +322,11 @@ try
         rows.Add(("10 in parallel, all guests up (marker)", Ms(rawAll), Ms(vAll), "≤ raw + 0.5 s"));
     }
 
+    // 7. Storage: volumes, linked clones, snapshots of a running guest.
+    await StorageBench(api, Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(sock))!, "data", "images"));
   }
-    // 7. Networks, in a namespace of the bench's own (never on the host's links).
-    await NetworkBench();
+    // 8. Networks, in a namespace of the bench's own (never on the host's links).
+    if (!storageOnly) await NetworkBench();
 
     Console.WriteLine();
     Console.WriteLine($"Vireo benchmark, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} CPUs, medians of {reps}");
@@ -459,4 +469,91 @@ async Task NetworkBench()
         foreach (var n in names) await Api(api, "POST", $"v1/domains/{n}/destroy");
     }
     await Api(api, "POST", "v1/networks/default/destroy");
+}
+
+// Volume creation per format and preallocation mode (1 GiB) and a linked clone, beside qemu-img
+// run by hand; snapshot create / revert of a running 256 MiB guest.
+async Task StorageBench(HttpClient api, string images)
+{
+    string VolXml(string name, string fmt, string? backing = null) =>
+        $"<volume><name>{name}</name><capacity unit='G'>{(backing is null ? 1 : 0)}</capacity><target><format type='{fmt}'/></target>" +
+        (backing is null ? "" : $"<backingStore><path>{backing}</path><format type='qcow2'/></backingStore>") + "</volume>";
+    async Task<double> QemuImgRun(params string[] a)
+    {
+        var sw = Stopwatch.StartNew();
+        await Run(["qemu-img", .. a]);
+        return sw.Elapsed.TotalMilliseconds;
+    }
+    var rawDir = Path.Combine(root, "qemu-img");
+    Directory.CreateDirectory(rawDir);
+    foreach (var (fmt, mode) in new[] { ("raw", "off"), ("raw", "falloc"), ("raw", "full"), ("qcow2", "off"), ("qcow2", "metadata"), ("qcow2", "falloc"), ("qcow2", "full") })
+    {
+        var raw = new List<double>();
+        var vireo = new List<double>();
+        for (var i = 0; i < reps; i++)
+        {
+            var f = Path.Combine(rawDir, $"v.{fmt}");
+            raw.Add(await QemuImgRun("create", "-q", "-f", fmt, "-o", $"preallocation={mode}", f, "1G"));
+            File.Delete(f);
+            vireo.Add(await Api(api, "POST", $"v1/pools/default/volumes?prealloc={mode}", DaemonClient.Xml(VolXml($"v.{fmt}", fmt))));
+            await Api(api, "DELETE", $"v1/pools/default/volumes/v.{fmt}");
+        }
+        rows.Add(($"volume create, 1 GiB {fmt}, preallocation {mode}", Ms(Median(raw)), Ms(Median(vireo)), "≈ qemu-img"));
+    }
+    {
+        await Api(api, "POST", "v1/pools/default/volumes", DaemonClient.Xml(VolXml("base.qcow2", "qcow2")));
+        var baseRaw = Path.Combine(rawDir, "base.qcow2");
+        await Run("qemu-img", "create", "-q", "-f", "qcow2", baseRaw, "1G");
+        var raw = new List<double>();
+        var vireo = new List<double>();
+        for (var i = 0; i < reps; i++)
+        {
+            var f = Path.Combine(rawDir, "clone.qcow2");
+            raw.Add(await QemuImgRun("create", "-q", "-f", "qcow2", "-b", baseRaw, "-F", "qcow2", f));
+            File.Delete(f);
+            vireo.Add(await Api(api, "POST", "v1/pools/default/volumes", DaemonClient.Xml(VolXml("clone.qcow2", "qcow2", Path.Combine(images, "base.qcow2")))));
+            await Api(api, "DELETE", "v1/pools/default/volumes/clone.qcow2");
+        }
+        rows.Add(("linked clone (qcow2 on a 1 GiB base)", Ms(Median(raw)), Ms(Median(vireo)), "≈ qemu-img"));
+    }
+    {
+        await Api(api, "POST", "v1/pools/default/volumes", DaemonClient.Xml(VolXml("snap.qcow2", "qcow2")));
+        var serial = Path.Combine(root, "snap.serial");
+        var xml = GuestXml("snapper", serial).Replace("<memory unit='MiB'>128</memory>", "<memory unit='MiB'>256</memory>")
+            .Replace("<devices>", "<devices><disk type='volume' device='disk'><source pool='default' volume='snap.qcow2'/><target dev='vda' bus='virtio'/></disk>");
+        await Api(api, "POST", "v1/domains", DaemonClient.Xml(xml));
+        await Api(api, "POST", "v1/domains/snapper/start");
+        await WaitForFile(serial, "VIREO-GUEST-READY", Stopwatch.StartNew(), 300);
+        var create = new List<double>();
+        var revert = new List<double>();
+        var external = new List<double>();
+        for (var i = 0; i < reps; i++)
+        {
+            var body = new Body(Encoding.UTF8.GetBytes($"{{\"name\":\"s{i}\",\"diskOnly\":false}}"), "application/json");
+            create.Add(await Json(api, "POST", "v1/domains/snapper/snapshots", body));
+            revert.Add(await Api(api, "POST", $"v1/domains/snapper/snapshots/s{i}/revert"));
+        }
+        for (var i = 0; i < reps; i++) await Api(api, "POST", $"v1/domains/snapper/snapshots/s{i}/delete");
+        for (var i = 0; i < reps; i++)
+        {
+            var body = new Body(Encoding.UTF8.GetBytes($"{{\"name\":\"e{i}\",\"diskOnly\":true}}"), "application/json");
+            external.Add(await Json(api, "POST", "v1/domains/snapper/snapshots", body));
+        }
+        for (var i = reps - 1; i >= 0; i--) await Api(api, "POST", $"v1/domains/snapper/snapshots/e{i}/delete");
+        await Api(api, "POST", "v1/domains/snapper/destroy");
+        rows.Add(("snapshot create, running 256 MiB guest (internal, with memory)", "—", Ms(Median(create)), "—"));
+        rows.Add(("snapshot revert, running 256 MiB guest (internal, with memory)", "—", Ms(Median(revert)), "—"));
+        rows.Add(("snapshot create, disk-only (external overlay), running guest", "—", Ms(Median(external)), "—"));
+    }
+}
+
+async Task<double> Json(HttpClient c, string method, string path, Body body)
+{
+    var sw = Stopwatch.StartNew();
+    using var req = new HttpRequestMessage(new HttpMethod(method), path) { Content = new ByteArrayContent(body.Data) };
+    req.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(body.Type);
+    using var r = await c.SendAsync(req);
+    var text = await r.Content.ReadAsStringAsync();
+    if (!r.IsSuccessStatusCode) throw new InvalidOperationException($"{method} {path}: {(int)r.StatusCode} {text}");
+    return sw.Elapsed.TotalMilliseconds;
 }
