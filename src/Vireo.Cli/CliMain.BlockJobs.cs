@@ -47,11 +47,7 @@ public static partial class CliMain
                     Console.WriteLine("Block Copy started");
                     return 0;
                 }
-                var bar = new ProgressBar("Block Copy");
-                var done = await JobAsync(c, url, body, bar, ct);
-                bar.Done();
-                Console.WriteLine(done.Message);
-                return 0;
+                return await ShowJobAsync(c, url, body, "Block Copy", ct);
             });
             root.Subcommands.Add(cmd);
         }
@@ -69,11 +65,7 @@ public static partial class CliMain
                 if (!pr.GetValue(active) || !pr.GetValue(pivot))
                     throw new CliException("blockcommit merges the active layer and pivots: give --active --pivot (snapshot-delete merges the layers snapshots made).");
                 var body = new Body(JsonSerializer.SerializeToUtf8Bytes(new BlockCommitRequest(pr.GetValue(delete)), ApiJson.Default.BlockCommitRequest), "application/json");
-                var bar = new ProgressBar("Block Commit");
-                var done = await JobAsync(c, DiskUrl(pr.GetValue(d)!, pr.GetValue(path)!) + "/commit", body, bar, ct);
-                bar.Done();
-                Console.WriteLine(done.Message);
-                return 0;
+                return await ShowJobAsync(c, DiskUrl(pr.GetValue(d)!, pr.GetValue(path)!) + "/commit", body, "Block Commit", ct);
             });
             root.Subcommands.Add(cmd);
         }

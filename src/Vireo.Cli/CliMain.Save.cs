@@ -122,11 +122,8 @@ public static partial class CliMain
             }
             var req = new ImportRequest(Path.GetFullPath(pr.GetValue(source)!), pr.GetValue(name), pr.GetValue(pool)!, pr.GetValue(format)!, pr.GetValue(memory),
                 pr.GetValue(vcpus), pr.GetValue(network), pr.GetValue(bus), kernel, initrd, args);
-            var bar = new ProgressBar($"Importing {Path.GetFileName(pr.GetValue(source))}");
-            var done = await JobAsync(c, "v1/import", new Body(JsonSerializer.SerializeToUtf8Bytes(req, ApiJson.Default.ImportRequest), "application/json"), bar, ct);
-            bar.Done();
-            Console.WriteLine(done.Message);
-            return 0;
+            return await ShowJobAsync(c, "v1/import", new Body(JsonSerializer.SerializeToUtf8Bytes(req, ApiJson.Default.ImportRequest), "application/json"),
+                $"Importing {Path.GetFileName(pr.GetValue(source))}", ct);
         });
         root.Subcommands.Add(cmd);
     }

@@ -431,6 +431,16 @@ public static partial class CliMain
         return done.Volume!;
     }
 
+    /// <summary>A job with a progress bar labelled <paramref name="label"/>, its summary on stderr and its message on stdout.</summary>
+    internal static async Task<int> ShowJobAsync(DaemonClient c, string path, Body? body, string label, CancellationToken ct)
+    {
+        var bar = new ProgressBar(label);
+        var done = await JobAsync(c, path, body, bar, ct);
+        bar.Done();
+        Console.WriteLine(done.Message);
+        return 0;
+    }
+
     /// <summary>Reads a job's NDJSON stream: progress lines to the bar, then the result (or its error).</summary>
     internal static async Task<JobLine> JobAsync(DaemonClient c, string path, Body? body, ProgressBar bar, CancellationToken ct)
     {

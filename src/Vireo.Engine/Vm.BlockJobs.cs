@@ -82,7 +82,7 @@ public sealed partial class Vm
             }
             catch (Exception e) when (e is QmpErrorException or Vireo.Host.CommandException)
             {
-                foreach (var x in new[] { node, storage }) try { await qmp.ExecuteAsync("blockdev-del", new JsonObject { ["node-name"] = x }, CancellationToken.None); } catch (QmpErrorException) { }
+                await DeleteNodePairAsync(qmp, node, CancellationToken.None);
                 try { File.Delete(destination); } catch (IOException) { }
                 throw new VireoException(ErrorCode.OperationFailed, $"Cannot copy disk '{disk.TargetDev}' to '{destination}': {e.Message}");
             }
@@ -124,20 +124,16 @@ public sealed partial class Vm
         {
             if (!_copies.TryGetValue(target, out var job)) throw new VireoException(ErrorCode.InvalidOperation, $"Disk '{target}' of '{Name}' has no block job.");
             var qmp = Monitor();
-            var status = (await qmp.ExecuteAsync("query-jobs", null, ct))?.AsArray().FirstOrDefault(x => x?["id"]?.GetValue<string>() == job.Id)?["status"]?.GetValue<string>();
+            var status = await JobStatusAsync(qmp, job.Id, ct);
             if (status != "ready")
                 throw new VireoException(ErrorCode.InvalidOperation, $"The copy of disk '{target}' is not in its mirroring phase yet ({status}); wait for 100 % in 'vireo blockjob {Name} {target} --info'.");
             var disk = RunningDisk(target);
             var oldNodes = await TopNodesAsync(qmp, ct);
             // complete pivots the device onto the copy; cancel in the ready phase leaves a consistent copy.
             await qmp.ExecuteAsync(pivot ? "job-complete" : "job-cancel", new JsonObject { ["id"] = job.Id }, ct);
-            while ((await qmp.ExecuteAsync("query-jobs", null, ct))?.AsArray().FirstOrDefault(x => x?["id"]?.GetValue<string>() == job.Id)?["status"]?.GetValue<string>() is { } s && s != "concluded")
-                await Task.Delay(20, ct);
-            await qmp.ExecuteAsync("job-dismiss", new JsonObject { ["id"] = job.Id }, ct);
+            await WaitConcludedAsync(qmp, job.Id, ct);
             _copies.TryRemove(target, out _);
-            var drop = pivot ? oldNodes[disk.Alias!] : job.Node;
-            foreach (var x in new[] { drop, drop.EndsWith("-format", StringComparison.Ordinal) ? drop[..^7] + "-storage" : null }.OfType<string>())
-                try { await qmp.ExecuteAsync("blockdev-del", new JsonObject { ["node-name"] = x }, ct); } catch (QmpErrorException) { }
+            await DeleteNodePairAsync(qmp, pivot ? oldNodes[disk.Alias!] : job.Node, ct);
             if (pivot) PointDisks([(target, job.Destination, job.Format)], live: true);
             RefreshPoolsOf([job.Destination]);
         }
@@ -153,14 +149,29 @@ public sealed partial class Vm
             if (!_copies.TryRemove(target, out var job)) throw new VireoException(ErrorCode.InvalidOperation, $"Disk '{target}' of '{Name}' has no block job.");
             var qmp = Monitor();
             await qmp.ExecuteAsync("job-cancel", new JsonObject { ["id"] = job.Id, ["force"] = true }, ct);
-            while ((await qmp.ExecuteAsync("query-jobs", null, ct))?.AsArray().FirstOrDefault(x => x?["id"]?.GetValue<string>() == job.Id)?["status"]?.GetValue<string>() is { } s && s != "concluded")
-                await Task.Delay(20, ct);
-            await qmp.ExecuteAsync("job-dismiss", new JsonObject { ["id"] = job.Id }, ct);
-            foreach (var x in new[] { job.Node, job.Node[..^7] + "-storage" })
-                try { await qmp.ExecuteAsync("blockdev-del", new JsonObject { ["node-name"] = x }, ct); } catch (QmpErrorException) { }
+            await WaitConcludedAsync(qmp, job.Id, ct);
+            await DeleteNodePairAsync(qmp, job.Node, ct);
             File.Delete(job.Destination);
         }
         finally { _opLock.Release(); }
+    }
+
+    private static async Task<string?> JobStatusAsync(QmpClient qmp, string id, CancellationToken ct) =>
+        (await qmp.ExecuteAsync("query-jobs", null, ct))?.AsArray().FirstOrDefault(x => x?["id"]?.GetValue<string>() == id)?["status"]?.GetValue<string>();
+
+    private static async Task WaitConcludedAsync(QmpClient qmp, string id, CancellationToken ct)
+    {
+        while (await JobStatusAsync(qmp, id, ct) is { } s && s != "concluded") await Task.Delay(20, ct);
+        await qmp.ExecuteAsync("job-dismiss", new JsonObject { ["id"] = id }, ct);
+    }
+
+    /// <summary>Deletes a format node and its storage node (ALIAS…-format / -storage) that nothing uses any more.</summary>
+    private static async Task DeleteNodePairAsync(QmpClient qmp, string formatNode, CancellationToken ct)
+    {
+        var storage = formatNode.EndsWith("-format", StringComparison.Ordinal) ? formatNode[..^7] + "-storage" : null;
+        foreach (var n in new[] { formatNode, storage }.OfType<string>())
+            try { await qmp.ExecuteAsync("blockdev-del", new JsonObject { ["node-name"] = n }, ct); }
+            catch (QmpErrorException) { } // in use elsewhere, or gone with its device already
     }
 
     public async Task<IReadOnlyList<BlockJobReport>> BlockJobsAsync(CancellationToken ct)

@@ -105,14 +105,7 @@ public sealed partial class Vm
         finally { _opLock.Release(); }
     }
 
-    private static async Task DeleteNodesAsync(QmpClient qmp, string alias, CancellationToken ct)
-    {
-        foreach (var node in new[] { $"{alias}-format", $"{alias}-storage" })
-        {
-            try { await qmp.ExecuteAsync("blockdev-del", new JsonObject { ["node-name"] = node }, ct); }
-            catch (QmpErrorException) { } // never added (empty drive) or gone already
-        }
-    }
+    private static Task DeleteNodesAsync(QmpClient qmp, string alias, CancellationToken ct) => DeleteNodePairAsync(qmp, $"{alias}-format", ct);
 
     private void CheckScope(bool live, bool config, string what)
     {

@@ -565,8 +565,7 @@ public sealed partial class Vm
         }
         // Nothing reads the overlay now (the device reads the base, or the layer above does); its
         // nodes go (QEMU dropped the format node of a middle layer itself).
-        foreach (var n in new[] { top, top.EndsWith("-format", StringComparison.Ordinal) ? top[..^7] + "-storage" : null }.OfType<string>())
-            try { await qmp.ExecuteAsync("blockdev-del", new JsonObject { ["node-name"] = n }, ct); } catch (QmpErrorException) { }
+        await DeleteNodePairAsync(qmp, top, ct);
         if (active) PointDisks([(disk.TargetDev, basePath, baseFormat)], live: true);
     }
 }
