@@ -122,9 +122,13 @@ public sealed class StorageTests(VireoFixture fx)
         Assert.Equal($"error: Pool 'default' already uses {d.Images}; one directory is one pool.\n",
             await d.FailAsync("pool-define-as", "dup", "dir", "--target", d.Images));
 
-        // A daemon restart keeps active pools active and their volumes listed; pool-destroy keeps files.
+        // An autostart pool is started by the next daemon; active pools stay active; pool-destroy keeps files.
+        await d.OkAsync("pool-destroy", "other");
+        Assert.Equal("Pool other marked as autostarted\n\n", await d.OkAsync("pool-autostart", "other"));
         await d.KillAsync();
         await d.LaunchAsync();
+        Assert.Matches(@"other\s+active\s+yes", await d.OkAsync("pool-list"));
+        Assert.Matches(@"default\s+active\s+yes", await d.OkAsync("pool-list"));
         Assert.Contains("o.raw", await d.OkAsync("vol-list", "other"));
         Assert.Equal("error: Storage pool 'other' is still active; run 'vireo pool-destroy other' first (its files stay).\n", await d.FailAsync("pool-undefine", "other"));
         await d.OkAsync("pool-destroy", "other");
