@@ -101,7 +101,7 @@ internal static class DiskRoutes
             if (!body.Eject && string.IsNullOrEmpty(body.Source))
                 throw new VireoException(ErrorCode.InvalidArgument, "change-media needs a source to insert or update, or --eject.");
             var source = body.Eject ? null : Path.GetFullPath(body.Source!);
-            await vm.ChangeMediaAsync(body.Target, source, live, config, body.Force, ct);
+            await vm.ChangeMediaAsync(body.Target, source, live, config, ct); // the tray is always forced open: guests lock it
             return Results.NoContent();
         });
     }

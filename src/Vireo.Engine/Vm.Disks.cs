@@ -44,7 +44,7 @@ public sealed partial class Vm
     /// change-media: eject (source null) or insert/update the medium of a CD-ROM. Live through
     /// QMP's tray and medium commands, so the guest sees a real media change.
     /// </summary>
-    public async Task ChangeMediaAsync(string target, string? source, bool live, bool config, bool force, CancellationToken ct)
+    public async Task ChangeMediaAsync(string target, string? source, bool live, bool config, CancellationToken ct)
     {
         await _opLock.WaitAsync(ct);
         try

@@ -494,7 +494,7 @@ public sealed partial class Vm
             var at = chain.Select(i => Path.GetFullPath(i.Filename)).ToList().IndexOf(basePath);
             if (at <= 0) continue; // the guest no longer runs on this branch: only the metadata goes, every image stays
             var overlay = Path.GetFullPath(chain[at - 1].Filename);
-            if (BranchesAt(basePath, overlay))
+            if (await BranchesAtAsync(basePath, overlay, ct))
                 throw new VireoException(ErrorCode.InvalidOperation,
                     $"Image {basePath} is the base of more than one overlay (a revert made a branch); deleting snapshot '{snap.Name}' would change what the other branch sees. Delete the snapshots of the other branch first.");
             if (IsActive) await CommitLiveAsync(disk, overlay, basePath, chain[at].Format, at - 1 == 0, progress, ct);
@@ -522,7 +522,7 @@ public sealed partial class Vm
     }
 
     /// <summary>Whether some image other than the given overlay is known to sit on this one (a snapshot's or the guest's chain).</summary>
-    private bool BranchesAt(string basePath, string overlay)
+    private async Task<bool> BranchesAtAsync(string basePath, string overlay, CancellationToken ct)
     {
         var tops = new List<string>();
         lock (_state)
@@ -531,7 +531,7 @@ public sealed partial class Vm
         {
             try
             {
-                var info = QemuImg.InfoAsync(top).GetAwaiter().GetResult();
+                var info = await QemuImg.InfoAsync(top, ct);
                 if ((info.FullBackingFile ?? info.BackingFile) is { } b && Path.GetFullPath(b, Path.GetDirectoryName(top)!) == basePath) return true;
             }
             catch (CommandException) { }
