@@ -31,6 +31,7 @@ public static partial class CliMain
         AddSaveCommands(root);
         AddImportCommand(root);
         AddBlockJobCommands(root);
+        AddInstallCommand(root);
         AddHostCommands(root);
         try
         {

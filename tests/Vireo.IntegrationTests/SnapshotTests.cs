@@ -149,7 +149,7 @@ public sealed class SnapshotTests(VireoFixture fx)
         await d.OkAsync("destroy", "g");
         await d.OkAsync("snapshot-delete", "g", "e3");
         Assert.Contains($"<source file='{baseImg}'/>", await d.OkAsync("dumpxml", "g", "--inactive"));
-        Assert.Equal(["disk.raw"], Directory.GetFiles(d.Images).Select(Path.GetFileName).ToArray());
+        Assert.Equal(["disk.raw"], Directory.GetFiles(d.Images).Select(f => Path.GetFileName(f)).ToArray());
     }
 
     private static async Task<byte[]> ReadAt(string path, long offset, int count)

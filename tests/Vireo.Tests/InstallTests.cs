@@ -1,0 +1,84 @@
+using Vireo.Model;
+
+namespace Vireo.Tests;
+
+public class InstallTests
+{
+    private static InstallPlan Build(Action<InstallOptions> set, bool kvm = false)
+    {
+        var o = new InstallOptions { Name = "web", Import = true };
+        set(o);
+        return InstallBuilder.Build(o, kvm);
+    }
+
+    private static string Errors(Action<InstallOptions> set) =>
+        string.Join("\n", Assert.Throws<DefinitionException>(() => Build(set)).Problems.Select(p => p.Message));
+
+    [Fact]
+    public void A_typical_install_becomes_the_domain_virt_install_would_make()
+    {
+        var plan = Build(o =>
+        {
+            o.Import = false;
+            o.OsVariant = "debian12";
+            o.Memory = "2048";
+            o.Vcpus = "4,sockets=1,cores=2,threads=2";
+            o.Cdrom = "/isos/debian-12.iso";
+            o.Disks = ["pool=default,size=20,bus=virtio,cache=none,io=native,discard=unmap"];
+            o.Networks = ["network=default,mac=52:54:00:AA:BB:CC"];
+            o.Graphics = "vnc,listen=0.0.0.0,port=5905";
+            o.Rng = "/dev/urandom";
+        });
+        var d = plan.Domain;
+        Assert.Equal(("qemu", "q35", 2048UL * 1024, 4), (d.Type, d.Os.Machine, d.MemoryKiB, d.Vcpus));
+        Assert.Equal((1, 2, 2), (d.Cpu!.Sockets, d.Cpu.Cores, d.Cpu.Threads));
+        Assert.Equal([new NewDisk("vda", "default", null, "web.qcow2", 20UL << 30, "qcow2")], plan.NewDisks);
+        Assert.Equal(["cdrom", "hd"], d.Os.BootDevices);
+        var xml = DomainXml.Write(d);
+        Assert.Contains("<disk type='volume' device='disk'>\n      <driver name='qemu' type='qcow2' cache='none' io='native' discard='unmap'/>\n      <source pool='default' volume='web.qcow2'/>\n      <target dev='vda' bus='virtio'/>", xml);
+        Assert.Contains("<source file='/isos/debian-12.iso'/>\n      <target dev='sda' bus='sata'/>", xml);
+        Assert.Contains("<mac address='52:54:00:aa:bb:cc'/>\n      <source network='default'/>\n      <model type='virtio'/>", xml);
+        Assert.Contains("<graphics type='vnc' port='5905' autoport='no' listen='0.0.0.0'", xml);
+        Assert.Contains("<backend model='random'>/dev/urandom</backend>", xml);
+        // What --print-xml prints, vireo define takes.
+        var defined = DomainRules.ParseForDefine(xml);
+        Assert.Equal("web", defined.Name);
+        Assert.Contains("KVM cannot run guests on this host", plan.Warnings.Single());
+    }
+
+    [Fact]
+    public void Kernel_boot_generic_and_defaults()
+    {
+        var plan = Build(o =>
+        {
+            o.Import = false;
+            o.OsVariant = "generic";
+            o.Boot = "kernel=/k/vmlinuz,initrd=/k/initrd.img,kernel_args=console=ttyS0 quiet root=/dev/sda,menu=on";
+            o.Disks = ["/var/lib/vireo/images/data.raw,readonly"];
+            o.Networks = ["none"];
+        }, kvm: true);
+        var d = plan.Domain;
+        Assert.Equal(("kvm", "pc", 128UL * 1024), (d.Type, d.Os.Machine, d.MemoryKiB));
+        Assert.Equal(("/k/vmlinuz", "/k/initrd.img", "console=ttyS0 quiet root=/dev/sda,menu=on"), (d.Os.Kernel, d.Os.Initrd, d.Os.Cmdline));
+        Assert.Equal(("sda", "sata", true), (d.Devices.Disks[0].TargetDev, d.Devices.Disks[0].TargetBus, d.Devices.Disks[0].ReadOnly));
+        Assert.Empty(d.Devices.Interfaces);
+        Assert.Empty(plan.Warnings);
+    }
+
+    [Fact]
+    public void Every_option_error_names_the_option()
+    {
+        Assert.Equal("Unknown --os-variant 'debain12'; close names: debian12, debian11 (or 'generic').", Errors(o => o.OsVariant = "debain12"));
+        Assert.Equal("--memory 'lots' is not a size in MiB, like --memory 2048.", Errors(o => o.Memory = "lots"));
+        Assert.Equal("--vcpus: sockets × cores × threads = 4, but the maximum is 8; they must match.", Errors(o => o.Vcpus = "vcpus=2,maxvcpus=8,sockets=1,cores=2,threads=2"));
+        Assert.Equal("--disk: unknown option 'sise'.", Errors(o => o.Disks = ["pool=default,size=1,sise=2"]));
+        Assert.Equal("--disk pool=default needs size= (GiB) for the new volume.", Errors(o => o.Disks = ["pool=default"]));
+        Assert.Equal("--disk size='-3' is not a size in GiB, like size=20.", Errors(o => o.Disks = ["pool=default,size=-3"]));
+        Assert.Equal("--disk bus='usb' is not known; use virtio, sata, scsi or ide.", Errors(o => o.Disks = ["/x.raw,bus=usb"]));
+        Assert.Equal("--network 'bogus=1' names no network; use network=NAME, bridge=BR, type=direct,source=DEV, user or none.", Errors(o => o.Networks = ["bogus=1"]));
+        Assert.Equal("--graphics 'spice' is not supported; use none or vnc[,listen=ADDR,port=N].", Errors(o => o.Graphics = "spice"));
+        Assert.Equal("--cpu host-passthrough needs KVM; under TCG (--virt-type qemu) use a model such as qemu64 or 'maximum'.", Errors(o => o.Cpu = "host-passthrough"));
+        Assert.Equal("Say how the guest installs: --cdrom ISO, --location ISO|DIR, --import (boot the first disk), or --boot kernel=…,initrd=….", Errors(o => o.Import = false));
+        Assert.Equal("--name is required: the domain's name.", Errors(o => o.Name = null));
+    }
+}
