@@ -81,4 +81,61 @@ public class InstallTests
         Assert.Equal("Say how the guest installs: --cdrom ISO, --location ISO|DIR, --import (boot the first disk), or --boot kernel=…,initrd=….", Errors(o => o.Import = false));
         Assert.Equal("--name is required: the domain's name.", Errors(o => o.Name = null));
     }
+
+    /// <summary>A dozen option sets as `vireo install` takes them (one option per line), against the XML --print-xml prints.</summary>
+    public static TheoryData<string, string> PrintXmlCases => new()
+    {
+        { "01-import-generic", "--name a --import --disk /img/a.raw --os-variant generic" },
+        { "02-debian-cdrom-pool", "--name b --os-variant debian12 --memory 2048 --vcpus 2 --cdrom /iso/d.iso --disk pool=default,size=20 --network network=default" },
+        { "03-topology", "--name c --import --disk /img/c.qcow2,format=qcow2 --vcpus 8,sockets=2,cores=2,threads=2 --cpu host-model --os-variant linux2022" },
+        { "04-maxvcpus", "--name d --import --disk /img/d.raw --vcpus vcpus=2,maxvcpus=4 --memory memory=1024,currentMemory=512 --os-variant generic" },
+        { "05-kernel-boot", "--name e --boot kernel=/k/vmlinuz,initrd=/k/initrd,kernel_args=console=ttyS0 root=/dev/vda --disk vol=default/e.qcow2 --os-variant alpinelinux3.19 --network none" },
+        { "06-bridge-vnc", "--name f --import --disk /img/f.raw,bus=virtio,cache=none,io=native --network bridge=br0,model=e1000,mac=52:54:00:01:02:03 --graphics vnc,listen=0.0.0.0 --os-variant debian12" },
+        { "07-direct-user", "--name g --import --disk /img/g.raw --network type=direct,source=eth1,source_mode=bridge --network user --os-variant generic" },
+        { "08-windows", "--name h --os-variant win11 --cdrom /iso/win11.iso --disk pool=default,size=64 --network network=default" },
+        { "09-boot-order", "--name i --os-variant debian12 --disk /img/i.raw,boot_order=2 --disk /iso/x.iso,device=cdrom,boot_order=1 --boot menu=on --import" },
+        { "10-share-rng", "--name j --import --disk /img/j.raw --filesystem /srv/share,hostshare,accessmode=passthrough --rng /dev/urandom --os-variant linux2022" },
+        { "11-scsi", "--name k --import --disk /img/k.raw,bus=scsi,discard=unmap --controller type=scsi,model=virtio-scsi --os-variant generic --machine pc" },
+        { "12-kvm-pc", "--name l --virt-type kvm --machine pc --import --disk /img/l.raw,readonly --os-variant fedora40 --memory 4096" },
+    };
+
+    [Theory]
+    [MemberData(nameof(PrintXmlCases))]
+    public void Print_xml_matches_the_expected_document(string name, string line)
+    {
+        var o = new InstallOptions();
+        var words = line.Split(' ');
+        for (var i = 0; i < words.Length; i++)
+        {
+            string Next() => words[++i];
+            switch (words[i])
+            {
+                case "--name": o.Name = Next(); break;
+                case "--import": o.Import = true; break;
+                case "--disk": o.Disks.Add(Next()); break;
+                case "--os-variant": o.OsVariant = Next(); break;
+                case "--memory": o.Memory = Next(); break;
+                case "--vcpus": o.Vcpus = Next(); break;
+                case "--cpu": o.Cpu = Next(); break;
+                case "--cdrom": o.Cdrom = Next(); break;
+                case "--network": o.Networks.Add(Next()); break;
+                case "--graphics": o.Graphics = Next(); break;
+                case "--filesystem": o.Filesystems.Add(Next()); break;
+                case "--rng": o.Rng = Next(); break;
+                case "--controller": o.Controllers.Add(Next()); break;
+                case "--machine": o.Machine = Next(); break;
+                case "--virt-type": o.VirtType = Next(); break;
+                case "--boot":
+                    // kernel_args runs to the next option.
+                    var parts = new List<string> { Next() };
+                    while (i + 1 < words.Length && !words[i + 1].StartsWith("--")) parts.Add(Next());
+                    o.Boot = string.Join(' ', parts);
+                    break;
+                default: throw new InvalidOperationException(words[i]);
+            }
+        }
+        var xml = DomainXml.Write(InstallBuilder.Build(o, kvmUsable: false).Domain);
+        GoldenFiles.Check($"install/{name}.xml", xml);
+        DomainRules.ParseForDefine(xml); // what define takes, unchanged
+    }
 }
