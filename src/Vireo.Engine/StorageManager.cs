@@ -112,11 +112,13 @@ public sealed class StorageManager
                 if (existing.IsActive && def.TargetPath != existing.Dir)
                     throw new VireoException(ErrorCode.InvalidOperation, $"Pool '{def.Name}' is active at {existing.Dir}; destroy it before moving it to {def.TargetPath}.");
                 def.Uuid = existing.Uuid;
-                DefinitionFiles.Save(_o.PoolConfigFile(def.Name), StorageXml.WritePool(def), $"pool '{def.Name}'");
+            }
+            DefinitionFiles.Save(_o.PoolConfigFile(def.Name), StorageXml.WritePool(def), $"pool '{def.Name}'");
+            if (existing is not null)
+            {
                 existing.Def = def;
                 return (existing, false);
             }
-            DefinitionFiles.Save(_o.PoolConfigFile(def.Name), StorageXml.WritePool(def), $"pool '{def.Name}'");
             var pool = new StoragePool(def);
             _pools[def.Name] = pool;
             return (pool, true);
@@ -328,7 +330,7 @@ public sealed class StorageManager
 
     /// <summary>Copies a foreign image (VMDK, VHD(X), VDI, …) into a pool as qcow2 or raw: vireo import.</summary>
     public Task<VolumeState> ImportAsync(string sourcePath, string? sourceFormat, string pool, string name, string format, IProgress<double>? progress, CancellationToken ct) =>
-        CopyAsync(new VolumeState("", Path.GetFileName(sourcePath), sourcePath, sourceFormat ?? "raw", 0, 0, 0, null, null) { }, pool, name, format, progress, ct);
+        CopyAsync(new VolumeState("", Path.GetFileName(sourcePath), sourcePath, sourceFormat ?? "raw", 0, 0, 0, null, null), pool, name, format, progress, ct);
 
     public async Task<VolumeState> ResizeAsync(string pool, string name, ulong capacity, bool shrink, CancellationToken ct)
     {

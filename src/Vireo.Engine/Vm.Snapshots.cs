@@ -14,6 +14,9 @@ namespace Vireo.Engine;
 /// </summary>
 public sealed partial class Vm
 {
+    // Snapshot metadata has its own lock: loading and saving it is file I/O (with fsync), which
+    // must not hold up the state lock the QMP event worker takes.
+    private readonly Lock _snapLock = new();
     private Dictionary<string, SnapshotDef>? _snaps;
     private string? _currentSnap;
     private int _jobSeq;
@@ -55,17 +58,17 @@ public sealed partial class Vm
 
     public IReadOnlyList<SnapshotDef> Snapshots()
     {
-        lock (_state) return Snaps().Values.OrderBy(s => s.CreationTime).ThenBy(s => s.Name, StringComparer.Ordinal).ToList();
+        lock (_snapLock) return Snaps().Values.OrderBy(s => s.CreationTime).ThenBy(s => s.Name, StringComparer.Ordinal).ToList();
     }
 
     public string? CurrentSnapshot
     {
-        get { lock (_state) { Snaps(); return _currentSnap; } }
+        get { lock (_snapLock) { Snaps(); return _currentSnap; } }
     }
 
     public SnapshotDef GetSnapshot(string name)
     {
-        lock (_state)
+        lock (_snapLock)
             return Snaps().GetValueOrDefault(name) ?? throw new VireoException(ErrorCode.NotFound,
                 $"Domain snapshot not found: no snapshot with matching name '{name}' of '{Name}'. 'vireo snapshot-list {Name}' shows them.");
     }
@@ -92,7 +95,7 @@ public sealed partial class Vm
             name ??= now.ToString(System.Globalization.CultureInfo.InvariantCulture);
             if (StorageRules.VolumeNameProblem(name) is { } problem)
                 throw new VireoException(ErrorCode.InvalidArgument, problem.Replace("Volume name", "Snapshot name").Replace("a volume is a file directly in its pool", "snapshot names are file names"));
-            lock (_state)
+            lock (_snapLock)
                 if (Snaps().ContainsKey(name)) throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{Name}' already has a snapshot '{name}'; pick another name or delete it first.");
             var active = IsActive;
             var before = CurrentWithPaths();
@@ -142,7 +145,7 @@ public sealed partial class Vm
                     }
                 }
             }
-            lock (_state)
+            lock (_snapLock)
             {
                 SaveSnap(snap);
                 SetCurrent(snap.Name);
@@ -156,7 +159,8 @@ public sealed partial class Vm
     /// <summary>A qcow2 overlay on every disk: blockdev-snapshot while running, qemu-img create when off; the domain then writes to the overlays.</summary>
     private async Task ExternalSnapshotAsync(SnapshotDef snap, List<DiskDef> disks, bool active, CancellationToken ct)
     {
-        var overlays = new List<string>();
+        var created = new List<string>();
+        var switched = new List<(string Target, string Path, string Format)>();
         var plan = new List<(DiskDef Disk, string Overlay)>();
         foreach (var disk in disks)
         {
@@ -174,7 +178,7 @@ public sealed partial class Vm
             {
                 var size = (await QemuImg.InfoAsync(disk.Source!, ct)).VirtualSize;
                 await QemuImg.CreateAsync(overlay, "qcow2", size, disk.Source, disk.Format ?? "raw", ct: ct);
-                overlays.Add(overlay);
+                created.Add(overlay);
                 if (qmp is not null)
                 {
                     var n = await NextNodeIndexAsync(qmp, disk.Alias!, ct);
@@ -183,14 +187,18 @@ public sealed partial class Vm
                     await qmp.ExecuteAsync("blockdev-add", new JsonObject { ["driver"] = "file", ["filename"] = overlay, ["node-name"] = storage }, ct);
                     await qmp.ExecuteAsync("blockdev-add", new JsonObject { ["driver"] = "qcow2", ["node-name"] = format, ["file"] = storage, ["backing"] = null }, ct);
                     await qmp.ExecuteAsync("blockdev-snapshot", new JsonObject { ["node"] = nodes![disk.Alias!], ["overlay"] = format }, ct);
+                    switched.Add((disk.TargetDev, overlay, "qcow2"));
                 }
             }
         }
         catch (Exception e) when (e is CommandException or QmpErrorException)
         {
-            // Disks already switched keep their overlay (QEMU writes there now); only unused ones go.
-            foreach (var o in overlays.Skip(qmp is null ? 0 : overlays.Count - 1)) try { File.Delete(o); } catch (IOException) { }
-            throw new VireoException(ErrorCode.OperationFailed, $"Cannot take the disk-only snapshot '{snap.Name}' of '{Name}': {e.Message}");
+            // Disks QEMU already switched keep their overlay (the guest writes there now) and the
+            // definition follows them; only overlays nothing uses are removed.
+            foreach (var o in created.Where(o => !switched.Any(x => x.Path == o))) try { File.Delete(o); } catch (IOException) { }
+            if (switched.Count > 0) PointDisks(switched, live: true);
+            throw new VireoException(ErrorCode.OperationFailed, $"Cannot take the disk-only snapshot '{snap.Name}' of '{Name}': {e.Message}" +
+                (switched.Count > 0 ? $" Disk{(switched.Count > 1 ? "s" : "")} {string.Join(", ", switched.Select(x => x.Target))} already write to {string.Join(", ", switched.Select(x => x.Path))}." : ""));
         }
         snap.Disks = plan.Select(p => new SnapshotDiskDef { Name = p.Disk.TargetDev, Snapshot = "external", SourceFile = p.Overlay, DriverType = "qcow2" }).ToList();
         PointDisks(plan.Select(p => (p.Disk.TargetDev, p.Overlay, "qcow2")).ToList(), active);
@@ -314,7 +322,7 @@ public sealed partial class Vm
                     catch (CommandException e) { throw new VireoException(ErrorCode.OperationFailed, $"Cannot revert disk '{disk.TargetDev}' to '{snap.Name}': {e.Message}"); }
                 }
             }
-            lock (_state) SetCurrent(snap.Name);
+            lock (_snapLock) SetCurrent(snap.Name);
             Log.SnapshotDone(_log, Name, name, "reverted", clock.Elapsed.TotalMilliseconds);
         }
         finally { _opLock.Release(); }
@@ -408,7 +416,7 @@ public sealed partial class Vm
     /// <summary>Whether any snapshot's saved domain still uses this image (so it must stay).</summary>
     private bool NeededBySnapshots(string path, string? exceptOverlayOf)
     {
-        lock (_state)
+        lock (_snapLock)
             return Snaps().Values.Any(s => s.Name != exceptOverlayOf && s.Domain is not null &&
                 s.Domain.Devices.Disks.Any(x => x.Source == path));
     }
@@ -427,7 +435,7 @@ public sealed partial class Vm
             var clock = Stopwatch.StartNew();
             if (snap.IsExternal) await DeleteExternalAsync(snap, progress, ct);
             else await DeleteInternalAsync(snap, ct);
-            lock (_state)
+            lock (_snapLock)
             {
                 foreach (var child in Snaps().Values.Where(s => s.Parent == snap.Name).ToList())
                 {
@@ -510,7 +518,7 @@ public sealed partial class Vm
                 if (at - 1 == 0) PointDisks([(sd.Name, basePath, chain[at].Format)], live: false);
             }
             // Every saved domain that named the overlay now names the image it was merged into.
-            lock (_state)
+            lock (_snapLock)
                 foreach (var s in Snaps().Values.Where(s => s.Domain?.Devices.Disks.Any(x => x.Source == overlay) == true).ToList())
                 {
                     foreach (var x in s.Domain!.Devices.Disks.Where(x => x.Source == overlay)) x.Source = basePath;
@@ -525,7 +533,7 @@ public sealed partial class Vm
     private async Task<bool> BranchesAtAsync(string basePath, string overlay, CancellationToken ct)
     {
         var tops = new List<string>();
-        lock (_state)
+        lock (_snapLock)
             tops.AddRange(Snaps().Values.SelectMany(s => s.Disks.Where(d => d.SourceFile is not null).Select(d => d.SourceFile!)));
         foreach (var top in tops.Distinct().Where(t => t != overlay && File.Exists(t)))
         {
