@@ -164,6 +164,11 @@ public sealed record BlockJobInfo(string Target, string Kind, string Status, lon
 /// <summary>undefine: the volumes removed with --remove-all-storage, and what was kept and why.</summary>
 public sealed record UndefineResult(string[] Removed, string[] Warnings);
 
+/// <summary>--location: find the installer's kernel and initrd in Source (ISO or tree); DryRun only looks.</summary>
+public sealed record LocationRequest(string Name, string Source, string? Kernel, string? Initrd, bool DryRun);
+
+public sealed record LocationResult(string Distro, string Kernel, string Initrd, string KernelInside, string InitrdInside, bool IsDirectory);
+
 public sealed record ProblemInfo(string? Title, int? Status, string? Detail, string[]? Errors);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
@@ -209,4 +214,6 @@ public sealed record ProblemInfo(string? Title, int? Status, string? Detail, str
 [JsonSerializable(typeof(BlockJobInfo[]))]
 [JsonSerializable(typeof(RestoreRequest))]
 [JsonSerializable(typeof(GuestShutdownResult[]))]
+[JsonSerializable(typeof(LocationRequest))]
+[JsonSerializable(typeof(LocationResult))]
 public sealed partial class ApiJson : JsonSerializerContext;

@@ -39,7 +39,7 @@ public static partial class CliMain
                 if (pr.GetValue(pivot) && pr.GetValue(finish)) throw new CliException("Use --pivot or --finish, not both.");
                 var w = pr.GetValue(wait) || pr.GetValue(pivot) || pr.GetValue(finish);
                 var req = new BlockCopyRequest(Path.GetFullPath(pr.GetValue(dest)!), pr.GetValue(format)!, w, pr.GetValue(pivot));
-                var body = new Body(JsonSerializer.SerializeToUtf8Bytes(req, ApiJson.Default.BlockCopyRequest), "application/json");
+                var body = DaemonClient.Json(req, ApiJson.Default.BlockCopyRequest);
                 var url = DiskUrl(pr.GetValue(d)!, pr.GetValue(path)!) + "/copy";
                 if (!w)
                 {
@@ -64,7 +64,7 @@ public static partial class CliMain
             {
                 if (!pr.GetValue(active) || !pr.GetValue(pivot))
                     throw new CliException("blockcommit merges the active layer and pivots: give --active --pivot (snapshot-delete merges the layers snapshots made).");
-                var body = new Body(JsonSerializer.SerializeToUtf8Bytes(new BlockCommitRequest(pr.GetValue(delete)), ApiJson.Default.BlockCommitRequest), "application/json");
+                var body = DaemonClient.Json(new BlockCommitRequest(pr.GetValue(delete)), ApiJson.Default.BlockCommitRequest);
                 return await ShowJobAsync(c, DiskUrl(pr.GetValue(d)!, pr.GetValue(path)!) + "/commit", body, "Block Commit", ct);
             });
             root.Subcommands.Add(cmd);

@@ -121,7 +121,7 @@ public static partial class CliMain
                 var body = new DiskRequest(pr.GetValue(source), pr.GetValue(target)!, pr.GetValue(pool), pr.GetValue(bus), pr.GetValue(type), pr.GetValue(subdriver),
                     pr.GetValue(cache), m == "readonly", m == "shareable", pr.GetValue(serial), l, cf);
                 await c.JsonAsync("POST", $"v1/domains/{DaemonClient.E(info.Name)}/disks", ApiJson.Default.DiskInfo,
-                    new Body(JsonSerializer.SerializeToUtf8Bytes(body, ApiJson.Default.DiskRequest), "application/json"), ct);
+                    DaemonClient.Json(body, ApiJson.Default.DiskRequest), ct);
                 Console.WriteLine("Disk attached successfully");
                 Console.WriteLine();
                 return 0;
@@ -140,7 +140,7 @@ public static partial class CliMain
                 var (l, cf) = scope.Resolve(pr, info);
                 var body = new DiskRequest(null, pr.GetValue(target)!, null, null, null, null, null, false, false, null, l, cf);
                 await c.JsonAsync("POST", $"v1/domains/{DaemonClient.E(info.Name)}/disks/detach", ApiJson.Default.DiskInfo,
-                    new Body(JsonSerializer.SerializeToUtf8Bytes(body, ApiJson.Default.DiskRequest), "application/json"), ct);
+                    DaemonClient.Json(body, ApiJson.Default.DiskRequest), ct);
                 Console.WriteLine("Disk detached successfully");
                 Console.WriteLine();
                 return 0;
@@ -169,7 +169,7 @@ public static partial class CliMain
                 var src = pr.GetValue(source) is { } s ? Path.GetFullPath(s) : null;
                 var body = new MediaRequest(pr.GetValue(path)!, src, ej, l, cf, pr.GetValue(force));
                 (await c.SendAsync("POST", $"v1/domains/{DaemonClient.E(info.Name)}/media",
-                    new Body(JsonSerializer.SerializeToUtf8Bytes(body, ApiJson.Default.MediaRequest), "application/json"), ct)).Dispose();
+                    DaemonClient.Json(body, ApiJson.Default.MediaRequest), ct)).Dispose();
                 Console.WriteLine(ej ? "Successfully ejected media." : pr.GetValue(insert) ? "Successfully inserted media." : "Successfully updated media.");
                 return 0;
             });

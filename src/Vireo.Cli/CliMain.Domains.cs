@@ -173,7 +173,7 @@ public static partial class CliMain
             Client(cmd, async (pr, c, ct) =>
             {
                 var req = new MonitorRequest(string.Join(' ', pr.GetValue(words)!), pr.GetValue(hmp));
-                var body = new Body(JsonSerializer.SerializeToUtf8Bytes(req, ApiJson.Default.MonitorRequest), "application/json");
+                var body = DaemonClient.Json(req, ApiJson.Default.MonitorRequest);
                 var r = await c.JsonAsync("POST", $"v1/domains/{DaemonClient.E(pr.GetValue(d)!)}/monitor", ApiJson.Default.MonitorReply, body, ct);
                 var output = r.Output;
                 if (!req.Hmp && pr.GetValue(pretty))

@@ -19,13 +19,17 @@ public static partial class CliMain
         var osVariant = new Option<string?>("--os-variant", "--osinfo") { Description = "OS variant, e.g. debian12, ubuntu24.04, win11, generic" };
         var disk = new Option<string[]>("--disk") { Description = "path=,size=(GiB),format=,bus=,cache=,io=,discard=,readonly,device=cdrom,boot_order=; pool=P,size=N; vol=POOL/VOL; none", AllowMultipleArgumentsPerToken = false };
         var cdrom = new Option<string?>("--cdrom") { Description = "Install media (ISO)" };
-        var location = new Option<string?>("--location") { Description = "Install tree (not supported yet)" };
+        var location = new Option<string?>("--location", "-l") { Description = "Installer ISO or tree whose kernel and initrd boot the first run: PATH[,kernel=,initrd=]" };
+        var extraArgs = new Option<string?>("--extra-args", "-x") { Description = "Kernel command line for --location's installer" };
+        var cloudInit = new Option<string?>("--cloud-init") { Description = "NoCloud seed: user-data=,meta-data=,network-config=,root-password-generate=on,root-password-file=,ssh-key=,disable=on", Arity = ArgumentArity.ZeroOrOne };
+        var transient = new Option<bool>("--transient") { Description = "Create a transient domain: gone when it stops" };
+        var wait = new Option<int?>("--wait") { Description = "Minutes to wait for the install to finish (the guest to stop); -1: as long as it takes" };
         var boot = new Option<string?>("--boot") { Description = "hd,cdrom,network order; kernel=,initrd=,kernel_args=; menu=on" };
         var import = new Option<bool>("--import") { Description = "Boot the first disk as it is (no install media)" };
         var network = new Option<string[]>("--network", "-w") { Description = "network=NAME | bridge=BR | type=direct,source=DEV,source_mode=M | user | none; model=, mac=" };
         var graphics = new Option<string?>("--graphics") { Description = "none (default) or vnc[,listen=ADDR,port=N]" };
-        var console = new Option<string[]>("--console") { Description = "Accepted: a serial console (pty) is always added" };
-        var serial = new Option<string[]>("--serial") { Description = "Accepted: a serial port (pty) is always added" };
+        var console = new Option<string[]>("--console") { Description = "Serial console: pty (default), file,path=, unix,path=,mode=bind; log.file=" };
+        var serial = new Option<string[]>("--serial") { Description = "Serial ports, in order: pty (default), file,path=, unix,path=,mode=bind; log.file=" };
         var rng = new Option<string?>("--rng") { Description = "Host entropy source, e.g. /dev/urandom" };
         var filesystem = new Option<string[]>("--filesystem") { Description = "SOURCE,TAG[,accessmode=passthrough|mapped|squash] (9p share)" };
         var controller = new Option<string[]>("--controller") { Description = "type=scsi,model=virtio-scsi | type=usb,model=qemu-xhci | …" };
@@ -35,8 +39,8 @@ public static partial class CliMain
         var dryRun = new Option<bool>("--dry-run") { Description = "Check everything, create nothing" };
         var cmd = new Command("install", "Create a domain the way virt-install does: disks, media, network, then define and start it")
         {
-            name, memory, vcpus, cpu, machine, virtType, osVariant, disk, cdrom, location, boot, import, network, graphics, console, serial,
-            rng, filesystem, controller, autostart, noAutoconsole, printXml, dryRun,
+            name, memory, vcpus, cpu, machine, virtType, osVariant, disk, cdrom, location, extraArgs, boot, import, network, graphics, console, serial,
+            rng, filesystem, controller, cloudInit, autostart, transient, wait, noAutoconsole, printXml, dryRun,
         };
         Client(cmd, async (pr, c, ct) =>
         {
@@ -48,25 +52,68 @@ public static partial class CliMain
                 Disks = [.. pr.GetValue(disk) ?? []], Cdrom = pr.GetValue(cdrom) is { } cd ? Path.GetFullPath(cd) : null, Location = pr.GetValue(location),
                 Boot = pr.GetValue(boot), Import = pr.GetValue(import), Networks = [.. pr.GetValue(network) ?? []], Graphics = pr.GetValue(graphics),
                 Rng = pr.GetValue(rng), Filesystems = [.. pr.GetValue(filesystem) ?? []], Controllers = [.. pr.GetValue(controller) ?? []],
+                Serials = [.. pr.GetValue(serial) ?? []], Consoles = [.. pr.GetValue(console) ?? []],
+                ExtraArgs = pr.GetValue(extraArgs), Transient = pr.GetValue(transient),
+                // A bare --cloud-init means its defaults.
+                CloudInit = pr.GetResult(cloudInit) is null ? null : pr.GetValue(cloudInit) ?? "",
             };
+            if (o.Location is { } loc)
+            {
+                var src = loc.Split(',')[0];
+                o.Location = Path.GetFullPath(src) + loc[src.Length..];
+                o.LocationIsDirectory = Directory.Exists(Path.GetFullPath(src));
+            }
+            if (pr.GetValue(autostart) && o.Transient) throw new CliException("--autostart needs a persistent domain; drop --transient.");
             InstallPlan plan;
             try { plan = InstallBuilder.Build(o, caps.KvmUsable); }
             catch (DefinitionException e) { throw new CliException(string.Join("\n", e.Problems.Select(p => p.Message))); }
-            var xml = DomainXml.Write(plan.Domain);
-            if (pr.GetValue(printXml)) { Console.Write(xml); return 0; }
-            if ((await c.DomainsAsync(ct)).Any(x => x.Name == plan.Domain.Name))
-                throw new CliException($"Domain '{plan.Domain.Name}' already exists; pick another --name (or 'vireo undefine {plan.Domain.Name}' first).");
+            var dom = plan.Domain;
+            bool onlyLook = pr.GetValue(printXml) || pr.GetValue(dryRun);
+            if (!pr.GetValue(printXml) && (await c.DomainsAsync(ct)).Any(x => x.Name == dom.Name))
+                throw new CliException($"Domain '{dom.Name}' already exists; pick another --name (or 'vireo undefine {dom.Name}' first).");
+            LocationResult? found = null;
+            if (plan.Location is { } lp)
+            {
+                // The daemon finds (and unless only looking, extracts) the installer's kernel and initrd.
+                found = await c.JsonAsync("POST", "v1/install/location", ApiJson.Default.LocationResult,
+                    DaemonClient.Json(new LocationRequest(dom.Name, lp.Source, lp.Kernel, lp.Initrd, DryRun: onlyLook), ApiJson.Default.LocationRequest), ct);
+                dom.Os.Kernel = found.Kernel;
+                dom.Os.Initrd = found.Initrd;
+            }
+            if (pr.GetValue(printXml))
+            {
+                if (plan.CloudInit is { } ci) Console.Error.WriteLine($"NOTE  the cloud-init seed (volume '{ci.Volume}' in pool '{ci.Pool}') is made by 'vireo install', not by --print-xml.");
+                if (found is not null) Console.Error.WriteLine($"NOTE  the installer's kernel and initrd ({found.KernelInside}, {found.InitrdInside}) are copied by 'vireo install', not by --print-xml.");
+                Console.Write(DomainXml.Write(dom));
+                return 0;
+            }
+            string? password = null;
+            var seedFiles = plan.CloudInit is { } cip ? CloudInitFiles(cip, dom, out password) : null;
             foreach (var w in plan.Warnings) Console.Error.WriteLine($"WARNING  {w}");
             if (plan.NewDisks.FirstOrDefault(n => n.Pool is null) is { } file)
                 throw new CliException($"--disk path={file.Path},size= would create a file outside every pool; create it in a pool (pool=default,size=N) or make it first (vireo vol-create-as).");
             if (pr.GetValue(dryRun))
             {
+                if (found is not null) Console.WriteLine($"Found the {found.Distro} installer: {found.KernelInside}, {found.InitrdInside}");
                 Console.WriteLine("Dry run completed successfully");
                 return 0;
             }
             var made = new List<(string Pool, string Name)>();
+            var xml = DomainXml.Write(dom);
             try
             {
+                if (plan.CloudInit is { } seed)
+                {
+                    var iso = new MemoryStream();
+                    Vireo.Host.Iso9660.Write(iso, "cidata", seedFiles!.Select(f => Vireo.Host.IsoFile.FromText(f.Name, f.Text)));
+                    var vol = $"<volume><name>{SecurityElement.Escape(seed.Volume)}</name><capacity unit='bytes'>{iso.Length}</capacity><target><format type='raw'/></target></volume>";
+                    await c.JsonAsync("POST", $"v1/pools/{DaemonClient.E(seed.Pool)}/volumes", ApiJson.Default.VolumeInfo, DaemonClient.Xml(vol), ct);
+                    made.Add((seed.Pool, seed.Volume));
+                    iso.Position = 0;
+                    using var resp = await UnixHttp.SendStreamAsync(c.Socket, "PUT", $"v1/pools/{DaemonClient.E(seed.Pool)}/volumes/{DaemonClient.E(seed.Volume)}/data?offset=0&length={iso.Length}", iso, iso.Length, _ => { }, ct);
+                    if (!resp.Ok) throw new CliException(await DaemonClient.ErrorText(resp, ct));
+                    Console.WriteLine($"Made the cloud-init seed '{seed.Volume}' ({string.Join(", ", seedFiles!.Select(f => f.Name))}) in pool '{seed.Pool}'; it is removed after the first run");
+                }
                 foreach (var nd in plan.NewDisks)
                 {
                     var vol = $"<volume><name>{SecurityElement.Escape(nd.Name)}</name><capacity unit='bytes'>{nd.SizeBytes}</capacity><target><format type='{nd.Format}'/></target></volume>";
@@ -74,21 +121,71 @@ public static partial class CliMain
                     made.Add((nd.Pool!, nd.Name));
                     Console.WriteLine($"Allocating '{nd.Name}' ({ProgressBar.Bytes(nd.SizeBytes)}) in pool '{nd.Pool}'");
                 }
-                await c.JsonAsync("POST", "v1/domains", ApiJson.Default.DefineResult, DaemonClient.Xml(xml), ct);
+                if (found is not null) Console.WriteLine($"Copied the {found.Distro} installer's kernel and initrd ({found.KernelInside}, {found.InitrdInside}) for the first run");
+                if (!o.Transient) await c.JsonAsync("POST", "v1/domains", ApiJson.Default.DefineResult, DaemonClient.Xml(xml), ct);
             }
             catch (CliException)
             {
-                // Nothing half-made stays: the volumes made for this domain go again.
+                // Nothing half-made stays: the volumes and files made for this domain go again.
                 foreach (var (p, v) in made) try { (await c.SendAsync("DELETE", $"v1/pools/{DaemonClient.E(p)}/volumes/{DaemonClient.E(v)}", null, ct)).Dispose(); } catch (CliException) { }
+                if (found is not null) try { (await c.SendAsync("DELETE", $"v1/install/location/{DaemonClient.E(dom.Name)}", null, ct)).Dispose(); } catch (CliException) { }
                 throw;
             }
-            if (pr.GetValue(autostart)) await c.TextAsync("PUT", $"v1/domains/{DaemonClient.E(plan.Domain.Name)}/autostart?enable=true&format=tsv", null, ct);
-            Console.WriteLine($"Creating domain '{plan.Domain.Name}' ({plan.Domain.Vcpus} vCPU, {plan.Domain.MemoryKiB / 1024} MiB, {plan.Domain.Type}, os-variant {plan.Os.Name})");
-            await c.ActAsync(plan.Domain.Name, "start", "", ct);
+            if (pr.GetValue(autostart)) await c.TextAsync("PUT", $"v1/domains/{DaemonClient.E(dom.Name)}/autostart?enable=true&format=tsv", null, ct);
+            Console.WriteLine($"Creating {(o.Transient ? "transient " : "")}domain '{dom.Name}' ({dom.Vcpus} vCPU, {dom.MemoryKiB / 1024} MiB, {dom.Type}, os-variant {plan.Os.Name})");
+            // Listening before the start: a first run that ends quickly is not missed.
+            var waitMinutes = pr.GetValue(wait);
+            using var events = waitMinutes is not null and not 0 ? await c.SendAsync("GET", "v1/events", null, ct) : null;
+            if (o.Transient) await c.JsonAsync("POST", "v1/create", ApiJson.Default.DomainInfo, DaemonClient.Xml(xml), ct);
+            else await c.ActAsync(dom.Name, "start", "", ct);
+            if (password is not null && plan.CloudInit!.GeneratePassword)
+                Console.WriteLine($"Generated password for the first boot (root; it must be changed at the first login): {password}");
+            if (events is not null)
+            {
+                Console.WriteLine(waitMinutes < 0 ? "Waiting for the installation to finish." : $"Waiting {waitMinutes} minute{(waitMinutes == 1 ? "" : "s")} for the installation to finish.");
+                if (!await WaitStoppedAsync(events, dom.Name, waitMinutes!.Value, ct))
+                {
+                    Console.Error.WriteLine($"error: Domain '{dom.Name}' is still running after {waitMinutes} minute{(waitMinutes == 1 ? "" : "s")}; the installation may still be in progress.");
+                    return 1;
+                }
+                Console.WriteLine(found is not null ? "Installation finished; the domain starts again from its disk." : "Installation finished: the domain has stopped.");
+            }
             Console.WriteLine("Domain creation completed.");
-            if (!pr.GetValue(noAutoconsole)) Console.WriteLine($"Connect to its console with: vireo console {plan.Domain.Name}");
+            if (!pr.GetValue(noAutoconsole) && events is null) Console.WriteLine($"Connect to its console with: vireo console {dom.Name}");
             return 0;
         });
         root.Subcommands.Add(cmd);
+    }
+
+    /// <summary>The seed's files, reading what --cloud-init names; the root password chosen, if any.</summary>
+    private static IReadOnlyList<(string Name, string Text)> CloudInitFiles(CloudInitPlan p, DomainDef dom, out string? password)
+    {
+        static string Read(string what, string path)
+        {
+            try { return File.ReadAllText(path); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new CliException($"Cannot read --cloud-init {what} '{path}': {e.Message}"); }
+        }
+        password = p.GeneratePassword ? CloudInitPlan.NewPassword()
+            : p.PasswordFile is { } pf ? Read("root-password-file", pf).Split('\n')[0].TrimEnd('\r') : null;
+        return p.Render(dom.Name, dom.Uuid == Guid.Empty ? Guid.NewGuid() : dom.Uuid, path =>
+            Read(path == p.UserDataFile ? "user-data" : path == p.MetaDataFile ? "meta-data" : path == p.NetworkConfigFile ? "network-config" : "ssh-key", path), password);
+    }
+
+    /// <summary>--wait: true once the domain's first run ends (a Stopped event), false after the minutes given.</summary>
+    private static async Task<bool> WaitStoppedAsync(HttpReply events, string name, int minutes, CancellationToken ct)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        if (minutes > 0) cts.CancelAfter(TimeSpan.FromMinutes(minutes));
+        try
+        {
+            using var reader = new StreamReader(events.Body);
+            while (await reader.ReadLineAsync(cts.Token) is { } line)
+            {
+                var e = System.Text.Json.JsonSerializer.Deserialize(line, ApiJson.Default.EventInfo)!;
+                if (e.Domain == name && e.Event == "Stopped") return true;
+            }
+            throw new CliException("The daemon closed its event stream.");
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested) { return false; }
     }
 }

@@ -154,7 +154,7 @@ public static partial class CliMain
                 if (!text.TrimStart().StartsWith('<')) text = await ReadXmlArg(text, ct);
                 var body = new NetUpdateRequest(pr.GetValue(command)!, pr.GetValue(section)!, text, pr.GetValue(live), pr.GetValue(config));
                 var r = await c.JsonAsync("POST", $"v1/networks/{DaemonClient.E(pr.GetValue(n)!)}/update", ApiJson.Default.NetworkActionResult,
-                    new Body(JsonSerializer.SerializeToUtf8Bytes(body, ApiJson.Default.NetUpdateRequest), "application/json"), ct);
+                    DaemonClient.Json(body, ApiJson.Default.NetUpdateRequest), ct);
                 var what = (pr.GetValue(live), pr.GetValue(config)) switch
                 {
                     (true, true) => "live state and persistent config",
@@ -215,7 +215,7 @@ public static partial class CliMain
             {
                 var body = new BridgeRequest(pr.GetValue(nic)!, pr.GetValue(bridge)!, !pr.GetValue(noStp), pr.GetValue(delay));
                 var r = await c.JsonAsync("POST", "v1/host/bridges", ApiJson.Default.BridgeResult,
-                    new Body(JsonSerializer.SerializeToUtf8Bytes(body, ApiJson.Default.BridgeRequest), "application/json"), ct);
+                    DaemonClient.Json(body, ApiJson.Default.BridgeRequest), ct);
                 Console.WriteLine($"Created bridge {r.Bridge} with attached device {r.Nic}");
                 foreach (var a in r.Addresses) Console.WriteLine($"  address {a} moved to {r.Bridge}");
                 foreach (var rt in r.Routes) Console.WriteLine($"  route {rt} moved to {r.Bridge}");
@@ -262,7 +262,7 @@ public static partial class CliMain
                 var body = new InterfaceRequest(pr.GetValue(type)!, attach ? pr.GetValue(source) : null, pr.GetValue(mac),
                     attach ? pr.GetValue(model) : null, attach ? pr.GetValue(target) : null, l, cf);
                 await c.JsonAsync("POST", $"v1/domains/{DaemonClient.E(info.Name)}/interfaces{(attach ? "" : "/detach")}", ApiJson.Default.InterfaceRequest,
-                    new Body(JsonSerializer.SerializeToUtf8Bytes(body, ApiJson.Default.InterfaceRequest), "application/json"), ct);
+                    DaemonClient.Json(body, ApiJson.Default.InterfaceRequest), ct);
                 Console.WriteLine(attach ? "Interface attached successfully" : "Interface detached successfully");
                 Console.WriteLine();
                 return 0;

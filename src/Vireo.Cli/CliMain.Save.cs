@@ -122,7 +122,7 @@ public static partial class CliMain
             }
             var req = new ImportRequest(Path.GetFullPath(pr.GetValue(source)!), pr.GetValue(name), pr.GetValue(pool)!, pr.GetValue(format)!, pr.GetValue(memory),
                 pr.GetValue(vcpus), pr.GetValue(network), pr.GetValue(bus), kernel, initrd, args);
-            return await ShowJobAsync(c, "v1/import", new Body(JsonSerializer.SerializeToUtf8Bytes(req, ApiJson.Default.ImportRequest), "application/json"),
+            return await ShowJobAsync(c, "v1/import", DaemonClient.Json(req, ApiJson.Default.ImportRequest),
                 $"Importing {Path.GetFileName(pr.GetValue(source))}", ct);
         });
         root.Subcommands.Add(cmd);

@@ -35,7 +35,7 @@ public static partial class CliMain
             {
                 var req = new SnapshotRequest(pr.GetValue(nameOpt) ?? pr.GetValue(name), pr.GetValue(descOpt) ?? pr.GetValue(description), pr.GetValue(diskOnly), null);
                 var s = await c.JsonAsync("POST", $"v1/domains/{DaemonClient.E(pr.GetValue(d)!)}/snapshots", ApiJson.Default.SnapshotInfo,
-                    new Body(JsonSerializer.SerializeToUtf8Bytes(req, ApiJson.Default.SnapshotRequest), "application/json"), ct);
+                    DaemonClient.Json(req, ApiJson.Default.SnapshotRequest), ct);
                 Console.WriteLine($"Domain snapshot {s.Name} created");
                 return 0;
             });
@@ -51,7 +51,7 @@ public static partial class CliMain
                 var xml = pr.GetValue(file) is { } f ? await ReadXmlArg(f, ct) : null;
                 var req = new SnapshotRequest(null, null, pr.GetValue(diskOnly), xml);
                 var s = await c.JsonAsync("POST", $"v1/domains/{DaemonClient.E(pr.GetValue(d)!)}/snapshots", ApiJson.Default.SnapshotInfo,
-                    new Body(JsonSerializer.SerializeToUtf8Bytes(req, ApiJson.Default.SnapshotRequest), "application/json"), ct);
+                    DaemonClient.Json(req, ApiJson.Default.SnapshotRequest), ct);
                 Console.WriteLine($"Domain snapshot {s.Name} created{(pr.GetValue(file) is { } p ? " from '" + p + "'" : "")}");
                 return 0;
             });

@@ -84,6 +84,7 @@ public sealed class DaemonClient : IDisposable
     public static string E(string s) => Uri.EscapeDataString(s);
 
     public static Body Xml(string xml) => new(Encoding.UTF8.GetBytes(xml), "application/xml");
+    public static Body Json<T>(T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) => new(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(value, type), "application/json");
 
     public async Task<ClientWebSocket> WebSocketAsync(string path, CancellationToken ct)
     {

@@ -74,6 +74,7 @@ public static class DaemonHost
         DiskRoutes.MapJobs(app, hv);
         SnapshotRoutes.Map(app, hv);
         SaveRoutes.Map(app, hv);
+        InstallRoutes.Map(app, hv);
         var log = loggerFactory.CreateLogger("vireod");
         await app.StartAsync(ct);
         log.LogInformation("vireod listening on unix:{Socket} (config {Config}, run {Run}); {Count} domains, {Running} running; ready {Ms:0} ms after launch",

@@ -30,6 +30,8 @@ public sealed record EngineOptions
     /// <summary>Images and saved state: {DataDir}/images is the default pool, {DataDir}/save holds managed saves.</summary>
     public string DataDir { get; init; } = "/var/lib/vireo";
     public string DefaultPoolPath => Path.Combine(DataDir, "images");
+    /// <summary>An installer's kernel and initrd taken out of --location's ISO or tree, for the first run only.</summary>
+    public string BootDir(string name) => Path.Combine(DataDir, "boot", name);
     public string ManagedSaveFile(string name) => Path.Combine(DataDir, "save", name + ".save");
     public string StorageConfigDir => Path.Combine(ConfigDir, "storage");
     public string StorageAutostartDir => Path.Combine(ConfigDir, "storage", "autostart");

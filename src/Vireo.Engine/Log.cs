@@ -73,4 +73,10 @@ internal static partial class Log
 
     [LoggerMessage(4002, LogLevel.Information, "Snapshot '{Snapshot}' of '{Domain}' {Action} in {Ms:0.0} ms")]
     public static partial void SnapshotDone(ILogger log, string domain, string snapshot, string action, double ms);
+
+    [LoggerMessage(5001, LogLevel.Information, "Domain '{Domain}' finished its first run: {What}")]
+    public static partial void FirstBootDone(ILogger log, string domain, string what);
+
+    [LoggerMessage(5002, LogLevel.Error, "Domain '{Domain}': cleaning up after its first run failed")]
+    public static partial void FirstBootFailed(ILogger log, Exception e, string domain);
 }

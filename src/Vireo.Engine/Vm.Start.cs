@@ -16,6 +16,8 @@ public sealed partial class Vm
             if (IsActive) throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{Name}' is already running.");
             if (await StartFromManagedSaveAsync(paused, ct)) return;
             var live = Def.Clone();
+            // An installer's first run ends at its reboot; the domain then starts from its disk.
+            if (FirstBoot.Read(live) is { RestartOnReboot: true }) live.OnReboot = "destroy";
             var emulator = Preflight(live);
             await LaunchAsync(live, emulator, paused, ct);
         }
@@ -255,6 +257,7 @@ public sealed partial class Vm
             Log.EndedWhileAway(_log, Name, st.Pid);
             CleanupRunFiles();
             lock (_state) { State = DomainState.Shutoff; Reason = "unknown"; }
+            if (st.Persistent) FinishFirstBoot(DomainXml.Parse(st.LiveXml), guestRebooted: false);
             return false;
         }
         var watch = ProcessWatch.Start(st.Pid, ownChild: false);

@@ -48,6 +48,7 @@ public sealed partial class Vm
                 bool restart;
                 lock (_state)
                 {
+                    _guestReset = reason == "guest-reset";
                     _shutdownReason = reason switch
                     {
                         "guest-shutdown" or "guest-reset" => "shutdown",
@@ -106,7 +107,7 @@ public sealed partial class Vm
     private void OnExit(int? status)
     {
         string reason, detail;
-        bool transient;
+        bool transient, guestReset;
         DomainDef? live;
         lock (_state)
         {
@@ -122,14 +123,19 @@ public sealed partial class Vm
             State = DomainState.Shutoff;
             Reason = reason;
             transient = !Persistent;
+            guestReset = _guestReset && reason == "shutdown";
+            _guestReset = false;
             _console?.Dispose();
             _console = null;
         }
         Log.Stopped(_log, Name, reason, ProcessWatch.Describe(status));
         CleanupRunFiles();
         if (live is not null) _ = _hv.Networks.ReleaseNicsAsync(live);
+        // Before anyone hears of the stop: a start right after it must see the final definition.
+        var restart = !transient && live is not null && FinishFirstBoot(live, guestReset);
         _bus.Publish(Name, "Stopped", detail);
         _stopped.TrySetResult();
         if (transient) _hv.Forget(this);
+        if (restart) _ = RestartAfterInstallAsync();
     }
 }

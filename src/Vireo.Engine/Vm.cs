@@ -31,6 +31,7 @@ public sealed partial class Vm
     private string? _expectedStop;     // the reason to record when QEMU exits: set by destroy/shutdown
     private string? _shutdownReason;   // from QEMU's SHUTDOWN event
     private bool _fakeReboot;
+    private bool _guestReset;          // QEMU's SHUTDOWN said guest-reset: the guest rebooted (with on_reboot=destroy)
     private string? _pauseReason;
     private Stream? _console;
 

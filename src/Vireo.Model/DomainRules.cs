@@ -8,6 +8,12 @@ public static partial class DomainRules
     [GeneratedRegex(@"^[A-Za-z0-9_][A-Za-z0-9_.+:-]*$")]
     internal static partial Regex NamePattern();
 
+    /// <summary>Why a domain name is not allowed, or null (names become file names).</summary>
+    public static string? NameProblem(string? name) =>
+        string.IsNullOrEmpty(name) ? "The domain needs a <name>."
+        : name.Length > 200 || !NamePattern().IsMatch(name) ? $"Domain name '{name}' is not allowed; use letters, digits and _ . + : - (at most 200), not starting with a dot or dash."
+        : null;
+
     /// <summary>Completes a parsed definition the way libvirt does on define.</summary>
     public static void Fill(DomainDef d)
     {
@@ -133,9 +139,7 @@ public static partial class DomainRules
     public static IReadOnlyList<Problem> Validate(DomainDef d)
     {
         var p = new List<Problem>();
-        if (string.IsNullOrEmpty(d.Name)) p.Add(new("The domain needs a <name>."));
-        else if (d.Name.Length > 200 || !NamePattern().IsMatch(d.Name))
-            p.Add(new($"Domain name '{d.Name}' is not allowed; use letters, digits and _ . + : - (at most 200), not starting with a dot or dash."));
+        if (NameProblem(d.Name) is { } np) p.Add(new(np));
         if (d.MemoryKiB == 0) p.Add(new("The domain needs <memory> greater than zero, e.g. <memory unit='MiB'>512</memory>."));
         if (d.MemoryKiB > 0 && d.MemoryKiB < 1024) p.Add(new($"Memory {d.MemoryKiB} KiB is too small; give at least 1 MiB."));
         if (d.Vcpus < 1 || d.Vcpus > 255) p.Add(new($"vcpu count {d.Vcpus} is out of range; use 1 to 255."));

@@ -19,6 +19,11 @@ public sealed class InstallOptions
     public List<string> Disks { get; set; } = [];
     public string? Cdrom { get; set; }
     public string? Location { get; set; }
+    /// <summary>Set by the caller after looking: --location names a directory (an install tree), not an ISO.</summary>
+    public bool LocationIsDirectory { get; set; }
+    public string? ExtraArgs { get; set; }
+    public string? CloudInit { get; set; }
+    public bool Transient { get; set; }
     public string? Boot { get; set; }
     public bool Import { get; set; }
     public List<string> Networks { get; set; } = [];
@@ -125,7 +130,13 @@ public sealed class OptionString
     public IEnumerable<string> Unused => _values.Keys.Where(k => !_used.Contains(k));
 }
 
-public sealed record InstallPlan(DomainDef Domain, IReadOnlyList<NewDisk> NewDisks, OsVariant Os, IReadOnlyList<string> Warnings);
+/// <param name="Location">--location's source (ISO or directory) and the kernel/initrd paths inside it, if given; the daemon finds and extracts them.</param>
+/// <param name="CloudInit">The seed to build, if --cloud-init was given.</param>
+public sealed record InstallPlan(DomainDef Domain, IReadOnlyList<NewDisk> NewDisks, OsVariant Os, IReadOnlyList<string> Warnings,
+    LocationPlan? Location = null, CloudInitPlan? CloudInit = null);
+
+/// <summary>--location SOURCE[,kernel=PATH,initrd=PATH]: the installer's kernel and initrd, inside an ISO or a directory.</summary>
+public sealed record LocationPlan(string Source, bool IsDirectory, string? Kernel, string? Initrd);
 
 /// <summary>
 /// Turns virt-install options into a domain definition (and the disks to create), the same
@@ -323,8 +334,44 @@ public static class InstallBuilder
         }
         var media = (o.Cdrom is not null ? 1 : 0) + (o.Location is not null ? 1 : 0) + (o.Import ? 1 : 0) + (d.Os.Kernel is not null ? 1 : 0);
         if (media == 0) Bad("Say how the guest installs: --cdrom ISO, --location ISO|DIR, --import (boot the first disk), or --boot kernel=…,initrd=….");
+        if (media > 1) Bad("Give one install source: --cdrom, --location, --import or --boot kernel=.");
         if (o.Import && o.Boot is null) d.Os.BootDevices.Add("hd");
-        if (o.Location is not null) Bad("--location is not supported yet; use --cdrom, or --boot kernel=,initrd= with the installer's kernel.");
+        if (o.ExtraArgs is not null && o.Location is null) Bad("--extra-args needs --location (it is the installer kernel's command line); with --boot kernel= use kernel_args=.");
+        var firstBootDetach = new List<(string, bool)>();
+        LocationPlan? location = null;
+        if (o.Location is not null)
+        {
+            var l = new OptionString("--location", o.Location, "source");
+            var src = l.Get("source") ?? "";
+            if (!src.StartsWith('/')) Bad($"--location '{src}' must be an absolute path to an ISO or an install tree (http and other URLs are not supported).");
+            location = new LocationPlan(src, o.LocationIsDirectory, l.Get("kernel"), l.Get("initrd"));
+            Unknown(l, problems);
+            // The kernel and initrd are filled in by the daemon once it has found them.
+            d.Os.Cmdline = o.ExtraArgs;
+            if (!o.LocationIsDirectory)
+            {
+                // The installer reads its packages from the same ISO, as a CD-ROM, for the first run.
+                var bus = d.Os.Machine.Contains("q35") ? "sata" : "ide";
+                var cd = new DiskDef { Device = "cdrom", Source = src, Format = "raw", ReadOnly = true, TargetBus = bus, TargetDev = NextTarget(bus) };
+                d.Devices.Disks.Add(cd);
+                firstBootDetach.Add((cd.TargetDev, false));
+            }
+        }
+        CloudInitPlan? cloudInit = null;
+        if (o.CloudInit is not null)
+        {
+            var bus = d.Os.Machine.Contains("q35") ? "sata" : "ide";
+            var seed = new DiskDef { Device = "cdrom", Type = "volume", Format = "raw", ReadOnly = true, TargetBus = bus, TargetDev = NextTarget(bus) };
+            cloudInit = CloudInitPlan.Parse(o.CloudInit, d.Name, seed.TargetDev, problems);
+            seed.SourcePool = cloudInit.Pool;
+            seed.SourceVolume = cloudInit.Volume;
+            d.Devices.Disks.Add(seed);
+            firstBootDetach.Add((seed.TargetDev, true));
+        }
+        if (o.Transient && (firstBootDetach.Count > 0 || location is not null))
+            Bad("--transient cannot be combined with --location or --cloud-init: their media are removed from the definition after the first run, and a transient domain has none.");
+        if (firstBootDetach.Count > 0 || location is not null)
+            new FirstBoot(firstBootDetach, location is not null, location is not null, RestartOnReboot: location is not null).Mark(d);
 
         // Networks: network=NAME | bridge=BR | type=direct,source=DEV[,source_mode=] | user | none; model=, mac=
         var networks = o.Networks.Count == 0 ? ["user"] : o.Networks;
@@ -369,8 +416,26 @@ public static class InstallBuilder
             }
             Unknown(g, problems);
         }
-        d.Devices.Serials.Add(new CharDef { Type = "pty" });
-        d.Devices.Consoles.Add(new CharDef { Type = "pty", TargetType = "serial" });
+        // --serial pty | file,path=P | unix,path=P[,mode=bind|connect]; log.file= keeps a copy of a pty's output.
+        foreach (var spec in o.Serials.Count > 0 ? o.Serials : o.Consoles)
+        {
+            var s = new OptionString(o.Serials.Count > 0 ? "--serial" : "--console", spec, "type");
+            var c = new CharDef { Type = s.Get("type") ?? "pty", TargetPort = d.Devices.Serials.Count };
+            if (c.Type is not ("pty" or "file" or "unix" or "null")) { Bad($"{s.Option} '{c.Type}' is not supported; use pty, file,path=FILE, unix,path=SOCKET[,mode=bind] or null."); continue; }
+            c.SourcePath = s.Get("path");
+            if (c.Type is "file" or "unix" && c.SourcePath is null) Bad($"{s.Option} {c.Type} needs path=.");
+            if (c.SourcePath is { } sp && !sp.StartsWith('/')) Bad($"{s.Option} path '{sp}' must be absolute.");
+            if (c.Type == "unix") c.SourceMode = s.Get("mode") ?? "bind";
+            c.LogFile = s.Get("log.file");
+            if (c.LogFile is not null) c.LogAppend = s.Get("log.append") ?? "off";
+            Unknown(s, problems);
+            d.Devices.Serials.Add(c);
+        }
+        if (d.Devices.Serials.Count == 0)
+        {
+            d.Devices.Serials.Add(new CharDef { Type = "pty" });
+            d.Devices.Consoles.Add(new CharDef { Type = "pty", TargetType = "serial" });
+        }
 
         if (o.Rng is not null)
         {
@@ -400,7 +465,7 @@ public static class InstallBuilder
             d.Devices.Controllers.Add(c);
         }
         if (problems.Count > 0) throw new DefinitionException(problems);
-        return new InstallPlan(d, newDisks, os, warnings);
+        return new InstallPlan(d, newDisks, os, warnings, location, cloudInit);
     }
 
     private static void Unknown(OptionString s, List<Problem> problems)

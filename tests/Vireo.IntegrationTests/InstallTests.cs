@@ -33,3 +33,154 @@ public sealed class InstallTests(VireoFixture fx)
         Assert.DoesNotContain("inst-", await d.OkAsync("vol-list", "default"));
     }
 }
+
+/// <summary>vireo install's first-run media: a cloud-init seed and an installer booted with --location.</summary>
+[Collection("vireo")]
+public sealed class InstallFirstRunTests(VireoFixture fx)
+{
+    private string Boot => $"kernel={fx.GuestDir}/vmlinuz,initrd={fx.GuestDir}/initrd.img,kernel_args=console=ttyS0 quiet panic=-1 vireo.agent";
+
+    [Fact]
+    public async Task Cloud_init_seed_is_read_by_the_guest_and_removed_after_the_first_run()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        var userData = Path.Combine(d.Root, "user-data");
+        await File.WriteAllTextAsync(userData, "#cloud-config\nruncmd:\n  - echo seed-line-7f3a\n");
+        var metaData = Path.Combine(d.Root, "meta-data");
+        await File.WriteAllTextAsync(metaData, "instance-id: ci-1\nlocal-hostname: seeded-host\n");
+        var key = Path.Combine(d.Root, "id.pub");
+        await File.WriteAllTextAsync(key, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKey user@host\n");
+        var agent = Path.Combine(d.Root, "ci.agent");
+
+        var r = await d.RunAsync("install", "--name", "ci", "--os-variant", "generic", "--memory", "128", "--boot", Boot, "--network", "none",
+            "--cloud-init", $"user-data={userData},meta-data={metaData}",
+            "--serial", $"pty,log.file={d.SerialLog("ci")}", "--serial", $"unix,path={agent},mode=bind", "--noautoconsole");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("Made the cloud-init seed 'ci-cidata.iso' (user-data, meta-data) in pool 'default'; it is removed after the first run", r.Stdout);
+        // The generated-password variant, with an SSH key, beside it.
+        r = await d.RunAsync("install", "--name", "ci2", "--os-variant", "generic", "--memory", "128", "--boot", Boot, "--network", "none",
+            "--cloud-init", $"root-password-generate=on,ssh-key={key}", "--serial", $"pty,log.file={d.SerialLog("ci2")}", "--noautoconsole");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var password = System.Text.RegularExpressions.Regex.Match(r.Stdout, @"Generated password for the first boot \(root; it must be changed at the first login\): (\S{16})\n").Groups[1].Value;
+        Assert.Equal(16, password.Length);
+
+        await d.WaitForSerialAsync("ci", "VIREO-GUEST-READY");
+        var log = await File.ReadAllTextAsync(d.SerialLog("ci"));
+        Assert.Contains("VIREO-GUEST: cidata on /dev/sr0", log);
+        Assert.Contains("VIREO-CIDATA:   - echo seed-line-7f3a", log);
+        using (var ga = new GuestAgent(agent))
+        {
+            Assert.Equal("seeded-host\n", await ga.RunAsync("hostname"));
+            // The volume label, straight from the primary volume descriptor (sector 16, offset 40).
+            Assert.Equal("cidata", await ga.RunAsync("dd if=/dev/sr0 bs=2048 skip=16 count=1 2>/dev/null | dd bs=1 skip=40 count=32 2>/dev/null | tr -d ' '"));
+        }
+        await d.WaitForSerialAsync("ci2", "VIREO-GUEST-READY");
+        log = await File.ReadAllTextAsync(d.SerialLog("ci2"));
+        Assert.Contains($"VIREO-CIDATA:     root:{password}", log);
+        Assert.Contains("VIREO-CIDATA:       - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKey user@host", log);
+        Assert.Contains("VIREO-CIDATA:   - [ touch, /etc/cloud/cloud-init.disabled ]", log);
+
+        // While the first run goes on, the seed is in the definition and the pool.
+        Assert.Contains("<source pool='default' volume='ci-cidata.iso'/>", await d.OkAsync("dumpxml", "ci", "--inactive"));
+        Assert.Contains("ci-cidata.iso", await d.OkAsync("vol-list", "default"));
+        await d.OkAsync("destroy", "ci");
+        var after = await d.OkAsync("dumpxml", "ci", "--inactive");
+        Assert.DoesNotContain("cidata", after);
+        Assert.DoesNotContain("firstBoot", after);
+        Assert.DoesNotContain("<disk", after);
+        await WaitAsync(async () => !(await d.OkAsync("vol-list", "default")).Contains("ci-cidata.iso"));
+        Assert.Contains("ci2-cidata.iso", await d.OkAsync("vol-list", "default"));
+
+        // The next boot has no seed.
+        await d.OkAsync("start", "ci");
+        await d.WaitForSerialAsync("ci", "VIREO-GUEST-READY");
+        Assert.DoesNotContain("cidata", await File.ReadAllTextAsync(d.SerialLog("ci")));
+        await d.OkAsync("destroy", "ci");
+        await d.OkAsync("destroy", "ci2");
+
+        // Bad options: exact errors, nothing made.
+        Assert.Equal("error: --cloud-init: unknown option 'user_data'; use user-data=, meta-data=, network-config=, root-password-generate=on, root-password-file=, ssh-key=, disable=on.\n",
+            await d.FailAsync("install", "--name", "bad", "--import", "--disk", "none", "--os-variant", "generic", "--cloud-init", "user_data=/x"));
+        Assert.Equal("error: --cloud-init user-data= is used as it is: put the password and SSH keys into it instead of adding root-password-generate=, root-password-file= or ssh-key=.\n",
+            await d.FailAsync("install", "--name", "bad", "--import", "--os-variant", "generic", "--cloud-init", $"user-data={userData},ssh-key={key}"));
+        Assert.StartsWith($"error: Cannot read --cloud-init meta-data '{d.Root}/nope': ",
+            await d.FailAsync("install", "--name", "bad", "--import", "--os-variant", "generic", "--cloud-init", $"user-data={userData},meta-data={d.Root}/nope"));
+        Assert.DoesNotContain("bad", await d.OkAsync("vol-list", "default"));
+    }
+
+    [Fact]
+    public async Task Location_boots_the_installer_from_an_iso_then_the_disk()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        // An "installer ISO" laid out like Debian's: install.amd/vmlinuz and initrd.gz.
+        var iso = Path.Combine(d.Root, "netinst.iso");
+        await using (var f = File.Create(iso))
+            Vireo.Host.Iso9660.Write(f, "Test installer", [
+                Vireo.Host.IsoFile.FromFile("install.amd/vmlinuz", $"{fx.GuestDir}/vmlinuz"),
+                Vireo.Host.IsoFile.FromFile("install.amd/initrd.gz", $"{fx.GuestDir}/initrd.img"),
+                Vireo.Host.IsoFile.FromText("README.txt", "test media\n")]);
+
+        Assert.Equal("Found the debian installer: install.amd/vmlinuz, install.amd/initrd.gz\nDry run completed successfully\n",
+            await d.OkAsync("install", "--name", "inst", "--location", iso, "--os-variant", "debian12", "--disk", "pool=default,size=0.01", "--dry-run"));
+        Assert.False(Directory.Exists(Path.Combine(d.DataDir, "boot", "inst")));
+
+        // The "installer" reboots by itself after 2 s: that ends the first run, and the domain
+        // starts again from its (empty) disk without the kernel and the ISO.
+        var r = await d.RunAsync("install", "--name", "inst", "--location", iso, "--os-variant", "generic", "--memory", "128",
+            "--extra-args", "console=ttyS0 quiet panic=-1 vireo.reboot=2", "--disk", "pool=default,size=0.01", "--network", "none",
+            "--serial", $"pty,log.file={d.SerialLog("inst")},log.append=on", "--wait", "2");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("Copied the debian installer's kernel and initrd (install.amd/vmlinuz, install.amd/initrd.gz) for the first run", r.Stdout);
+        Assert.Contains("Installation finished; the domain starts again from its disk.", r.Stdout);
+        var log = await File.ReadAllTextAsync(d.SerialLog("inst"));
+        Assert.Contains("VIREO-GUEST: rebooting by itself", log);
+        Assert.Matches(@"VIREO-GUEST: disk sr0 \d+ bytes ro=1", log);   // the ISO was the installer's CD-ROM
+        await WaitAsync(async () => (await d.StateAsync("inst")).StartsWith("running"));
+        var xml = await d.OkAsync("dumpxml", "inst", "--inactive");
+        Assert.DoesNotContain("<kernel>", xml);
+        Assert.DoesNotContain("netinst.iso", xml);
+        Assert.Contains("<boot dev='hd'/>", xml);
+        Assert.False(Directory.Exists(Path.Combine(d.DataDir, "boot", "inst")));
+        Assert.DoesNotContain("<kernel>", await d.OkAsync("dumpxml", "inst"));
+        await d.OkAsync("destroy", "inst");
+
+        Assert.Equal($"error: --location '{d.Root}/none.iso' does not exist; give an ISO file or an install tree directory.\n",
+            await d.FailAsync("install", "--name", "x", "--location", $"{d.Root}/none.iso", "--os-variant", "generic", "--disk", "none"));
+        var empty = Path.Combine(d.Root, "empty.iso");
+        await using (var f = File.Create(empty)) Vireo.Host.Iso9660.Write(f, "EMPTY", [Vireo.Host.IsoFile.FromText("a.txt", "a")]);
+        Assert.StartsWith($"error: --location '{empty}' holds no installer kernel and initrd Vireo knows (looked for install.amd/vmlinuz, ",
+            await d.FailAsync("install", "--name", "x", "--location", empty, "--os-variant", "generic", "--disk", "none"));
+        Assert.Equal($"error: --location '{empty}' has no file 'boot/linux'.\n",
+            await d.FailAsync("install", "--name", "x", "--location", $"{empty},kernel=boot/linux,initrd=a.txt", "--os-variant", "generic", "--disk", "none"));
+        Assert.Equal($"error: --location '{d.Root}/etc-hostname' is not an ISO 9660 image (no volume descriptor 'CD001' at sector 16); give an installer ISO or an install tree directory.\n",
+            await d.FailAsync("install", "--name", "x", "--location", await WriteAsync(Path.Combine(d.Root, "etc-hostname"), "host\n"), "--os-variant", "generic", "--disk", "none"));
+        Assert.DoesNotContain("x", (await d.OkAsync("list", "--all", "--name")).Split('\n'));
+    }
+
+    [Fact]
+    public async Task Transient_install_is_gone_when_it_stops()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        var r = await d.RunAsync("install", "--name", "tr", "--transient", "--os-variant", "generic", "--memory", "128", "--boot", Boot, "--network", "none", "--noautoconsole");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("Creating transient domain 'tr'", r.Stdout);
+        Assert.Contains("Persistent:     no", await d.OkAsync("dominfo", "tr"));
+        await d.OkAsync("destroy", "tr");
+        Assert.DoesNotContain("tr", (await d.OkAsync("list", "--all", "--name")).Split('\n'));
+        Assert.False(File.Exists(Path.Combine(d.ConfigDir, "qemu", "tr.xml")));
+        Assert.Equal("error: --autostart needs a persistent domain; drop --transient.\n",
+            await d.FailAsync("install", "--name", "tr", "--transient", "--autostart", "--os-variant", "generic", "--boot", Boot));
+    }
+
+    private static async Task<string> WriteAsync(string path, string text) { await File.WriteAllTextAsync(path, text); return path; }
+
+    private static async Task WaitAsync(Func<Task<bool>> condition, double seconds = 20)
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        while (!await condition())
+        {
+            if (sw.Elapsed.TotalSeconds > seconds) Assert.Fail("condition not met in time");
+            await Task.Delay(100);
+        }
+    }
+}

@@ -1,0 +1,52 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Vireo.Api;
+using Vireo.Engine;
+using Vireo.Model;
+
+namespace Vireo.Daemon;
+
+/// <summary>What `vireo install` and `vireo clone` need from the daemon beyond define and start.</summary>
+internal static class InstallRoutes
+{
+    public static void Map(WebApplication app, Hypervisor hv)
+    {
+        // virsh create: a transient domain, started at once and forgotten when it stops.
+        app.MapPost("/v1/create", async (HttpRequest req, bool? paused, CancellationToken ct) =>
+        {
+            var xml = await new StreamReader(req.Body, System.Text.Encoding.UTF8).ReadToEndAsync(ct);
+            DomainDef def;
+            try { def = DomainRules.ParseForDefine(xml, out _); }
+            catch (DefinitionException e) { throw new VireoException(ErrorCode.InvalidArgument, e.Message, e.Problems.Select(p => p.ToString()).ToList()); }
+            var vm = hv.AddTransient(def);
+            try { await vm.StartAsync(paused == true, ct); }
+            catch
+            {
+                hv.Forget(vm);
+                throw;
+            }
+            return Results.Json(Routes.Info(vm), ApiJson.Default.DomainInfo, statusCode: 201);
+        });
+        app.MapDelete("/v1/install/location/{name}", (string name) =>
+        {
+            // Undo an extraction whose install failed: only when no domain uses the files.
+            var dir = hv.Options.BootDir(name);
+            if (hv.All().Any(v => v.Name == name && (v.Def.Os.Kernel?.StartsWith(dir + "/", StringComparison.Ordinal) ?? false)))
+                throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{name}' boots from {dir}; it stays.");
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+            return Results.NoContent();
+        });
+        app.MapPost("/v1/install/location", (LocationRequest body) =>
+        {
+            if (DomainRules.NameProblem(body.Name) is { } bad) throw new VireoException(ErrorCode.InvalidArgument, bad);
+            if (!Path.IsPathFullyQualified(body.Source))
+                throw new VireoException(ErrorCode.InvalidArgument, $"--location '{body.Source}' must be an absolute path.");
+            var found = InstallMedia.Locate(body.Source, body.Kernel, body.Initrd);
+            var dir = hv.Options.BootDir(body.Name);
+            var (kernel, initrd) = body.DryRun
+                ? (Path.Combine(dir, "vmlinuz"), Path.Combine(dir, "initrd"))
+                : InstallMedia.Extract(body.Source, found, dir);
+            return Results.Json(new LocationResult(found.Distro, kernel, initrd, found.KernelInside, found.InitrdInside, found.IsDirectory), ApiJson.Default.LocationResult);
+        });
+    }
+}
