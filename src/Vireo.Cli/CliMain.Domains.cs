@@ -33,12 +33,15 @@ public static partial class CliMain
             var snaps = new Option<bool>("--snapshots-metadata") { Description = "Also drop the records of its snapshots (their images stay)" };
             var managed = new Option<bool>("--managed-save") { Description = "Also discard its managed save image" };
             var storage = new Option<bool>("--remove-all-storage") { Description = "Also delete the pool volumes its disks use (when no other domain uses them)" };
-            var cmd = new Command("undefine", "Undefine a domain (a running one goes on as transient)") { d, snaps, managed, storage };
+            var nvram = new Option<bool>("--nvram") { Description = "Also delete its UEFI variable store (NVRAM)" };
+            var keepNvram = new Option<bool>("--keep-nvram") { Description = "Keep its UEFI variable store (NVRAM)" };
+            var cmd = new Command("undefine", "Undefine a domain (a running one goes on as transient)") { d, snaps, managed, storage, nvram, keepNvram };
             Client(cmd, async (pr, c, ct) =>
             {
+                if (pr.GetValue(nvram) && pr.GetValue(keepNvram)) throw new CliException("--nvram and --keep-nvram exclude each other.");
                 var info = await c.DomainAsync(pr.GetValue(d)!, ct);
-                var q = string.Join("&", new[] { (snaps, "snapshotsMetadata"), (managed, "managedSave"), (storage, "removeAllStorage") }
-                    .Where(o => pr.GetValue(o.Item1)).Select(o => o.Item2 + "=true"));
+                var q = string.Join("&", new[] { (snaps, "snapshotsMetadata"), (managed, "managedSave"), (storage, "removeAllStorage"), (nvram, "nvram") }
+                    .Where(o => pr.GetValue(o.Item1)).Select(o => o.Item2 + "=true").Concat(pr.GetValue(keepNvram) ? ["nvram=false"] : []));
                 var r = await c.JsonAsync("DELETE", $"v1/domains/{DaemonClient.E(info.Name)}{(q.Length > 0 ? "?" + q : "")}", ApiJson.Default.UndefineResult, null, ct);
                 foreach (var w in r.Warnings) Console.Error.WriteLine($"warning: {w}");
                 Console.WriteLine($"Domain '{info.Name}' has been undefined");

@@ -18,6 +18,7 @@ internal static class InstallRoutes
             DomainDef def;
             try { def = DomainRules.ParseForDefine(xml, out _); }
             catch (DefinitionException e) { throw new VireoException(ErrorCode.InvalidArgument, e.Message, e.Problems.Select(p => p.ToString()).ToList()); }
+            hv.PrepareFirmware(def);
             var vm = hv.AddTransient(def);
             try { await vm.StartAsync(paused == true, ct); }
             catch

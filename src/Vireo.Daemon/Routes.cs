@@ -34,13 +34,13 @@ internal static class Routes
         });
 
         app.MapGet("/v1/domains/{d}", (string d, string? format) => Reply(Info(hv.Get(d)), format));
-        app.MapDelete("/v1/domains/{d}", async (string d, bool? snapshotsMetadata, bool? managedSave, bool? removeAllStorage, CancellationToken ct) =>
+        app.MapDelete("/v1/domains/{d}", async (string d, bool? snapshotsMetadata, bool? managedSave, bool? removeAllStorage, bool? nvram, CancellationToken ct) =>
         {
             var vm = hv.Get(d);
             var disks = vm.Disks(inactive: true);
             if (removeAllStorage == true && vm.IsActive)
                 throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{vm.Name}' is running; destroy it before removing its storage.");
-            hv.Undefine(d, snapshotsMetadata == true, managedSave == true);
+            hv.Undefine(d, snapshotsMetadata == true, managedSave == true, nvram);
             var removed = new List<string>();
             var warnings = new List<string>();
             if (removeAllStorage == true)

@@ -32,6 +32,8 @@ public sealed record EngineOptions
     public string DefaultPoolPath => Path.Combine(DataDir, "images");
     /// <summary>An installer's kernel and initrd taken out of --location's ISO or tree, for the first run only.</summary>
     public string BootDir(string name) => Path.Combine(DataDir, "boot", name);
+    /// <summary>UEFI variable stores: {DataDir}/nvram/NAME_VARS.fd (libvirt: /var/lib/libvirt/qemu/nvram).</summary>
+    public string NvramDir => Path.Combine(DataDir, "nvram");
     public string ManagedSaveFile(string name) => Path.Combine(DataDir, "save", name + ".save");
     public string StorageConfigDir => Path.Combine(ConfigDir, "storage");
     public string StorageAutostartDir => Path.Combine(ConfigDir, "storage", "autostart");

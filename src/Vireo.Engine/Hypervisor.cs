@@ -168,6 +168,7 @@ public sealed class Hypervisor
         {
             throw new VireoException(ErrorCode.InvalidArgument, e.Message, e.Problems.Select(p => p.ToString()).ToList());
         }
+        PrepareFirmware(def);
         lock (_defineLock)
         {
             var sameUuid = _vms.Values.FirstOrDefault(v => v.Uuid == def.Uuid && v.Name != def.Name);
@@ -193,16 +194,25 @@ public sealed class Hypervisor
         }
     }
 
+    /// <summary>&lt;os firmware='efi'&gt;: the loader and NVRAM picked from QEMU's firmware descriptors.</summary>
+    public void PrepareFirmware(DomainDef def) => FirmwareSelect.Apply(def, _firmware ??= FirmwareDescriptor.LoadAll(), _o.NvramDir);
+    private IReadOnlyList<FirmwareDescriptor>? _firmware;
+
     private void Save(DomainDef def) => DefinitionFiles.Save(_o.ConfigFile(def.Name), DomainXml.Write(def), $"'{def.Name}'");
 
     /// <summary>Removes the persistent definition. A running domain goes on as a transient one until it stops.</summary>
     /// <param name="snapshotsMetadata">Drop the records of the domain's snapshots (their images stay); refused otherwise while it has any.</param>
     /// <param name="managedSave">Discard a managed save image; refused otherwise while one exists.</param>
-    public void Undefine(string name, bool snapshotsMetadata = false, bool managedSave = false)
+    /// <param name="nvram">true: delete the UEFI variable store; false: keep it; null: refuse while one exists (as virsh).</param>
+    public void Undefine(string name, bool snapshotsMetadata = false, bool managedSave = false, bool? nvram = null)
     {
         lock (_defineLock)
         {
             var vm = Get(name);
+            var nvramFile = vm.Def.Os.Nvram?.Path;
+            if (nvramFile is not null && File.Exists(nvramFile) && nvram is null)
+                throw new VireoException(ErrorCode.InvalidOperation,
+                    $"Domain '{vm.Name}' has a UEFI variable store ({nvramFile}); add --nvram to delete it, or --keep-nvram to keep it.");
             if (!vm.Persistent) throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{vm.Name}' is transient; it disappears when it stops.");
             if (vm.Snapshots().Count is > 0 and var n && !snapshotsMetadata)
                 throw new VireoException(ErrorCode.InvalidOperation,
@@ -210,6 +220,8 @@ public sealed class Hypervisor
             if (vm.HasManagedSave && !managedSave)
                 throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{vm.Name}' has a managed save image; add --managed-save to discard it, or start the domain to resume it.");
             if (vm.HasManagedSave) File.Delete(_o.ManagedSaveFile(vm.Name));
+            // A running guest keeps its open variable store until it stops; the name goes now.
+            if (nvram == true && nvramFile is not null) File.Delete(nvramFile);
             if (Directory.Exists(_o.SnapshotDir(vm.Name))) Directory.Delete(_o.SnapshotDir(vm.Name), recursive: true);
             File.Delete(_o.ConfigFile(vm.Name));
             File.Delete(_o.AutostartLink(vm.Name));

@@ -54,6 +54,9 @@ public sealed partial class Vm
         foreach (var (what, path) in new[] { ("kernel", d.Os.Kernel), ("initrd", d.Os.Initrd) })
             if (path is not null && !File.Exists(path))
                 problems.Add($"The {what} '{path}' does not exist; fix <{what}>.");
+        try { FirmwareSelect.PrepareNvram(d); }
+        catch (VireoException e) { problems.Add(e.Message); }
+        catch (IOException e) { problems.Add($"Cannot make the NVRAM of '{d.Name}': {e.Message}"); }
         foreach (var fs in d.Devices.Filesystems.Where(f => !Directory.Exists(f.Source)))
             problems.Add($"The shared directory '{fs.Source}' (tag '{fs.Target}') does not exist.");
         if (problems.Count > 0)

@@ -42,6 +42,28 @@ public sealed class OsDef
     public string? Kernel { get; set; }
     public string? Initrd { get; set; }
     public string? Cmdline { get; set; }
+    /// <summary>&lt;os firmware='efi|bios'&gt;: efi picks OVMF through QEMU's firmware descriptors at define.</summary>
+    public string? Firmware { get; set; }
+    /// <summary>&lt;firmware&gt;&lt;feature enabled= name=/&gt;: secure-boot, enrolled-keys.</summary>
+    public List<(string Name, bool Enabled)> FirmwareFeatures { get; set; } = [];
+    public LoaderDef? Loader { get; set; }
+    public NvramDef? Nvram { get; set; }
+}
+
+/// <summary>&lt;loader readonly='yes' secure='yes' type='pflash'&gt;PATH&lt;/loader&gt;</summary>
+public sealed class LoaderDef
+{
+    public string Path { get; set; } = "";
+    public bool ReadOnly { get; set; } = true;
+    public bool Secure { get; set; }
+    public string Type { get; set; } = "pflash";       // pflash | rom
+}
+
+/// <summary>&lt;nvram template='VARS'&gt;PATH&lt;/nvram&gt;: the domain's own copy of the UEFI variable store.</summary>
+public sealed class NvramDef
+{
+    public string? Path { get; set; }
+    public string? Template { get; set; }
 }
 
 public sealed class FeaturesDef
@@ -50,6 +72,7 @@ public sealed class FeaturesDef
     public bool Apic { get; set; }
     public bool Pae { get; set; }
     public string? VmPortState { get; set; }               // <vmport state='off'/>
+    public bool? Smm { get; set; }                          // <smm state='on'/>: Secure Boot's firmware needs it
 }
 
 public sealed class CpuDef

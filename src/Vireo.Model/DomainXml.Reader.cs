@@ -84,7 +84,7 @@ public static partial class DomainXml
 
         private OsDef Os(XElement os)
         {
-            var o = new OsDef();
+            var o = new OsDef { Firmware = OneOf(os, "firmware", "efi", "bios") };
             foreach (var e in os.Elements())
             {
                 switch (e.Name.LocalName)
@@ -104,6 +104,21 @@ public static partial class DomainXml
                     case "kernel": o.Kernel = e.Value.Trim(); break;
                     case "initrd": o.Initrd = e.Value.Trim(); break;
                     case "cmdline": o.Cmdline = e.Value; break;
+                    case "loader":
+                        o.Loader = new LoaderDef
+                        {
+                            Path = e.Value.Trim(), ReadOnly = A(e, "readonly") != "no", Secure = YesNo(A(e, "secure")),
+                            Type = OneOf(e, "type", "pflash", "rom") ?? "pflash",
+                        };
+                        break;
+                    case "nvram": o.Nvram = new NvramDef { Path = e.Value.Trim() is { Length: > 0 } np ? np : null, Template = A(e, "template") }; break;
+                    case "firmware":
+                        foreach (var f in e.Elements("feature"))
+                        {
+                            var name = OneOf(f, "name", "secure-boot", "enrolled-keys");
+                            if (name is not null) o.FirmwareFeatures.Add((name, YesNo(A(f, "enabled"))));
+                        }
+                        break;
                     default: Unsupported(e, "os"); break;
                 }
             }
@@ -121,6 +136,7 @@ public static partial class DomainXml
                     case "apic": f.Apic = true; break;
                     case "pae": f.Pae = true; break;
                     case "vmport": f.VmPortState = A(e, "state"); break;
+                    case "smm": f.Smm = A(e, "state") != "off"; break;
                     default: Unsupported(e, "features"); break;
                 }
             }

@@ -27,6 +27,7 @@ public static partial class DomainXml
         if (d.Features.Apic) f.Add(new XElement("apic"));
         if (d.Features.Pae) f.Add(new XElement("pae"));
         if (d.Features.VmPortState is { } vp) f.Add(new XElement("vmport", new XAttribute("state", vp)));
+        if (d.Features.Smm is { } smm) f.Add(new XElement("smm", new XAttribute("state", smm ? "on" : "off")));
         if (f.HasElements) root.Add(f);
         if (d.Cpu is { } cpu) root.Add(Cpu(cpu));
         if (d.Clock is { } clock)
@@ -65,7 +66,12 @@ public static partial class DomainXml
 
     private static XElement Os(OsDef o)
     {
-        var os = new XElement("os", new XElement("type", Attr("arch", o.Arch), Attr("machine", o.Machine), o.Type));
+        var os = new XElement("os", Attr("firmware", o.Firmware), new XElement("type", Attr("arch", o.Arch), Attr("machine", o.Machine), o.Type));
+        if (o.FirmwareFeatures.Count > 0)
+            os.Add(new XElement("firmware", o.FirmwareFeatures.Select(f => new XElement("feature", new XAttribute("enabled", f.Enabled ? "yes" : "no"), new XAttribute("name", f.Name)))));
+        if (o.Loader is { } l)
+            os.Add(new XElement("loader", new XAttribute("readonly", l.ReadOnly ? "yes" : "no"), l.Secure ? new XAttribute("secure", "yes") : null, new XAttribute("type", l.Type), l.Path));
+        if (o.Nvram is { } n) os.Add(new XElement("nvram", Attr("template", n.Template), n.Path));
         Opt(os, "kernel", o.Kernel);
         Opt(os, "initrd", o.Initrd);
         Opt(os, "cmdline", o.Cmdline);

@@ -39,7 +39,11 @@ public sealed class InstallOptions
 public sealed record NewDisk(string Target, string? Pool, string? Path, string Name, ulong SizeBytes, string Format);
 
 /// <summary>What an OS family wants by default (a small osinfo).</summary>
-public sealed record OsVariant(string Name, string Family, string Machine, string DiskBus, string NetModel, ulong MinMemoryMiB);
+public sealed record OsVariant(string Name, string Family, string Machine, string DiskBus, string NetModel, ulong MinMemoryMiB)
+{
+    /// <summary>Boots with UEFI by default (every family here but 'generic').</summary>
+    public bool Uefi => Family != "generic";
+}
 
 public static class OsVariants
 {
@@ -228,6 +232,8 @@ public static class InstallBuilder
         }
 
         d.Os.Machine = o.Machine ?? os.Machine;
+        // UEFI by default where the OS supports it (virt-install does the same); --boot bios keeps SeaBIOS.
+        if (os.Uefi && d.Os.Machine.Contains("q35")) d.Os.Firmware = "efi";
         d.Features.Acpi = d.Features.Apic = true;
 
         // --boot: order list, kernel=/initrd=/kernel_args=, menu=on
@@ -239,9 +245,27 @@ public static class InstallBuilder
                 switch (dev)
                 {
                     case "hd" or "cdrom" or "network" or "fd": d.Os.BootDevices.Add(dev); b.Get(dev); break;
-                    case "uefi" or "bios": b.Get(dev); problems.Add(new Problem($"--boot {dev} is not supported yet; the guest boots with SeaBIOS.")); break;
-                    default: Bad($"--boot '{dev}' is not a boot device; use hd, cdrom, network, or kernel=,initrd=,kernel_args=, menu=on."); b.Get(dev); break;
+                    case "uefi": d.Os.Firmware = "efi"; b.Get(dev); break;
+                    case "bios": d.Os.Firmware = "bios"; b.Get(dev); break;
+                    default: Bad($"--boot '{dev}' is not a boot device; use hd, cdrom, network, uefi, bios, or kernel=,initrd=,kernel_args=, menu=on."); b.Get(dev); break;
                 }
+            }
+            if (b.Get("firmware") is { } fw)
+            {
+                if (fw is "efi" or "bios") d.Os.Firmware = fw;
+                else Bad($"--boot firmware='{fw}' is not known; use efi or bios.");
+            }
+            // virt-install's firmware.featureN.name=secure-boot,firmware.featureN.enabled=yes, and loader_secure=yes.
+            for (var i = 0; b.Get($"firmware.feature{i}.name") is { } fname; i++)
+            {
+                if (fname is not ("secure-boot" or "enrolled-keys")) Bad($"--boot firmware.feature{i}.name='{fname}' is not known; use secure-boot or enrolled-keys.");
+                d.Os.FirmwareFeatures.Add((fname, b.Get($"firmware.feature{i}.enabled") is "yes" or "on" or "true"));
+            }
+            if (b.Get("loader_secure") is "yes" or "on") d.Os.FirmwareFeatures.Add(("secure-boot", true));
+            if (d.Os.FirmwareFeatures.Count > 0)
+            {
+                if (d.Os.Firmware == "bios") Bad("--boot bios cannot have UEFI firmware features; drop one of them.");
+                d.Os.Firmware = "efi";
             }
             d.Os.Kernel = b.Get("kernel");
             d.Os.Initrd = b.Get("initrd");

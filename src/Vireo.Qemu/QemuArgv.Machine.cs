@@ -14,6 +14,16 @@ public static partial class QemuArgv
         var mopts = $"{machine},usb=off,dump-guest-core=off";
         if (d.Features.VmPortState is { } vp) mopts += $",vmport={vp}";
         if (!d.Features.Acpi) mopts += ",acpi=off";
+        if (d.Features.Smm is { } smm) mopts += smm ? ",smm=on" : ",smm=off";
+        // UEFI: the firmware code (read-only) and the domain's variable store as the machine's two flash chips.
+        if (d.Os.Loader is { Type: "pflash" } loader)
+        {
+            Flash(a, "pflash0", loader.Path, loader.ReadOnly);
+            if (d.Os.Nvram?.Path is { } nvram) Flash(a, "pflash1", nvram, readOnly: false);
+            mopts += ",pflash0=pflash0-format" + (d.Os.Nvram?.Path is not null ? ",pflash1=pflash1-format" : "");
+            if (loader.Secure) a.Add("-global", "driver=cfi.pflash01,property=secure,value=on");
+        }
+        else if (d.Os.Loader is { Type: "rom" } rom) a.Add("-bios", rom.Path);
         a.Add("-machine", mopts);
         // type='qemu' is TCG; multi-threaded TCG gives each vCPU its own host thread.
         a.Add("-accel", d.Type == "kvm" ? "kvm" : "tcg,thread=multi");
@@ -56,6 +66,18 @@ public static partial class QemuArgv
             a.Add("-boot", d.Os.BootMenu == true ? "menu=on,strict=on" : "strict=on");
         a.Add("-display", "none");
         a.Add("-msg", "timestamp=on");
+    }
+
+    private static void Flash(Args a, string node, string path, bool readOnly)
+    {
+        a.Add("-blockdev", new System.Text.Json.Nodes.JsonObject
+        {
+            ["driver"] = "file", ["filename"] = path, ["node-name"] = $"{node}-storage", ["read-only"] = readOnly,
+        }.ToJsonString());
+        a.Add("-blockdev", new System.Text.Json.Nodes.JsonObject
+        {
+            ["node-name"] = $"{node}-format", ["read-only"] = readOnly, ["driver"] = "raw", ["file"] = $"{node}-storage",
+        }.ToJsonString());
     }
 
     private static string CpuModel(DomainDef d)

@@ -184,3 +184,50 @@ public sealed class InstallFirstRunTests(VireoFixture fx)
         }
     }
 }
+
+/// <summary>UEFI through OVMF (Debian's ovmf package, picked through QEMU's firmware descriptors).</summary>
+[Collection("vireo")]
+public sealed class UefiTests(VireoFixture fx)
+{
+    [Fact]
+    public async Task Uefi_boots_the_test_kernel_as_an_efi_stub_with_its_own_nvram()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        // debian12 boots with UEFI by default; OVMF loads the kernel (an EFI stub) from fw_cfg.
+        var r = await d.RunAsync("install", "--name", "efi", "--os-variant", "debian12", "--memory", "256", "--network", "none",
+            "--boot", $"kernel={fx.GuestDir}/vmlinuz,initrd={fx.GuestDir}/initrd.img,kernel_args=console=ttyS0 quiet panic=-1",
+            "--serial", $"pty,log.file={d.SerialLog("efi")}", "--noautoconsole");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var xml = await d.OkAsync("dumpxml", "efi", "--inactive");
+        Assert.Contains("<os firmware='efi'>", xml);
+        Assert.Contains("<loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader>", xml);
+        var nvram = Path.Combine(d.DataDir, "nvram", "efi_VARS.fd");
+        Assert.Contains($"<nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'>{nvram}</nvram>", xml);
+        await d.WaitForSerialAsync("efi", "VIREO-GUEST-READY", timeoutSeconds: 120);
+        Assert.Contains("VIREO-GUEST: firmware efi", await File.ReadAllTextAsync(d.SerialLog("efi")));
+        Assert.Equal(new FileInfo("/usr/share/OVMF/OVMF_VARS_4M.fd").Length, new FileInfo(nvram).Length);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(nvram));
+        await d.OkAsync("destroy", "efi");
+
+        Assert.Equal($"error: Domain 'efi' has a UEFI variable store ({nvram}); add --nvram to delete it, or --keep-nvram to keep it.\n",
+            await d.FailAsync("undefine", "efi"));
+        Assert.Contains("efi", await d.OkAsync("list", "--all", "--name"));
+        await d.OkAsync("undefine", "efi", "--nvram");
+        Assert.False(File.Exists(nvram));
+
+        // Secure Boot only when asked, and only where it can work.
+        Assert.Equal("error: Secure Boot needs the q35 machine type (its firmware needs SMM); this domain uses 'pc'. Use --machine q35.\n",
+            await d.FailAsync("install", "--name", "sb", "--os-variant", "debian12", "--virt-type", "qemu", "--machine", "pc", "--import", "--disk", "none",
+                "--boot", "uefi,firmware.feature0.name=secure-boot,firmware.feature0.enabled=yes"));
+        var sb = await d.OkAsync("install", "--name", "sb", "--os-variant", "win11", "--import", "--disk", "none", "--network", "none",
+            "--boot", "uefi,firmware.feature0.name=secure-boot,firmware.feature0.enabled=yes", "--print-xml");
+        await d.DefineAsync(sb);
+        xml = await d.OkAsync("dumpxml", "sb");
+        // The first descriptor with Secure Boot (Debian's 40-…-secure-enrolled: Microsoft's keys enrolled).
+        Assert.Contains("<loader readonly='yes' secure='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.ms.fd</loader>", xml);
+        Assert.Contains("template='/usr/share/OVMF/OVMF_VARS_4M.ms.fd'", xml);
+        Assert.Contains("<smm state='on'/>", xml);
+        // No NVRAM exists before a first start: undefine needs no flag.
+        await d.OkAsync("undefine", "sb");
+    }
+}

@@ -82,6 +82,24 @@ public class InstallTests
         Assert.Equal("--name is required: the domain's name.", Errors(o => o.Name = null));
     }
 
+    [Fact]
+    public void Uefi_options_and_their_errors()
+    {
+        var o = new InstallOptions { Name = "u", Import = true, OsVariant = "generic", Boot = "uefi" };
+        Assert.Equal("efi", InstallBuilder.Build(o, false).Domain.Os.Firmware);
+        o.OsVariant = "debian12";
+        o.Boot = "hd";
+        Assert.Equal("efi", InstallBuilder.Build(o, false).Domain.Os.Firmware);   // the OS's default
+        o.Boot = "bios";
+        Assert.Equal("bios", InstallBuilder.Build(o, false).Domain.Os.Firmware);
+        o.Boot = "bios,loader_secure=yes";
+        var e = Assert.Throws<DefinitionException>(() => InstallBuilder.Build(o, false));
+        Assert.Equal("--boot bios cannot have UEFI firmware features; drop one of them.", e.Problems.Single().Message);
+        o.Boot = "uefi,firmware.feature0.name=secureboot,firmware.feature0.enabled=yes";
+        e = Assert.Throws<DefinitionException>(() => InstallBuilder.Build(o, false));
+        Assert.Equal("--boot firmware.feature0.name='secureboot' is not known; use secure-boot or enrolled-keys.", e.Problems.Single().Message);
+    }
+
     /// <summary>A dozen option sets as `vireo install` takes them (one option per line), against the XML --print-xml prints.</summary>
     public static TheoryData<string, string> PrintXmlCases => new()
     {
@@ -97,6 +115,10 @@ public class InstallTests
         { "10-share-rng", "--name j --import --disk /img/j.raw --filesystem /srv/share,hostshare,accessmode=passthrough --rng /dev/urandom --os-variant linux2022" },
         { "11-scsi", "--name k --import --disk /img/k.raw,bus=scsi,discard=unmap --controller type=scsi,model=virtio-scsi --os-variant generic --machine pc" },
         { "12-kvm-pc", "--name l --virt-type kvm --machine pc --import --disk /img/l.raw,readonly --os-variant fedora40 --memory 4096" },
+        { "13-secure-boot", "--name m --import --disk /img/m.qcow2 --os-variant win11 --boot uefi,firmware.feature0.name=secure-boot,firmware.feature0.enabled=yes" },
+        { "14-bios", "--name n --import --disk /img/n.raw --os-variant debian12 --boot bios,hd" },
+        { "15-cloud-init", "--name o --import --disk pool=default,size=10 --os-variant ubuntu24.04 --cloud-init root-password-generate=on --serial file,path=/var/log/o.log" },
+        { "16-location", "--name p --location /iso/netinst.iso --extra-args console=ttyS0 --disk pool=default,size=8 --os-variant debian12" },
     };
 
     [Theory]
@@ -125,6 +147,10 @@ public class InstallTests
                 case "--controller": o.Controllers.Add(Next()); break;
                 case "--machine": o.Machine = Next(); break;
                 case "--virt-type": o.VirtType = Next(); break;
+                case "--cloud-init": o.CloudInit = Next(); break;
+                case "--serial": o.Serials.Add(Next()); break;
+                case "--location": o.Location = Next(); break;
+                case "--extra-args": o.ExtraArgs = Next(); break;
                 case "--boot":
                     // kernel_args runs to the next option.
                     var parts = new List<string> { Next() };
@@ -134,7 +160,14 @@ public class InstallTests
                 default: throw new InvalidOperationException(words[i]);
             }
         }
-        var xml = DomainXml.Write(InstallBuilder.Build(o, kvmUsable: false).Domain);
+        var plan = InstallBuilder.Build(o, kvmUsable: false);
+        if (plan.Location is not null)
+        {
+            // What the daemon answers for --location (where it copies the installer's kernel).
+            plan.Domain.Os.Kernel = $"/var/lib/vireo/boot/{plan.Domain.Name}/vmlinuz";
+            plan.Domain.Os.Initrd = $"/var/lib/vireo/boot/{plan.Domain.Name}/initrd";
+        }
+        var xml = DomainXml.Write(plan.Domain);
         GoldenFiles.Check($"install/{name}.xml", xml);
         DomainRules.ParseForDefine(xml); // what define takes, unchanged
     }
