@@ -169,6 +169,9 @@ public sealed record LocationRequest(string Name, string Source, string? Kernel,
 
 public sealed record LocationResult(string Distro, string Kernel, string Initrd, string KernelInside, string InitrdInside, bool IsDirectory);
 
+/// <summary>virt-clone: Mode copy | reflink | linked; Files are destinations for the disks to copy, in order.</summary>
+public sealed record CloneRequest(string Name, bool AutoClone, string[] Files, string Mode, string[] Macs);
+
 public sealed record ProblemInfo(string? Title, int? Status, string? Detail, string[]? Errors);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
@@ -216,4 +219,5 @@ public sealed record ProblemInfo(string? Title, int? Status, string? Detail, str
 [JsonSerializable(typeof(GuestShutdownResult[]))]
 [JsonSerializable(typeof(LocationRequest))]
 [JsonSerializable(typeof(LocationResult))]
+[JsonSerializable(typeof(CloneRequest))]
 public sealed partial class ApiJson : JsonSerializerContext;

@@ -157,6 +157,32 @@ public static partial class CliMain
         root.Subcommands.Add(cmd);
     }
 
+    /// <summary>vireo clone: virt-clone's options.</summary>
+    private static void AddCloneCommand(RootCommand root)
+    {
+        var original = new Option<string>("--original", "-o") { Description = "The domain to copy (shut off or paused)", Required = true };
+        var name = new Option<string?>("--name", "-n") { Description = "Name of the clone (default: ORIGINAL-clone)" };
+        var auto = new Option<bool>("--auto-clone") { Description = "Name the disk copies after the clone" };
+        var file = new Option<string[]>("--file", "-f") { Description = "Destination of each disk to copy, in order" };
+        var reflink = new Option<bool>("--reflink") { Description = "Copy-on-write copies (btrfs, XFS): instant" };
+        var linked = new Option<bool>("--linked") { Description = "Linked clones: qcow2 overlays on the original's disks" };
+        var mac = new Option<string[]>("--mac", "-m") { Description = "MAC of each NIC, in order (default: new ones)" };
+        var cmd = new Command("clone", "Copy a domain: new name, UUID and MACs, its disks copied (virt-clone)") { original, name, auto, file, reflink, linked, mac };
+        Client(cmd, async (pr, c, ct) =>
+        {
+            if (pr.GetValue(reflink) && pr.GetValue(linked)) throw new CliException("--reflink and --linked exclude each other.");
+            var orig = pr.GetValue(original)!;
+            var newName = pr.GetValue(name) ?? orig + "-clone";
+            var req = new CloneRequest(newName, pr.GetValue(auto) || pr.GetValue(name) is null, [.. (pr.GetValue(file) ?? []).Select(Path.GetFullPath)],
+                pr.GetValue(linked) ? "linked" : pr.GetValue(reflink) ? "reflink" : "copy", pr.GetValue(mac) ?? []);
+            var bar = new ProgressBar($"Cloning {orig}");
+            var done = await JobAsync(c, $"v1/domains/{DaemonClient.E(orig)}/clone", DaemonClient.Json(req, ApiJson.Default.CloneRequest), bar, ct);
+            Console.WriteLine(done.Message);
+            return 0;
+        });
+        root.Subcommands.Add(cmd);
+    }
+
     /// <summary>The seed's files, reading what --cloud-init names; the root password chosen, if any.</summary>
     private static IReadOnlyList<(string Name, string Text)> CloudInitFiles(CloudInitPlan p, DomainDef dom, out string? password)
     {

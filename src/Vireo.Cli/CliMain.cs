@@ -32,6 +32,7 @@ public static partial class CliMain
         AddImportCommand(root);
         AddBlockJobCommands(root);
         AddInstallCommand(root);
+        AddCloneCommand(root);
         AddHostCommands(root);
         try
         {

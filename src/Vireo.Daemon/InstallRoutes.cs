@@ -28,6 +28,22 @@ internal static class InstallRoutes
             }
             return Results.Json(Routes.Info(vm), ApiJson.Default.DomainInfo, statusCode: 201);
         });
+        app.MapPost("/v1/domains/{d}/clone", async (HttpContext ctx, string d, CloneRequest body) =>
+        {
+            var mode = body.Mode switch
+            {
+                "copy" => CloneMode.Copy, "reflink" => CloneMode.Reflink, "linked" => CloneMode.Linked,
+                _ => throw new VireoException(ErrorCode.InvalidArgument, $"Unknown clone mode '{body.Mode}'; use copy, reflink or linked."),
+            };
+            hv.Get(d);
+            await JobStream.RunAsync(ctx, async progress =>
+            {
+                var (vm, disks) = await new Cloner(hv).CloneAsync(d, body.Name, body.AutoClone, body.Files, mode, body.Macs, progress, ctx.RequestAborted);
+                var lines = disks.Select(x => $"{x.Target}: {x.From} -> {x.To} ({x.How})");
+                var macs = vm.Def.Devices.Interfaces.Select(i => i.Mac);
+                return new JobLine(null, null, null, string.Join("\n", lines.Append($"Clone '{vm.Name}' created successfully (uuid {vm.Uuid}{(macs.Any() ? ", MAC " + string.Join(", ", macs) : "")}).")));
+            });
+        });
         app.MapDelete("/v1/install/location/{name}", (string name) =>
         {
             // Undo an extraction whose install failed: only when no domain uses the files.

@@ -301,7 +301,8 @@ public sealed class StorageManager
     }
 
     /// <summary>vol-clone / vol-create-from: a full copy (qemu-img convert), in the source's format unless told.</summary>
-    public async Task<VolumeState> CopyAsync(VolumeState source, string pool, string name, string? format, IProgress<double>? progress, CancellationToken ct)
+    /// <param name="reflink">A copy-on-write copy of the file (FICLONE) instead of qemu-img convert; same format only.</param>
+    public async Task<VolumeState> CopyAsync(VolumeState source, string pool, string name, string? format, IProgress<double>? progress, CancellationToken ct, bool reflink = false)
     {
         var p = GetActive(pool);
         if (StorageRules.VolumeNameProblem(name) is { } problem) throw new VireoException(ErrorCode.InvalidArgument, problem);
@@ -315,7 +316,14 @@ public sealed class StorageManager
             if (File.Exists(path)) throw new VireoException(ErrorCode.InvalidOperation, $"Storage volume '{name}' already exists in pool '{p.Name}' ({path}).");
             try
             {
-                await QemuImg.ConvertAsync(source.Path, source.Format == "iso" ? "raw" : source.Format, path, target, progress, ct);
+                if (reflink)
+                {
+                    if (target != source.Format && !(source.Format == "iso" && target == "raw"))
+                        throw new VireoException(ErrorCode.InvalidArgument, $"A reflink copy keeps the format ({source.Format}); it cannot make {target}.");
+                    FileSys.Reflink(source.Path, path);
+                    progress?.Report(100);
+                }
+                else await QemuImg.ConvertAsync(source.Path, source.Format == "iso" ? "raw" : source.Format, path, target, progress, ct);
             }
             catch (Exception e) when (e is CommandException or IOException or OperationCanceledException)
             {

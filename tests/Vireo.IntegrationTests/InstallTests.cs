@@ -231,3 +231,81 @@ public sealed class UefiTests(VireoFixture fx)
         await d.OkAsync("undefine", "sb");
     }
 }
+
+/// <summary>vireo clone (virt-clone).</summary>
+[Collection("vireo")]
+public sealed class CloneTests(VireoFixture fx)
+{
+    [Fact]
+    public async Task Clone_boots_beside_its_original_with_new_macs_and_its_own_disk()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        await d.OkAsync("vol-create-as", "default", "orig.raw", "16M", "--format", "raw");
+        await using (var f = new FileStream(Path.Combine(d.Images, "orig.raw"), FileMode.Open)) await f.WriteAsync("ORIG-DATA"u8.ToArray());
+        var agent = Path.Combine(d.Root, "orig.agent");
+        await d.DefineAsync(d.GuestXml("orig", "vireo.agent", devices: $"""
+            <disk type='volume' device='disk'><driver name='qemu' type='raw'/><source pool='default' volume='orig.raw'/><target dev='vda' bus='virtio'/></disk>
+            <interface type='user'><model type='virtio'/></interface>
+            {GuestAgent.Device(agent)}
+            """));
+        var origMac = System.Text.RegularExpressions.Regex.Match(await d.OkAsync("dumpxml", "orig"), "<mac address='([0-9a-f:]+)'/>").Groups[1].Value;
+
+        var r = await d.RunAsync("clone", "--original", "orig", "--name", "copy", "--auto-clone");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains($"vda: {d.Images}/orig.raw -> {d.Images}/copy.raw (copy)", r.Stdout);
+        Assert.Matches(@"Clone 'copy' created successfully \(uuid [0-9a-f-]{36}, MAC 52:54:00:[0-9a-f:]{8}\)\.", r.Stdout);
+        var xml = await d.OkAsync("dumpxml", "copy");
+        Assert.Contains("<source pool='default' volume='copy.raw'/>", xml);
+        Assert.Contains($"path='{Path.Combine(d.Root, "copy.agent")}'", xml);
+        Assert.DoesNotContain(origMac, xml);
+        Assert.NotEqual(Uuid(await d.OkAsync("dumpxml", "orig")), Uuid(xml));
+
+        // Both run at once; each sees its own MAC and its own disk.
+        await d.OkAsync("start", "orig");
+        await d.OkAsync("start", "copy");
+        await d.WaitForSerialAsync("orig", "VIREO-GUEST-READY");
+        await d.WaitForSerialAsync("copy", "VIREO-GUEST-READY");
+        Assert.Contains($"VIREO-GUEST: nic eth0 {origMac}", await File.ReadAllTextAsync(d.SerialLog("orig")));
+        var copyLog = await File.ReadAllTextAsync(d.SerialLog("copy"));
+        Assert.Matches(@"VIREO-GUEST: nic eth0 52:54:00:", copyLog);
+        Assert.DoesNotContain(origMac, copyLog);
+        using (var ga = new GuestAgent(Path.Combine(d.Root, "copy.agent")))
+        {
+            Assert.Equal("ORIG-DATA", await ga.RunAsync("dd if=/dev/vda bs=9 count=1 2>/dev/null"));
+            await ga.RunAsync("printf COPY-DATA | dd of=/dev/vda conv=notrunc 2>/dev/null; sync");
+        }
+        Assert.Equal("error: Domain 'orig' is running; shut it down (or suspend it) first: its disks would change while they are copied.\n",
+            await d.FailAsync("clone", "--original", "orig", "--auto-clone"));
+        await d.OkAsync("destroy", "orig");
+        await d.OkAsync("destroy", "copy");
+        Assert.Equal("ORIG-DATA", System.Text.Encoding.ASCII.GetString(File.ReadAllBytes(Path.Combine(d.Images, "orig.raw"))[..9]));
+        Assert.Equal("COPY-DATA", System.Text.Encoding.ASCII.GetString(File.ReadAllBytes(Path.Combine(d.Images, "copy.raw"))[..9]));
+
+        // Linked: a qcow2 overlay on the original's disk, named after the clone.
+        r = await d.RunAsync("clone", "--original", "orig", "--name", "lnk", "--auto-clone", "--linked");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains($"vda: {d.Images}/orig.raw -> {d.Images}/lnk.qcow2 (linked clone)", r.Stdout);
+        Assert.Contains($"<path>{d.Images}/orig.raw</path>", await d.OkAsync("vol-dumpxml", "--pool", "default", "lnk.qcow2"));
+        // Without --name, the clone is ORIGINAL-clone (virt-clone --auto-clone).
+        await d.OkAsync("clone", "--original", "orig", "--linked");
+        Assert.Contains("orig-clone", await d.OkAsync("list", "--all", "--name"));
+        // Reflink needs a filesystem that can; where it cannot, the error says so and nothing is left.
+        r = await d.RunAsync("clone", "--original", "orig", "--name", "ref", "--auto-clone", "--reflink");
+        if (r.ExitCode != 0)
+        {
+            Assert.StartsWith($"error: Cannot copy 'orig.raw' to 'ref.raw': the filesystem of '{d.Images}' cannot make reflink copies", r.Stderr);
+            Assert.False(File.Exists(Path.Combine(d.Images, "ref.raw")));
+            Assert.DoesNotContain("ref", (await d.OkAsync("list", "--all", "--name")).Split('\n'));
+        }
+
+        Assert.Equal("error: Disk vda of 'orig' needs a destination: give --file PATH for each disk to copy, or --auto-clone to name them after 'x'.\n",
+            await d.FailAsync("clone", "--original", "orig", "--name", "x"));
+        Assert.Equal("error: Domain 'copy' already exists; pick another --name.\n", await d.FailAsync("clone", "--original", "orig", "--name", "copy", "--auto-clone"));
+        Assert.Equal($"error: --file '/tmp/elsewhere.raw' must be in the pool of the disk it copies ({d.Images}).\n",
+            await d.FailAsync("clone", "--original", "orig", "--name", "y", "--file", "/tmp/elsewhere.raw"));
+        Assert.DoesNotMatch(@"(?m)^\s*y\.raw\s", await d.OkAsync("vol-list", "default"));
+        Assert.DoesNotContain("x", (await d.OkAsync("list", "--all", "--name")).Split('\n'));
+    }
+
+    private static string Uuid(string xml) => System.Text.RegularExpressions.Regex.Match(xml, "<uuid>(.*)</uuid>").Groups[1].Value;
+}
