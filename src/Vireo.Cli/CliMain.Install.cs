@@ -31,7 +31,7 @@ public static partial class CliMain
         var console = new Option<string[]>("--console") { Description = "Serial console: pty (default), file,path=, unix,path=,mode=bind; log.file=" };
         var serial = new Option<string[]>("--serial") { Description = "Serial ports, in order: pty (default), file,path=, unix,path=,mode=bind; log.file=" };
         var rng = new Option<string?>("--rng") { Description = "Host entropy source, e.g. /dev/urandom" };
-        var filesystem = new Option<string[]>("--filesystem") { Description = "SOURCE,TAG[,accessmode=passthrough|mapped|squash] (9p share)" };
+        var filesystem = new Option<string[]>("--filesystem") { Description = "SOURCE,TAG[,accessmode=passthrough|mapped|squash] (9p share); SOURCE,TAG,driver.type=virtiofs" };
         var controller = new Option<string[]>("--controller") { Description = "type=scsi,model=virtio-scsi | type=usb,model=qemu-xhci | …" };
         var autostart = new Option<bool>("--autostart") { Description = "Start the domain when the daemon starts" };
         var noAutoconsole = new Option<bool>("--noautoconsole") { Description = "Do not attach to the console" };

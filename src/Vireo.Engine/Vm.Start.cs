@@ -57,6 +57,8 @@ public sealed partial class Vm
         try { FirmwareSelect.PrepareNvram(d); }
         catch (VireoException e) { problems.Add(e.Message); }
         catch (IOException e) { problems.Add($"Cannot make the NVRAM of '{d.Name}': {e.Message}"); }
+        foreach (var fs in d.Devices.Filesystems.Where(f => f.DriverType == "virtiofs" && !File.Exists(f.BinaryPath ?? DefaultVirtiofsd)))
+            problems.Add($"The virtiofs share '{fs.Target}' needs virtiofsd at {fs.BinaryPath ?? DefaultVirtiofsd} (Debian's qemu-system-common); install it or set <binary path=>.");
         foreach (var fs in d.Devices.Filesystems.Where(f => !Directory.Exists(f.Source)))
             problems.Add($"The shared directory '{fs.Source}' (tag '{fs.Target}') does not exist.");
         if (problems.Count > 0)
@@ -127,13 +129,15 @@ public sealed partial class Vm
             await File.AppendAllTextAsync(logPath, $"{_o.Time.GetUtcNow():O}: starting up\n{QemuArgv.Printable(argv)}\n", ct);
             try
             {
+                StartVirtiofsd(live, channelDir, logPath);
                 pid = Spawner.Spawn(argv, logPath, [fd, .. nics.Fds.Values]);
             }
-            catch (CommandException e)
+            catch (Exception e) when (e is CommandException or VireoException)
             {
+                StopVirtiofsd();
                 File.Delete(sockPath);
                 await _hv.Networks.ReleaseNicsAsync(live);
-                throw new VireoException(ErrorCode.OperationFailed, $"Failed to start domain '{Name}': {e.Message}");
+                throw e as VireoException ?? new VireoException(ErrorCode.OperationFailed, $"Failed to start domain '{Name}': {e.Message}");
             }
         }
         finally
@@ -163,6 +167,7 @@ public sealed partial class Vm
             ProcessWatch.Signal(pid, 9);
             await watch.Exited;
             if (qmp is not null) await qmp.DisposeAsync();
+            StopVirtiofsd();
             CleanupRunFiles();
             await _hv.Networks.ReleaseNicsAsync(live);
             var why = LogTail(logPath, logOffset);

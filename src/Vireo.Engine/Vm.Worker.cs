@@ -129,6 +129,7 @@ public sealed partial class Vm
             _console = null;
         }
         Log.Stopped(_log, Name, reason, ProcessWatch.Describe(status));
+        StopVirtiofsd();
         CleanupRunFiles();
         if (live is not null) _ = _hv.Networks.ReleaseNicsAsync(live);
         // Before anyone hears of the stop: a start right after it must see the final definition.

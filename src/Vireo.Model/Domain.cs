@@ -27,6 +27,7 @@ public sealed class DomainDef
     public string OnReboot { get; set; } = "restart";
     public string OnCrash { get; set; } = "destroy";
     public PmDef? Pm { get; set; }
+    public MemoryBackingDef? MemoryBacking { get; set; }
     public DevicesDef Devices { get; set; } = new();
 
     public DomainDef Clone() => DomainXml.Parse(DomainXml.Write(this));
@@ -97,6 +98,13 @@ public sealed class ClockDef
 }
 
 public sealed record TimerDef(string Name, string? TickPolicy, string? Present);
+
+/// <summary>&lt;memoryBacking&gt;&lt;source type='memfd'/&gt;&lt;access mode='shared'/&gt;: guest RAM another process can map (virtiofsd).</summary>
+public sealed class MemoryBackingDef
+{
+    public string? SourceType { get; set; }             // memfd | file | anonymous
+    public string? AccessMode { get; set; }             // shared | private
+}
 
 public sealed class PmDef
 {
@@ -280,9 +288,11 @@ public sealed class FilesystemDef
 {
     public string Type { get; set; } = "mount";
     public string AccessMode { get; set; } = "passthrough"; // passthrough | mapped | squash
-    public string? DriverType { get; set; }             // path
+    public string? DriverType { get; set; }             // path (9p) | virtiofs
+    public int? Queue { get; set; }                     // virtiofs: queue size
+    public string? BinaryPath { get; set; }             // virtiofs: <binary path=>, default /usr/lib/qemu/virtiofsd
     public string Source { get; set; } = "";
-    public string Target { get; set; } = "";            // the 9p mount tag
+    public string Target { get; set; } = "";            // the mount tag (9p and virtiofs)
     public bool ReadOnly { get; set; }
     public string? Alias { get; set; }
     public AddressDef? Address { get; set; }

@@ -87,6 +87,9 @@ public static partial class DomainRules
             dev.Filesystems[i].DriverType ??= "path";
             dev.Filesystems[i].Alias ??= $"fs{i}";
         }
+        // virtiofsd maps guest RAM: a virtiofs share brings shared memory backing with it (as virt-install sets up).
+        if (dev.Filesystems.Any(f => f.DriverType == "virtiofs") && d.MemoryBacking is null)
+            d.MemoryBacking = new MemoryBackingDef { SourceType = "memfd", AccessMode = "shared" };
         if (dev.Memballoon is { Model: "virtio" } mb) mb.Alias ??= "balloon0";
         // Controllers the devices need, made explicit as libvirt does (so they get addresses too).
         var q35 = d.Os.Machine?.Contains("q35", StringComparison.Ordinal) == true;
@@ -203,7 +206,13 @@ public static partial class DomainRules
         foreach (var dup in dev.Serials.GroupBy(s => s.TargetPort).Where(g => g.Count() > 1))
             p.Add(new($"Serial port {dup.Key} is defined twice."));
         foreach (var dup in dev.Filesystems.GroupBy(f => f.Target).Where(g => g.Count() > 1))
-            p.Add(new($"Filesystem target '{dup.Key}' is used twice; each 9p mount tag must be unique."));
+            p.Add(new($"Filesystem target '{dup.Key}' is used twice; each mount tag must be unique."));
+        foreach (var f in dev.Filesystems.Where(f => f.DriverType == "virtiofs"))
+        {
+            if (f.AccessMode != "passthrough") p.Add(new($"virtiofs share '{f.Target}' needs accessmode='passthrough' (virtiofsd maps no ownership); use 9p for mapped or squash."));
+            if (f.ReadOnly) p.Add(new($"virtiofs share '{f.Target}' cannot be read-only with this virtiofsd; use a 9p share for a read-only directory."));
+            if (d.MemoryBacking?.AccessMode != "shared") p.Add(new($"virtiofs share '{f.Target}' needs <memoryBacking><access mode='shared'/></memoryBacking>: virtiofsd maps the guest's memory."));
+        }
         foreach (var f in dev.Filesystems.Where(f => f.Source.Length > 0 && !f.Source.StartsWith('/')))
             p.Add(new($"Filesystem source '{f.Source}' must be an absolute path."));
         if (dev.Graphics.Count > 1) p.Add(new("Only one <graphics> device is supported."));

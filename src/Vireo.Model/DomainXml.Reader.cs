@@ -46,6 +46,16 @@ public static partial class DomainXml
                         else Problems.Add($"<vcpu> must hold a number of CPUs, not '{e.Value.Trim()}'.", e);
                         break;
                     case "os": d.Os = Os(e); break;
+                    case "memoryBacking":
+                        d.MemoryBacking = new MemoryBackingDef();
+                        foreach (var m in e.Elements())
+                            switch (m.Name.LocalName)
+                            {
+                                case "source": d.MemoryBacking.SourceType = OneOf(m, "type", "memfd", "file", "anonymous"); break;
+                                case "access": d.MemoryBacking.AccessMode = OneOf(m, "mode", "shared", "private"); break;
+                                default: Unsupported(m, "memoryBacking"); break;
+                            }
+                        break;
                     case "features": d.Features = Features(e); break;
                     case "cpu": d.Cpu = Cpu(e); break;
                     case "clock": d.Clock = Clock(e); break;
@@ -469,7 +479,8 @@ public static partial class DomainXml
             foreach (var c in e.Elements())
                 switch (c.Name.LocalName)
                 {
-                    case "driver": f.DriverType = OneOf(c, "type", "path"); break;
+                    case "driver": f.DriverType = OneOf(c, "type", "path", "virtiofs"); f.Queue = Int(c, "queue"); break;
+                    case "binary": f.BinaryPath = A(c, "path"); break;
                     case "source": f.Source = A(c, "dir") ?? ""; break;
                     case "target": f.Target = A(c, "dir") ?? ""; break;
                     case "readonly": f.ReadOnly = true; break;

@@ -21,6 +21,10 @@ public static partial class DomainXml
         var vcpu = new XElement("vcpu", new XAttribute("placement", d.VcpuPlacement), d.Vcpus);
         if (d.VcpusCurrent is { } cur) vcpu.Add(new XAttribute("current", cur));
         root.Add(vcpu);
+        if (d.MemoryBacking is { } mb)
+            root.Add(new XElement("memoryBacking",
+                mb.SourceType is null ? null : new XElement("source", new XAttribute("type", mb.SourceType)),
+                mb.AccessMode is null ? null : new XElement("access", new XAttribute("mode", mb.AccessMode))));
         root.Add(Os(d.Os));
         var f = new XElement("features");
         if (d.Features.Acpi) f.Add(new XElement("acpi"));
@@ -129,7 +133,8 @@ public static partial class DomainXml
         foreach (var f in d.Filesystems)
         {
             var e = new XElement("filesystem", new XAttribute("type", f.Type), new XAttribute("accessmode", f.AccessMode));
-            if (f.DriverType is not null) e.Add(new XElement("driver", new XAttribute("type", f.DriverType)));
+            if (f.DriverType is not null) e.Add(new XElement("driver", new XAttribute("type", f.DriverType), Attr("queue", f.Queue)));
+            if (f.BinaryPath is not null) e.Add(new XElement("binary", new XAttribute("path", f.BinaryPath)));
             e.Add(new XElement("source", new XAttribute("dir", f.Source)), new XElement("target", new XAttribute("dir", f.Target)));
             if (f.ReadOnly) e.Add(new XElement("readonly"));
             e.Add(Common(f.Alias, f.Address));

@@ -470,15 +470,21 @@ public static class InstallBuilder
         {
             var s = new OptionString("--filesystem", spec);
             var parts = spec.Split(',');
-            var source = s.Get("source") ?? (parts.Length >= 2 && !parts[0].Contains('=') ? parts[0] : null);
-            var target = s.Get("target") ?? (parts.Length >= 2 && !parts[1].Contains('=') ? parts[1] : null);
+            var source = s.Get("source") ?? s.Get("source.dir") ?? (parts.Length >= 2 && !parts[0].Contains('=') ? parts[0] : null);
+            var target = s.Get("target") ?? s.Get("target.dir") ?? (parts.Length >= 2 && !parts[1].Contains('=') ? parts[1] : null);
             if (source is null || target is null) { Bad($"--filesystem '{spec}' needs a source directory and a target tag: SOURCE,TAG."); continue; }
             s.Get(source); s.Get(target);
-            var fs = new FilesystemDef { Source = source, Target = target, AccessMode = s.Get("accessmode") ?? "mapped" };
+            var driver = s.Get("driver.type");
+            if (driver is not (null or "path" or "virtiofs")) { Bad($"--filesystem driver.type='{driver}' is not known; use virtiofs, or leave it out for 9p."); continue; }
+            // 9p maps ownership into xattrs by default; virtiofs passes it through (all it can do).
+            var fs = new FilesystemDef { Source = source, Target = target, DriverType = driver, AccessMode = s.Get("accessmode") ?? (driver == "virtiofs" ? "passthrough" : "mapped") };
+            if (driver == "virtiofs" && fs.AccessMode != "passthrough") Bad($"--filesystem driver.type=virtiofs needs accessmode=passthrough (virtiofsd maps no ownership); use 9p for {fs.AccessMode}.");
             if (fs.AccessMode is not ("passthrough" or "mapped" or "squash")) Bad($"--filesystem accessmode='{fs.AccessMode}' is not known; use passthrough, mapped or squash.");
             Unknown(s, problems);
             d.Devices.Filesystems.Add(fs);
         }
+        if (d.Devices.Filesystems.Any(f => f.DriverType == "virtiofs"))
+            d.MemoryBacking = new MemoryBackingDef { SourceType = "memfd", AccessMode = "shared" };
         foreach (var spec in o.Controllers)
         {
             var s = new OptionString("--controller", spec, "type");

@@ -169,10 +169,21 @@ public static partial class QemuArgv
         return r;
     }
 
-    private static void Filesystems(DomainDef d, Args a)
+    /// <summary>Where a virtiofs share's vhost-user socket lives (the daemon makes it and hands virtiofsd the fd).</summary>
+    public static string VirtiofsSocket(string channelDir, string alias) => Path.Combine(channelDir, $"{alias}-fs.sock");
+
+    private static void Filesystems(DomainDef d, LaunchContext ctx, Args a)
     {
         foreach (var f in d.Devices.Filesystems)
         {
+            if (f.DriverType == "virtiofs")
+            {
+                a.Add("-chardev", $"socket,id=chr-vu-{f.Alias},path={Escape(VirtiofsSocket(ctx.ChannelDir, f.Alias!))}");
+                var vu = new JsonObject { ["driver"] = "vhost-user-fs-pci", ["id"] = f.Alias, ["chardev"] = $"chr-vu-{f.Alias}", ["queue-size"] = f.Queue ?? 1024, ["tag"] = f.Target };
+                PciAddress(d, f.Address, vu);
+                a.Device(vu);
+                continue;
+            }
             var model = f.AccessMode switch { "mapped" => "mapped-xattr", "squash" => "none", _ => "passthrough" };
             a.Add("-fsdev", $"local,id=fsdev-{f.Alias},path={Escape(f.Source)},security_model={model}{(f.ReadOnly ? ",readonly=on" : "")}");
             var dev = new JsonObject { ["driver"] = "virtio-9p-pci", ["id"] = f.Alias, ["fsdev"] = $"fsdev-{f.Alias}", ["mount_tag"] = f.Target };

@@ -15,6 +15,18 @@ public static partial class QemuArgv
         if (d.Features.VmPortState is { } vp) mopts += $",vmport={vp}";
         if (!d.Features.Acpi) mopts += ",acpi=off";
         if (d.Features.Smm is { } smm) mopts += smm ? ",smm=on" : ",smm=off";
+        // Shared guest RAM (virtiofs): a memfd backend the vhost-user process can map.
+        if (d.MemoryBacking is { AccessMode: "shared" } || d.MemoryBacking?.SourceType is "memfd")
+        {
+            var backend = new System.Text.Json.Nodes.JsonObject
+            {
+                ["qom-type"] = d.MemoryBacking.SourceType == "file" ? "memory-backend-file" : "memory-backend-memfd",
+                ["id"] = "pc.ram", ["size"] = d.MemoryKiB * 1024, ["share"] = d.MemoryBacking.AccessMode == "shared",
+            };
+            if (d.MemoryBacking.SourceType == "file") backend["mem-path"] = "/dev/shm";
+            a.Add("-object", backend.ToJsonString());
+            mopts += ",memory-backend=pc.ram";
+        }
         // UEFI: the firmware code (read-only) and the domain's variable store as the machine's two flash chips.
         if (d.Os.Loader is { Type: "pflash" } loader)
         {

@@ -19,7 +19,7 @@ public static partial class QemuArgv
         Machine(d, ctx, a);
         Controllers(d, a);
         Disks(d, a);
-        Filesystems(d, a);
+        Filesystems(d, ctx, a);
         Nics(d, ctx, a);
         Chardevs(d, ctx, a);
         Misc(d, a);

@@ -309,3 +309,57 @@ public sealed class CloneTests(VireoFixture fx)
 
     private static string Uuid(string xml) => System.Text.RegularExpressions.Regex.Match(xml, "<uuid>(.*)</uuid>").Groups[1].Value;
 }
+
+/// <summary>Host directories shared into the guest: 9p and virtiofs (virtiofsd supervised per share).</summary>
+[Collection("vireo")]
+public sealed class ShareTests(VireoFixture fx)
+{
+    [Fact]
+    public async Task Guest_mounts_a_9p_and_a_virtiofs_share_and_reads_their_files()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        var nine = Directory.CreateDirectory(Path.Combine(d.Root, "share9p")).FullName;
+        var vfs = Directory.CreateDirectory(Path.Combine(d.Root, "sharevfs")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(nine, "hello.txt"), "from 9p\n");
+        await File.WriteAllTextAsync(Path.Combine(vfs, "hello.txt"), "from virtiofs\n");
+        var agent = Path.Combine(d.Root, "sh.agent");
+        var r = await d.RunAsync("install", "--name", "sh", "--os-variant", "generic", "--memory", "192", "--network", "none",
+            "--boot", $"kernel={fx.GuestDir}/vmlinuz,initrd={fx.GuestDir}/initrd.img,kernel_args=console=ttyS0 quiet panic=-1 vireo.agent",
+            "--filesystem", $"{nine},nine,accessmode=mapped", "--filesystem", $"{vfs},vfs,driver.type=virtiofs",
+            "--serial", $"pty,log.file={d.SerialLog("sh")}", "--serial", $"unix,path={agent},mode=bind", "--noautoconsole");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var xml = await d.OkAsync("dumpxml", "sh");
+        Assert.Contains("<source type='memfd'/>", xml);
+        Assert.Contains("<access mode='shared'/>", xml);
+        await d.WaitForSerialAsync("sh", "VIREO-GUEST-READY");
+        var qemu = d.QemuPids()["sh"];
+        // One virtiofsd, a child of the daemon, serving the share.
+        var children = ChildrenOf(d.Pid).Where(p => File.ReadAllText($"/proc/{p}/cmdline").Contains("virtiofsd")).ToList();
+        var virtiofsd = Assert.Single(children);
+        Assert.Contains($"source={vfs}", File.ReadAllText($"/proc/{virtiofsd}/cmdline").Replace('\0', ' '));
+        using (var ga = new GuestAgent(agent))
+        {
+            Assert.Equal("from 9p\n", await ga.RunAsync("mkdir -p /m9 && mount -t 9p -o trans=virtio,version=9p2000.L nine /m9 && cat /m9/hello.txt"));
+            Assert.Equal("from virtiofs\n", await ga.RunAsync("mkdir -p /mv && mount -t virtiofs vfs /mv && cat /mv/hello.txt"));
+            await ga.RunAsync("echo written-by-guest > /mv/back.txt && sync");
+        }
+        Assert.Equal("written-by-guest\n", await File.ReadAllTextAsync(Path.Combine(vfs, "back.txt")));
+        await d.OkAsync("destroy", "sh");
+        Assert.False(TestDaemon.Alive(qemu));
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        while (TestDaemon.Alive(virtiofsd) && sw.Elapsed.TotalSeconds < 10) await Task.Delay(50);
+        Assert.False(TestDaemon.Alive(virtiofsd), "virtiofsd outlived its guest");
+
+        Assert.Equal("error: --filesystem driver.type=virtiofs needs accessmode=passthrough (virtiofsd maps no ownership); use 9p for mapped.\n",
+            await d.FailAsync("install", "--name", "bad", "--import", "--disk", "none", "--os-variant", "generic", "--filesystem", $"{vfs},t,driver.type=virtiofs,accessmode=mapped"));
+        // A definition that asks for private memory with virtiofs is refused at define.
+        var bad = d.GuestXml("bad", devices: $"<filesystem type='mount' accessmode='passthrough'><driver type='virtiofs'/><source dir='{vfs}'/><target dir='t'/></filesystem>",
+            extra: "<memoryBacking><access mode='private'/></memoryBacking>");
+        var res = await d.DefineResultAsync(bad);
+        Assert.Contains("virtiofs share 't' needs <memoryBacking><access mode='shared'/></memoryBacking>: virtiofsd maps the guest's memory.", res.Stderr);
+    }
+
+    private static IEnumerable<int> ChildrenOf(int pid) =>
+        Directory.EnumerateDirectories("/proc").Select(Path.GetFileName).Where(n => n!.All(char.IsAsciiDigit)).Select(int.Parse!)
+            .Where(p => { try { return File.ReadAllText($"/proc/{p}/stat").Split(") ")[1].Split(' ')[1] == pid.ToString(); } catch (IOException) { return false; } });
+}

@@ -118,6 +118,7 @@ public class InstallTests
         { "13-secure-boot", "--name m --import --disk /img/m.qcow2 --os-variant win11 --boot uefi,firmware.feature0.name=secure-boot,firmware.feature0.enabled=yes" },
         { "14-bios", "--name n --import --disk /img/n.raw --os-variant debian12 --boot bios,hd" },
         { "15-cloud-init", "--name o --import --disk pool=default,size=10 --os-variant ubuntu24.04 --cloud-init root-password-generate=on --serial file,path=/var/log/o.log" },
+        { "17-virtiofs", "--name q --import --disk /img/q.raw --filesystem /srv/data,data,driver.type=virtiofs --filesystem source.dir=/srv/ro,target.dir=ro,accessmode=squash --os-variant linux2022 --boot bios" },
         { "16-location", "--name p --location /iso/netinst.iso --extra-args console=ttyS0 --disk pool=default,size=8 --os-variant debian12" },
     };
 
