@@ -116,10 +116,14 @@ public static partial class CliMain
                 }
                 foreach (var nd in plan.NewDisks)
                 {
-                    var vol = $"<volume><name>{SecurityElement.Escape(nd.Name)}</name><capacity unit='bytes'>{nd.SizeBytes}</capacity><target><format type='{nd.Format}'/></target></volume>";
-                    await c.JsonAsync("POST", $"v1/pools/{DaemonClient.E(nd.Pool!)}/volumes", ApiJson.Default.VolumeInfo, DaemonClient.Xml(vol), ct);
+                    var backing = nd.BackingStore is { } bs
+                        ? $"<backingStore><path>{SecurityElement.Escape(bs)}</path>{(nd.BackingFormat is { } bf ? $"<format type='{SecurityElement.Escape(bf)}'/>" : "")}</backingStore>" : "";
+                    var vol = $"<volume><name>{SecurityElement.Escape(nd.Name)}</name><capacity unit='bytes'>{nd.SizeBytes}</capacity><target><format type='{nd.Format}'/></target>{backing}</volume>";
+                    var info = await c.JsonAsync("POST", $"v1/pools/{DaemonClient.E(nd.Pool!)}/volumes", ApiJson.Default.VolumeInfo, DaemonClient.Xml(vol), ct);
                     made.Add((nd.Pool!, nd.Name));
-                    Console.WriteLine($"Allocating '{nd.Name}' ({ProgressBar.Bytes(nd.SizeBytes)}) in pool '{nd.Pool}'");
+                    Console.WriteLine(nd.BackingStore is null
+                        ? $"Allocating '{nd.Name}' ({ProgressBar.Bytes(nd.SizeBytes)}) in pool '{nd.Pool}'"
+                        : $"Allocating '{nd.Name}' ({ProgressBar.Bytes(info.Capacity)}) in pool '{nd.Pool}', a linked clone of {nd.BackingStore}");
                 }
                 if (found is not null) Console.WriteLine($"Copied the {found.Distro} installer's kernel and initrd ({found.KernelInside}, {found.InitrdInside}) for the first run");
                 if (!o.Transient) await c.JsonAsync("POST", "v1/domains", ApiJson.Default.DefineResult, DaemonClient.Xml(xml), ct);

@@ -36,7 +36,8 @@ public sealed class InstallOptions
 }
 
 /// <summary>A disk to make before the domain is defined: a new volume of a pool, or a new file.</summary>
-public sealed record NewDisk(string Target, string? Pool, string? Path, string Name, ulong SizeBytes, string Format);
+/// <param name="BackingStore">A base image (a cloud image): the new disk is a qcow2 linked clone on it, grown to SizeBytes (0: the base's size).</param>
+public sealed record NewDisk(string Target, string? Pool, string? Path, string Name, ulong SizeBytes, string Format, string? BackingStore = null, string? BackingFormat = null);
 
 /// <summary>What an OS family wants by default (a small osinfo).</summary>
 public sealed record OsVariant(string Name, string Family, string Machine, string DiskBus, string NetModel, ulong MinMemoryMiB)
@@ -325,10 +326,14 @@ public static class InstallBuilder
             }
             else if (pool is not null)
             {
-                if (size is null) { Bad($"--disk pool={pool} needs size= (GiB) for the new volume."); continue; }
+                var backing = s.Get("backing_store");
+                var backingFormat = s.Get("backing_format");
+                if (size is null && backing is null) { Bad($"--disk pool={pool} needs size= (GiB) for the new volume."); continue; }
+                if (backing is not null && !backing.StartsWith('/')) { Bad($"--disk backing_store '{backing}' must be an absolute path."); continue; }
+                if (backing is not null && disk.Format is not (null or "qcow2")) { Bad($"--disk backing_store= makes a qcow2 linked clone; format={disk.Format} cannot have a backing image."); continue; }
                 var format = disk.Format ?? "qcow2";
                 var name = $"{d.Name}{(newDisks.Count == 0 ? "" : "-" + newDisks.Count)}.{format}";
-                newDisks.Add(new NewDisk(disk.TargetDev, pool, null, name, size.Value, format));
+                newDisks.Add(new NewDisk(disk.TargetDev, pool, null, name, size ?? 0, format, backing, backingFormat));
                 disk.Type = "volume";
                 disk.SourcePool = pool;
                 disk.SourceVolume = name;
@@ -358,7 +363,8 @@ public static class InstallBuilder
         }
         var media = (o.Cdrom is not null ? 1 : 0) + (o.Location is not null ? 1 : 0) + (o.Import ? 1 : 0) + (d.Os.Kernel is not null ? 1 : 0);
         if (media == 0) Bad("Say how the guest installs: --cdrom ISO, --location ISO|DIR, --import (boot the first disk), or --boot kernel=…,initrd=….");
-        if (media > 1) Bad("Give one install source: --cdrom, --location, --import or --boot kernel=.");
+        if ((o.Cdrom is not null ? 1 : 0) + (o.Location is not null ? 1 : 0) + (o.Import ? 1 : 0) > 1) Bad("Give one install source: --cdrom, --location or --import.");
+        if (o.Location is not null && d.Os.Kernel is not null) Bad("--location brings the installer's kernel; drop --boot kernel= (or use it without --location).");
         if (o.Import && o.Boot is null) d.Os.BootDevices.Add("hd");
         if (o.ExtraArgs is not null && o.Location is null) Bad("--extra-args needs --location (it is the installer kernel's command line); with --boot kernel= use kernel_args=.");
         var firstBootDetach = new List<(string, bool)>();

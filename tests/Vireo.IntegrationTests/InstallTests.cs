@@ -34,6 +34,57 @@ public sealed class InstallTests(VireoFixture fx)
     }
 }
 
+/// <summary>--import of a cloud image: a linked clone in a pool, grown to --disk size.</summary>
+[Collection("vireo")]
+public sealed class CloudImageTests(VireoFixture fx)
+{
+    [Fact]
+    public async Task Import_makes_a_grown_linked_clone_of_the_cloud_image()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        // The "cloud image": a 32 MiB qcow2 holding a marker, put into the default pool.
+        var raw = Path.Combine(d.Root, "base.raw");
+        await using (var f = File.Create(raw)) { f.SetLength(32 << 20); await f.WriteAsync("CLOUD-IMAGE"u8.ToArray()); }
+        await d.OkAsync("vol-create-as", "default", "cloud.qcow2", "32M", "--format", "qcow2");
+        var img = Path.Combine(d.Images, "cloud.qcow2");
+        var conv = System.Diagnostics.Process.Start("qemu-img", ["convert", "-f", "raw", "-O", "qcow2", raw, img])!;
+        await conv.WaitForExitAsync();
+        Assert.Equal(0, conv.ExitCode);
+        var agent = Path.Combine(d.Root, "vm.agent");
+        var r = await d.RunAsync("install", "--name", "vm", "--import", "--os-variant", "generic", "--memory", "128", "--network", "none",
+            "--disk", $"pool=default,size=0.0625,bus=virtio,backing_store={img}",
+            "--boot", $"kernel={fx.GuestDir}/vmlinuz,initrd={fx.GuestDir}/initrd.img,kernel_args=console=ttyS0 quiet panic=-1 vireo.agent",
+            "--serial", $"pty,log.file={d.SerialLog("vm")}", "--serial", $"unix,path={agent},mode=bind", "--noautoconsole");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains($"Allocating 'vm.qcow2' (64.00 MiB) in pool 'default', a linked clone of {img}", r.Stdout);
+        Assert.Contains($"<path>{img}</path>", await d.OkAsync("vol-dumpxml", "--pool", "default", "vm.qcow2"));
+        await d.WaitForSerialAsync("vm", "VIREO-GUEST-READY");
+        Assert.Contains("VIREO-GUEST: disk vda 67108864 bytes ro=0", await File.ReadAllTextAsync(d.SerialLog("vm")));
+        using (var ga = new GuestAgent(agent))
+        {
+            Assert.Equal("CLOUD-IMAGE", await ga.RunAsync("dd if=/dev/vda bs=11 count=1 2>/dev/null"));
+            await ga.RunAsync("printf CHANGED | dd of=/dev/vda conv=notrunc 2>/dev/null; sync");
+        }
+        await d.OkAsync("destroy", "vm");
+        // The guest's write is in its clone; the cloud image is untouched and protected.
+        Assert.Equal("CLOUD-IMAGE", await QemuIoRead(img));
+        Assert.StartsWith("error: Volume 'cloud.qcow2' is the backing image of", await d.FailAsync("vol-delete", "--pool", "default", "cloud.qcow2"));
+        Assert.Equal("error: --disk size='0' is not a size in GiB, like size=20.\n",
+            await d.FailAsync("install", "--name", "x", "--import", "--os-variant", "generic", "--disk", $"pool=default,size=0,backing_store={img}"));
+        Assert.Equal("error: --disk backing_store= makes a qcow2 linked clone; format=raw cannot have a backing image.\n",
+            await d.FailAsync("install", "--name", "x", "--import", "--os-variant", "generic", "--disk", $"pool=default,format=raw,backing_store={img}"));
+    }
+
+    private static async Task<string> QemuIoRead(string qcow2)
+    {
+        var tmp = Path.Combine(Path.GetDirectoryName(qcow2)!, "..", "head.raw");
+        var p = System.Diagnostics.Process.Start("qemu-img", ["dd", "-f", "qcow2", "-O", "raw", $"if={qcow2}", $"of={tmp}", "bs=11", "count=1"])!;
+        await p.WaitForExitAsync();
+        Assert.Equal(0, p.ExitCode);
+        return (await File.ReadAllTextAsync(tmp))[..11];
+    }
+}
+
 /// <summary>vireo install's first-run media: a cloud-init seed and an installer booted with --location.</summary>
 [Collection("vireo")]
 public sealed class InstallFirstRunTests(VireoFixture fx)
