@@ -30,6 +30,9 @@ public static partial class CliMain
         var graphics = new Option<string?>("--graphics") { Description = "none (default) or vnc[,listen=ADDR,port=N]" };
         var console = new Option<string[]>("--console") { Description = "Serial console: pty (default), file,path=, unix,path=,mode=bind; log.file=" };
         var serial = new Option<string[]>("--serial") { Description = "Serial ports, in order: pty (default), file,path=, unix,path=,mode=bind; log.file=" };
+        var clock = new Option<string?>("--clock") { Description = "offset=utc|localtime, kvmclock_present=yes (KVM PTP), TIMER_tickpolicy=" };
+        var channel = new Option<string[]>("--channel") { Description = "unix[,path=,mode=bind],target.type=virtio,target.name=NAME (default: a guest agent channel for Linux, Windows, BSD)" };
+        var noAgent = new Option<bool>("--no-guest-agent") { Description = "No default guest agent channel" };
         var rng = new Option<string?>("--rng") { Description = "Host entropy source, e.g. /dev/urandom" };
         var filesystem = new Option<string[]>("--filesystem") { Description = "SOURCE,TAG[,accessmode=passthrough|mapped|squash] (9p share); SOURCE,TAG,driver.type=virtiofs" };
         var controller = new Option<string[]>("--controller") { Description = "type=scsi,model=virtio-scsi | type=usb,model=qemu-xhci | …" };
@@ -40,7 +43,7 @@ public static partial class CliMain
         var cmd = new Command("install", "Create a domain the way virt-install does: disks, media, network, then define and start it")
         {
             name, memory, vcpus, cpu, machine, virtType, osVariant, disk, cdrom, location, extraArgs, boot, import, network, graphics, console, serial,
-            rng, filesystem, controller, cloudInit, autostart, transient, wait, noAutoconsole, printXml, dryRun,
+            clock, channel, noAgent, rng, filesystem, controller, cloudInit, autostart, transient, wait, noAutoconsole, printXml, dryRun,
         };
         Client(cmd, async (pr, c, ct) =>
         {
@@ -53,6 +56,7 @@ public static partial class CliMain
                 Boot = pr.GetValue(boot), Import = pr.GetValue(import), Networks = [.. pr.GetValue(network) ?? []], Graphics = pr.GetValue(graphics),
                 Rng = pr.GetValue(rng), Filesystems = [.. pr.GetValue(filesystem) ?? []], Controllers = [.. pr.GetValue(controller) ?? []],
                 Serials = [.. pr.GetValue(serial) ?? []], Consoles = [.. pr.GetValue(console) ?? []],
+                Clock = pr.GetValue(clock), Channels = [.. pr.GetValue(channel) ?? []], NoGuestAgent = pr.GetValue(noAgent),
                 ExtraArgs = pr.GetValue(extraArgs), Transient = pr.GetValue(transient),
                 // A bare --cloud-init means its defaults.
                 CloudInit = pr.GetResult(cloudInit) is null ? null : pr.GetValue(cloudInit) ?? "",

@@ -24,6 +24,9 @@ public sealed class InstallOptions
     public string? ExtraArgs { get; set; }
     public string? CloudInit { get; set; }
     public bool Transient { get; set; }
+    public string? Clock { get; set; }
+    public List<string> Channels { get; set; } = [];
+    public bool NoGuestAgent { get; set; }
     public string? Boot { get; set; }
     public bool Import { get; set; }
     public List<string> Networks { get; set; } = [];
@@ -489,6 +492,38 @@ public static class InstallBuilder
             Unknown(s, problems);
             d.Devices.Filesystems.Add(fs);
         }
+        // --clock offset=utc|localtime,kvmclock_present=yes|no,TIMER_tickpolicy=…,TIMER_present=…
+        if (o.Clock is not null)
+        {
+            var c = new OptionString("--clock", o.Clock, "offset");
+            d.Clock = new ClockDef { Offset = c.Get("offset") ?? "utc" };
+            if (d.Clock.Offset is not ("utc" or "localtime")) Bad($"--clock offset='{d.Clock.Offset}' is not known; use utc or localtime.");
+            foreach (var timer in new[] { "kvmclock", "rtc", "pit", "hpet" })
+            {
+                var present = c.Get($"{timer}_present");
+                var tick = c.Get($"{timer}_tickpolicy");
+                if (present is not (null or "yes" or "no")) Bad($"--clock {timer}_present='{present}' must be yes or no.");
+                if (present is not null || tick is not null) d.Clock.Timers.Add(new TimerDef(timer, tick, present));
+            }
+            if (d.Type == "qemu" && c.Get("kvmclock_present") == "yes")
+                Bad("--clock kvmclock_present=yes (the clock behind the guest's KVM PTP device, ptp_kvm) needs KVM; this guest runs under TCG (--virt-type qemu).");
+            Unknown(c, problems);
+        }
+        // --channel unix[,path=,mode=],target.type=virtio,target.name=NAME; a guest agent channel by default where the OS has one.
+        foreach (var spec in o.Channels)
+        {
+            var c = new OptionString("--channel", spec, "type");
+            var ch = new CharDef { Type = c.Get("type") ?? "unix", TargetType = c.Get("target.type") ?? "virtio", TargetName = c.Get("target.name") ?? c.Get("name") };
+            if (ch.Type is not ("unix" or "pty")) Bad($"--channel '{ch.Type}' is not supported; use unix or pty.");
+            if (ch.TargetType != "virtio") Bad($"--channel target.type='{ch.TargetType}' is not supported; use virtio.");
+            if (ch.TargetName is null) Bad("--channel needs target.name=, e.g. org.qemu.guest_agent.0.");
+            ch.SourcePath = c.Get("path");
+            if (ch.Type == "unix") ch.SourceMode = c.Get("mode") ?? "bind";
+            Unknown(c, problems);
+            d.Devices.Channels.Add(ch);
+        }
+        if (o.Channels.Count == 0 && !o.NoGuestAgent && os.Family is "linux" or "windows" or "bsd")
+            d.Devices.Channels.Add(new CharDef { Type = "unix", SourceMode = "bind", TargetType = "virtio", TargetName = "org.qemu.guest_agent.0" });
         if (d.Devices.Filesystems.Any(f => f.DriverType == "virtiofs"))
             d.MemoryBacking = new MemoryBackingDef { SourceType = "memfd", AccessMode = "shared" };
         foreach (var spec in o.Controllers)

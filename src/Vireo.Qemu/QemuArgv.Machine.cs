@@ -104,6 +104,9 @@ public static partial class QemuArgv
             "host-model" or "maximum" => kvm ? "host" : "max",
             _ => cpu?.Model ?? "qemu64",
         };
+        // kvmclock (and the guest's ptp_kvm on top of it) is KVM's paravirtual clock.
+        if (kvm && d.Clock?.Timers.FirstOrDefault(t => t.Name == "kvmclock") is { Present: { } present })
+            model += present == "yes" ? ",kvmclock=on" : ",kvmclock=off";
         if (cpu is null) return model;
         foreach (var (policy, name) in cpu.Features)
             model += policy is "disable" or "forbid" ? $",{name}=off" : $",{name}=on";

@@ -255,7 +255,11 @@ public sealed class UefiTests(VireoFixture fx)
         var nvram = Path.Combine(d.DataDir, "nvram", "efi_VARS.fd");
         Assert.Contains($"<nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'>{nvram}</nvram>", xml);
         await d.WaitForSerialAsync("efi", "VIREO-GUEST-READY", timeoutSeconds: 120);
-        Assert.Contains("VIREO-GUEST: firmware efi", await File.ReadAllTextAsync(d.SerialLog("efi")));
+        var efiLog = await File.ReadAllTextAsync(d.SerialLog("efi"));
+        Assert.Contains("VIREO-GUEST: firmware efi", efiLog);
+        // debian12 also brings a guest agent channel: a virtio-serial port in the guest, a socket on the host.
+        Assert.Contains("VIREO-GUEST: port org.qemu.guest_agent.0", efiLog);
+        Assert.True(File.Exists(Path.Combine(d.RunDir, "qemu", "channel", "efi", "org.qemu.guest_agent.0.sock")));
         Assert.Equal(new FileInfo("/usr/share/OVMF/OVMF_VARS_4M.fd").Length, new FileInfo(nvram).Length);
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(nvram));
         await d.OkAsync("destroy", "efi");

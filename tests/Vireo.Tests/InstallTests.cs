@@ -100,6 +100,23 @@ public class InstallTests
         Assert.Equal("--boot firmware.feature0.name='secureboot' is not known; use secure-boot or enrolled-keys.", e.Problems.Single().Message);
     }
 
+    [Fact]
+    public void Kvm_ptp_clock_under_tcg_is_an_explicit_error()
+    {
+        var o = new InstallOptions { Name = "p", Import = true, OsVariant = "generic", Clock = "kvmclock_present=yes", VirtType = "qemu" };
+        var e = Assert.Throws<DefinitionException>(() => InstallBuilder.Build(o, false));
+        Assert.Equal("--clock kvmclock_present=yes (the clock behind the guest's KVM PTP device, ptp_kvm) needs KVM; this guest runs under TCG (--virt-type qemu).", e.Problems.Single().Message);
+        o.VirtType = "kvm";
+        var d = InstallBuilder.Build(o, kvmUsable: true).Domain;
+        Assert.Equal(new TimerDef("kvmclock", null, "yes"), d.Clock!.Timers.Single());
+        var argv = Vireo.Qemu.QemuArgv.Build(DomainRules.ParseForDefine(DomainXml.Write(d)), new Vireo.Qemu.LaunchContext { Emulator = "/q", MonitorFd = 3, ChannelDir = "/c" });
+        Assert.Equal("qemu64,kvmclock=on", argv[argv.IndexOf("-cpu") + 1]);
+        // A definition asking for it under TCG is refused at define too.
+        d.Type = "qemu";
+        var de = Assert.Throws<DefinitionException>(() => DomainRules.ParseForDefine(DomainXml.Write(d)));
+        Assert.Contains("needs KVM, and this domain runs under TCG", de.Message);
+    }
+
     /// <summary>A dozen option sets as `vireo install` takes them (one option per line), against the XML --print-xml prints.</summary>
     public static TheoryData<string, string> PrintXmlCases => new()
     {
@@ -119,6 +136,7 @@ public class InstallTests
         { "14-bios", "--name n --import --disk /img/n.raw --os-variant debian12 --boot bios,hd" },
         { "15-cloud-init", "--name o --import --disk pool=default,size=10 --os-variant ubuntu24.04 --cloud-init root-password-generate=on --serial file,path=/var/log/o.log" },
         { "17-virtiofs", "--name q --import --disk /img/q.raw --filesystem /srv/data,data,driver.type=virtiofs --filesystem source.dir=/srv/ro,target.dir=ro,accessmode=squash --os-variant linux2022 --boot bios" },
+        { "18-clock-channel", "--name r --import --disk /img/r.raw --os-variant generic --clock offset=localtime,rtc_tickpolicy=catchup,hpet_present=no --channel unix,target.type=virtio,target.name=org.example.port0" },
         { "16-location", "--name p --location /iso/netinst.iso --extra-args console=ttyS0 --disk pool=default,size=8 --os-variant debian12" },
     };
 
@@ -152,6 +170,8 @@ public class InstallTests
                 case "--serial": o.Serials.Add(Next()); break;
                 case "--location": o.Location = Next(); break;
                 case "--extra-args": o.ExtraArgs = Next(); break;
+                case "--clock": o.Clock = Next(); break;
+                case "--channel": o.Channels.Add(Next()); break;
                 case "--boot":
                     // kernel_args runs to the next option.
                     var parts = new List<string> { Next() };
