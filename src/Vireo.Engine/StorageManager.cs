@@ -245,7 +245,20 @@ public sealed class StorageManager
             throw new VireoException(ErrorCode.InvalidArgument, $"Cannot create a volume of format '{v.Format}'; create raw or qcow2 volumes (other formats come in with vol-upload or vireo import).");
         string? backing = null;
         string? backingFormat = null;
-        if (v.BackingPath is not null)
+        if (v.BackingPath is { } url && IsRemote(url))
+        {
+            // A remote base (http, https, nbd): QEMU reads it through its own clients.
+            ImageInfo info;
+            try { info = await QemuImg.InfoAsync(url, ct); }
+            catch (CommandException e) { throw new VireoException(ErrorCode.InvalidArgument, $"Cannot read the backing image {url}: {e.Message}"); }
+            backing = url;
+            backingFormat = v.BackingFormat ?? info.Format;
+            if (v.Format != "qcow2") throw new VireoException(ErrorCode.InvalidArgument, $"A volume with a backing volume must be qcow2, not {v.Format}.");
+            if (v.Capacity == 0) v.Capacity = info.VirtualSize;
+            else if (v.Capacity < info.VirtualSize)
+                throw new VireoException(ErrorCode.InvalidArgument, $"Capacity {v.Capacity} bytes is smaller than the backing image's {info.VirtualSize}; a linked clone is at least as large as its base.");
+        }
+        else if (v.BackingPath is not null)
         {
             var b = ResolveBacking(v.BackingPath, p);
             backing = b.Path;
@@ -430,6 +443,8 @@ public sealed class StorageManager
         p.Set(v);
         return v;
     }
+
+    private static bool IsRemote(string path) => path.StartsWith("http://", StringComparison.Ordinal) || path.StartsWith("https://", StringComparison.Ordinal) || path.StartsWith("nbd://", StringComparison.Ordinal);
 
     private VolumeState ResolveBacking(string nameOrPath, StoragePool defaultPool)
     {

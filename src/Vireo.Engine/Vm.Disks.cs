@@ -18,7 +18,7 @@ public sealed partial class Vm
         lock (_state) d = inactive || Live is null ? Def : Live;
         return d.Devices.Disks.Select(disk =>
         {
-            var source = disk.Source;
+            var source = disk.Source ?? disk.Url;
             var format = disk.Format;
             if (disk.Type == "volume" && source is null)
             {
@@ -69,7 +69,7 @@ public sealed partial class Vm
                 {
                     await qmp.ExecuteAsync("blockdev-open-tray", new JsonObject { ["id"] = disk.Alias, ["force"] = true }, ct);
                     await qmp.ExecuteAsync("blockdev-remove-medium", new JsonObject { ["id"] = disk.Alias }, ct);
-                    if (disk.Source is not null) await DeleteNodesAsync(qmp, disk.Alias!, ct);
+                    if (disk.HasMedia) await DeleteNodesAsync(qmp, disk.Alias!, ct);
                     disk.Type = "file";
                     disk.SourcePool = disk.SourceVolume = null;
                     disk.Source = source;

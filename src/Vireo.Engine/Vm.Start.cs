@@ -51,6 +51,9 @@ public sealed partial class Vm
             if (!exists)
                 problems.Add($"Cannot access storage file '{disk.Source}' of disk '{disk.TargetDev}': No such file or directory. Create it (qemu-img create) or fix <source>.");
         }
+        foreach (var disk in d.Devices.Disks.Where(x => x.SourceProtocol is not null))
+            if (Reachability(disk.SourceHost!, disk.SourcePort ?? disk.DefaultPort) is { } why)
+                problems.Add($"Cannot reach the {disk.SourceProtocol} server {disk.SourceHost}:{disk.SourcePort ?? disk.DefaultPort} of disk '{disk.TargetDev}' ({disk.Url}): {why}. Check that it runs and that this host can reach it.");
         foreach (var (what, path) in new[] { ("kernel", d.Os.Kernel), ("initrd", d.Os.Initrd) })
             if (path is not null && !File.Exists(path))
                 problems.Add($"The {what} '{path}' does not exist; fix <{what}>.");
@@ -64,6 +67,19 @@ public sealed partial class Vm
         if (problems.Count > 0)
             throw new VireoException(ErrorCode.InvalidArgument, problems.Count == 1 ? problems[0] : string.Join(" ", problems), problems);
         return emulator;
+    }
+
+    /// <summary>Null when a TCP connection to host:port opens within 3 s; else why not.</summary>
+    private static string? Reachability(string host, int port)
+    {
+        try
+        {
+            using var c = new System.Net.Sockets.TcpClient();
+            if (!c.ConnectAsync(host, port).Wait(TimeSpan.FromSeconds(3))) return "no answer within 3 s";
+            return null;
+        }
+        catch (AggregateException e) when (e.InnerException is System.Net.Sockets.SocketException se) { return se.Message; }
+        catch (System.Net.Sockets.SocketException se) { return se.Message; }
     }
 
     /// <param name="incoming">Restore: QEMU waits for a saved state, which <paramref name="beforeRun"/> feeds it.</param>

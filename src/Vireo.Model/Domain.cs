@@ -147,7 +147,7 @@ public sealed class PanicDef
 
 public sealed class DiskDef
 {
-    public string Type { get; set; } = "file";          // file | block | volume
+    public string Type { get; set; } = "file";          // file | block | volume | network
     public string Device { get; set; } = "disk";        // disk | cdrom
     public string DriverName { get; set; } = "qemu";
     public string? Format { get; set; }                 // raw | qcow2
@@ -158,6 +158,11 @@ public sealed class DiskDef
     public string? Source { get; set; }
     public string? SourcePool { get; set; }             // type='volume'
     public string? SourceVolume { get; set; }
+    /// <summary>type='network': &lt;source protocol='http|https|nbd' name='/path or export'&gt;&lt;host name= port=/&gt;</summary>
+    public string? SourceProtocol { get; set; }
+    public string? SourceName { get; set; }
+    public string? SourceHost { get; set; }
+    public int? SourcePort { get; set; }
     public string TargetDev { get; set; } = "";
     public string? TargetBus { get; set; }
     public bool ReadOnly { get; set; }
@@ -166,6 +171,16 @@ public sealed class DiskDef
     public string? Serial { get; set; }
     public string? Alias { get; set; }
     public AddressDef? Address { get; set; }
+
+    /// <summary>Has media: a file, device, resolved volume or network source (an empty CD-ROM has none).</summary>
+    public bool HasMedia => Source is not null || SourceProtocol is not null;
+
+    public int DefaultPort => SourceProtocol switch { "https" => 443, "nbd" => 10809, _ => 80 };
+
+    /// <summary>A network source as a URL (http://host:port/path, nbd://host:port/export), as QEMU and qemu-img name them.</summary>
+    public string? Url => SourceProtocol is null ? null
+        : SourceProtocol == "nbd" ? $"nbd://{SourceHost}:{SourcePort ?? DefaultPort}/{SourceName?.TrimStart('/')}"
+        : $"{SourceProtocol}://{SourceHost}:{SourcePort ?? DefaultPort}/{SourceName?.TrimStart('/')}";
 }
 
 public sealed class ControllerDef

@@ -178,6 +178,15 @@ public static partial class DomainRules
                 else if (StorageRules.VolumeNameProblem(disk.SourceVolume) is { } vp)
                     p.Add(new($"Disk '{disk.TargetDev}': {vp}"));
             }
+            else if (disk.Type == "network")
+            {
+                if (disk.SourceProtocol is null || string.IsNullOrEmpty(disk.SourceHost))
+                    p.Add(new($"Disk '{disk.TargetDev}' of type 'network' needs <source protocol='http|https|nbd' name='…'><host name='HOST' port='PORT'/></source>."));
+                else if (disk.SourceProtocol is "http" or "https" && !disk.ReadOnly)
+                    p.Add(new($"Disk '{disk.TargetDev}' reads over {disk.SourceProtocol}, which QEMU serves read-only; add <readonly/> (a CD-ROM is read-only anyway), or use the image as the backing image of a local qcow2."));
+                if (disk.SourceProtocol is "http" or "https" && string.IsNullOrEmpty(disk.SourceName))
+                    p.Add(new($"Disk '{disk.TargetDev}' needs the path of the file on the {disk.SourceProtocol} server in <source name='/path/image.iso'>."));
+            }
             else if (disk.Device == "disk" && string.IsNullOrEmpty(disk.Source))
                 p.Add(new($"Disk '{disk.TargetDev}' has no <source>; only a cdrom may be empty."));
             if (disk.Source is { } src && !src.StartsWith('/'))

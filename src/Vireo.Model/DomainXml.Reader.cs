@@ -246,7 +246,7 @@ public static partial class DomainXml
         {
             var disk = new DiskDef
             {
-                Type = OneOf(e, "type", "file", "block", "volume") ?? "file",
+                Type = OneOf(e, "type", "file", "block", "volume", "network") ?? "file",
                 Device = OneOf(e, "device", "disk", "cdrom") ?? "disk",
             };
             foreach (var c in e.Elements())
@@ -265,6 +265,12 @@ public static partial class DomainXml
                         disk.Source = A(c, "file") ?? A(c, "dev");
                         disk.SourcePool = A(c, "pool");
                         disk.SourceVolume = A(c, "volume");
+                        if (disk.Type == "network")
+                        {
+                            disk.SourceProtocol = OneOf(c, "protocol", "http", "https", "nbd");
+                            disk.SourceName = A(c, "name");
+                            if (c.Element("host") is { } h) { disk.SourceHost = A(h, "name"); disk.SourcePort = Int(h, "port"); }
+                        }
                         break;
                     case "target":
                         disk.TargetDev = A(c, "dev") ?? "";

@@ -113,6 +113,9 @@ public static partial class DomainXml
                 new XElement("driver", new XAttribute("name", disk.DriverName), Attr("type", disk.Format),
                     Attr("cache", disk.Cache), Attr("io", disk.Io), Attr("discard", disk.Discard)));
             if (disk.Type == "volume") e.Add(new XElement("source", Attr("pool", disk.SourcePool), Attr("volume", disk.SourceVolume)));
+            else if (disk.Type == "network")
+                e.Add(new XElement("source", Attr("protocol", disk.SourceProtocol), Attr("name", disk.SourceName),
+                    disk.SourceHost is null ? null : new XElement("host", new XAttribute("name", disk.SourceHost), Attr("port", disk.SourcePort))));
             else if (disk.Source is not null) e.Add(new XElement("source", new XAttribute(disk.Type == "block" ? "dev" : "file", disk.Source)));
             e.Add(new XElement("target", new XAttribute("dev", disk.TargetDev), Attr("bus", disk.TargetBus)));
             if (disk.BootOrder is { } bo) e.Add(new XElement("boot", new XAttribute("order", bo)));

@@ -332,7 +332,7 @@ public static class InstallBuilder
                 var backing = s.Get("backing_store");
                 var backingFormat = s.Get("backing_format");
                 if (size is null && backing is null) { Bad($"--disk pool={pool} needs size= (GiB) for the new volume."); continue; }
-                if (backing is not null && !backing.StartsWith('/')) { Bad($"--disk backing_store '{backing}' must be an absolute path."); continue; }
+                if (backing is not null && !backing.StartsWith('/') && !backing.Contains("://")) { Bad($"--disk backing_store '{backing}' must be an absolute path or an http(s)/nbd URL."); continue; }
                 if (backing is not null && disk.Format is not (null or "qcow2")) { Bad($"--disk backing_store= makes a qcow2 linked clone; format={disk.Format} cannot have a backing image."); continue; }
                 var format = disk.Format ?? "qcow2";
                 var name = $"{d.Name}{(newDisks.Count == 0 ? "" : "-" + newDisks.Count)}.{format}";

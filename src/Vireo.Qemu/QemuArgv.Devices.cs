@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
 using Vireo.Model;
@@ -87,9 +88,26 @@ public static partial class QemuArgv
     /// </summary>
     public static (JsonObject Storage, JsonObject Format)? DiskNodes(DiskDef disk)
     {
-        if (disk.Source is null) return null;
+        if (!disk.HasMedia) return null;
         var alias = disk.Alias!;
         var (direct, noFlush, _) = CacheMode(disk);
+        if (disk.SourceProtocol is { } proto)
+        {
+            // QEMU's curl driver (Debian's qemu-block-extra) for http(s), its own client for NBD.
+            var net = proto == "nbd"
+                ? new JsonObject
+                {
+                    ["driver"] = "nbd",
+                    ["server"] = new JsonObject { ["type"] = "inet", ["host"] = disk.SourceHost, ["port"] = (disk.SourcePort ?? disk.DefaultPort).ToString(CultureInfo.InvariantCulture) },
+                    ["node-name"] = $"{alias}-storage", ["read-only"] = disk.ReadOnly,
+                }
+                : new JsonObject { ["driver"] = proto, ["url"] = disk.Url, ["node-name"] = $"{alias}-storage", ["read-only"] = true };
+            if (proto == "nbd" && disk.SourceName is { Length: > 0 } export) net["export"] = export.TrimStart('/');
+            return (net, new JsonObject
+            {
+                ["node-name"] = $"{alias}-format", ["read-only"] = disk.ReadOnly, ["driver"] = disk.Format ?? "raw", ["file"] = $"{alias}-storage",
+            });
+        }
         if (disk.Io == "native" && !direct)
             throw new LaunchException($"Disk '{disk.TargetDev}': io='native' needs cache='none' or 'directsync'.");
         var storage = new JsonObject
@@ -120,7 +138,7 @@ public static partial class QemuArgv
         var q35 = IsQ35(d);
         var alias = disk.Alias!;
         var dev = new JsonObject();
-        if (disk.Source is not null && disk.Device == "disk") dev["write-cache"] = CacheMode(disk).WriteCache ? "on" : "off";
+        if (disk.HasMedia && disk.Device == "disk") dev["write-cache"] = CacheMode(disk).WriteCache ? "on" : "off";
         var idx = DomainRules.DiskIndex(disk.TargetDev);
         var cd = disk.Device == "cdrom";
         switch (disk.TargetBus)
@@ -152,7 +170,7 @@ public static partial class QemuArgv
                 dev["lun"] = int.TryParse(disk.Address?.Get("unit"), out var su) ? su : idx;
                 break;
         }
-        if (disk.Source is not null) dev["drive"] = $"{alias}-format";
+        if (disk.HasMedia) dev["drive"] = $"{alias}-format";
         dev["id"] = alias;
         if (disk.BootOrder is { } bo) dev["bootindex"] = bo;
         if (disk.Serial is { } serial) dev["serial"] = serial;

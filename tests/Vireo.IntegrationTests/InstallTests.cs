@@ -418,3 +418,139 @@ public sealed class ShareTests(VireoFixture fx)
         Directory.EnumerateDirectories("/proc").Select(Path.GetFileName).Where(n => n!.All(char.IsAsciiDigit)).Select(int.Parse!)
             .Where(p => { try { return File.ReadAllText($"/proc/{p}/stat").Split(") ")[1].Split(' ')[1] == pid.ToString(); } catch (IOException) { return false; } });
 }
+
+/// <summary>Disks read over http and NBD (QEMU's curl and NBD clients), as CD-ROM, disk and backing image.</summary>
+[Collection("vireo")]
+public sealed class RemoteSourceTests(VireoFixture fx)
+{
+    [Fact]
+    public async Task Guest_reads_http_and_nbd_sources_and_an_overlay_on_an_http_base()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        var media = new byte[1 << 20];
+        "REMOTE-MEDIA"u8.CopyTo(media);
+        using var http = new RangeServer(media);
+        var img = Path.Combine(d.Root, "nbd.raw");
+        var block = new byte[1 << 20];
+        "NBD-EXPORT-1"u8.CopyTo(block);
+        await File.WriteAllBytesAsync(img, block);
+        var nbdPort = FreePort();
+        using var nbd = System.Diagnostics.Process.Start("qemu-nbd", ["-t", "-b", "127.0.0.1", "-p", nbdPort.ToString(), "-f", "raw", "-x", "exp", img])!;
+        try
+        {
+            await WaitPortAsync(nbdPort);
+            // A linked clone whose base is read over http.
+            await d.OkAsync("vol-create-as", "default", "ov.qcow2", "0", "--format", "qcow2", "--backing-vol", $"http://127.0.0.1:{http.Port}/media.img", "--backing-vol-format", "raw");
+            Assert.Contains("1.00 MiB", await d.OkAsync("vol-info", "--pool", "default", "ov.qcow2"));
+            var agent = Path.Combine(d.Root, "net.agent");
+            await d.DefineAsync(d.GuestXml("net", "vireo.agent", devices: $"""
+                <disk type='network' device='cdrom'><driver name='qemu' type='raw'/>
+                  <source protocol='http' name='/media.img'><host name='127.0.0.1' port='{http.Port}'/></source><target dev='hdc' bus='ide'/></disk>
+                <disk type='network' device='disk'><driver name='qemu' type='raw'/>
+                  <source protocol='nbd' name='exp'><host name='127.0.0.1' port='{nbdPort}'/></source><target dev='vdb' bus='virtio'/></disk>
+                <disk type='volume' device='disk'><source pool='default' volume='ov.qcow2'/><target dev='vdc' bus='virtio'/></disk>
+                {GuestAgent.Device(agent)}
+                """));
+            Assert.Contains($"http://127.0.0.1:{http.Port}/media.img", await d.OkAsync("domblklist", "net"));
+            await d.OkAsync("start", "net");
+            await d.WaitForSerialAsync("net", "VIREO-GUEST-READY");
+            using (var ga = new GuestAgent(agent))
+            {
+                Assert.Equal("REMOTE-MEDIA", await ga.RunAsync("dd if=/dev/sr0 bs=2048 count=1 2>/dev/null | head -c 12"));
+                Assert.Equal("NBD-EXPORT-1", await ga.RunAsync("dd if=/dev/vda bs=12 count=1 2>/dev/null"));
+                Assert.Equal("REMOTE-MEDIA", await ga.RunAsync("dd if=/dev/vdb bs=12 count=1 2>/dev/null"));
+                await ga.RunAsync("printf NBD-WRITTEN! | dd of=/dev/vda conv=notrunc 2>/dev/null; printf OVERLAY-HERE | dd of=/dev/vdb conv=notrunc 2>/dev/null; sync");
+            }
+            await d.OkAsync("destroy", "net");
+            Assert.Equal("NBD-WRITTEN!", System.Text.Encoding.ASCII.GetString(File.ReadAllBytes(img)[..12]));
+            Assert.Equal("REMOTE-MEDIA", System.Text.Encoding.ASCII.GetString(media[..12]));   // the http base is read-only
+            Assert.True(http.Requests > 0);
+        }
+        finally
+        {
+            nbd.Kill();
+            await nbd.WaitForExitAsync();
+        }
+
+        // The unreachable host is named; nothing starts.
+        var dead = FreePort();
+        await d.DefineAsync(d.GuestXml("gone", devices: $"""
+            <disk type='network' device='cdrom'><source protocol='https' name='/x.iso'><host name='127.0.0.1' port='{dead}'/></source><target dev='hdc' bus='ide'/></disk>
+            """));
+        Assert.Equal($"error: Cannot reach the https server 127.0.0.1:{dead} of disk 'hdc' (https://127.0.0.1:{dead}/x.iso): Connection refused. Check that it runs and that this host can reach it.\n",
+            await d.FailAsync("start", "gone"));
+        Assert.StartsWith("shut off", await d.StateAsync("gone"));
+        var rw = await d.DefineResultAsync(d.GuestXml("rw", devices: $"""
+            <disk type='network' device='disk'><source protocol='http' name='/a.img'><host name='127.0.0.1' port='{dead}'/></source><target dev='vda' bus='virtio'/></disk>
+            """));
+        Assert.Contains("Disk 'vda' reads over http, which QEMU serves read-only; add <readonly/>", rw.Stderr);
+    }
+
+    private static int FreePort()
+    {
+        var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        l.Start();
+        var port = ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        return port;
+    }
+
+    private static async Task WaitPortAsync(int port)
+    {
+        for (int i = 0; i < 100; i++)
+        {
+            try { using var c = new System.Net.Sockets.TcpClient(); await c.ConnectAsync("127.0.0.1", port); return; }
+            catch (System.Net.Sockets.SocketException) { await Task.Delay(50); }
+        }
+        throw new TimeoutException($"nothing listens on port {port}");
+    }
+
+    /// <summary>A tiny http server on loopback that answers HEAD and byte-range GETs, as QEMU's curl driver needs.</summary>
+    private sealed class RangeServer : IDisposable
+    {
+        private readonly System.Net.HttpListener _l = new();
+        private readonly byte[] _data;
+        private int _requests;
+        public int Port { get; }
+        public int Requests => _requests;
+
+        public RangeServer(byte[] data)
+        {
+            _data = data;
+            Port = FreePort();
+            _l.Prefixes.Add($"http://127.0.0.1:{Port}/");
+            _l.Start();
+            _ = Task.Run(LoopAsync);
+        }
+
+        private async Task LoopAsync()
+        {
+            while (_l.IsListening)
+            {
+                System.Net.HttpListenerContext ctx;
+                try { ctx = await _l.GetContextAsync(); } catch (Exception) { return; }
+                Interlocked.Increment(ref _requests);
+                var res = ctx.Response;
+                res.Headers["Accept-Ranges"] = "bytes";
+                long start = 0, end = _data.Length - 1;
+                if (ctx.Request.Headers["Range"] is { } range && range.StartsWith("bytes="))
+                {
+                    var parts = range[6..].Split('-');
+                    start = long.Parse(parts[0]);
+                    if (parts[1].Length > 0) end = Math.Min(long.Parse(parts[1]), end);
+                    res.StatusCode = 206;
+                    res.Headers["Content-Range"] = $"bytes {start}-{end}/{_data.Length}";
+                }
+                res.ContentLength64 = end - start + 1;
+                try
+                {
+                    if (ctx.Request.HttpMethod != "HEAD") await res.OutputStream.WriteAsync(_data.AsMemory((int)start, (int)(end - start + 1)));
+                    res.Close();
+                }
+                catch (Exception) { }
+            }
+        }
+
+        public void Dispose() => _l.Close();
+    }
+}

@@ -86,7 +86,7 @@ public class DomainXmlTests
               <name>vm1</name>
               <memory unit='parsecs'>3</memory>
               <blkiotune/>
-              <devices><hostdev/><disk type='network' device='disk'><target dev='vda'/></disk></devices>
+              <devices><hostdev/><disk type='nvme' device='disk'><target dev='vda'/></disk></devices>
             </domain>
             """));
         var text = string.Join("\n", e.Problems);
@@ -94,7 +94,7 @@ public class DomainXmlTests
         Assert.Contains("line 3: Bad memory size '3' unit 'parsecs'", text);
         Assert.Contains("line 4: Unsupported element <blkiotune> in <domain>", text);
         Assert.Contains("line 5: Unsupported element <hostdev> in <devices>", text);
-        Assert.Contains("Unsupported type of <disk> 'network'", text);
+        Assert.Contains("Unsupported type of <disk> 'nvme'", text);
         Assert.Equal(5, e.Problems.Count);
     }
 
