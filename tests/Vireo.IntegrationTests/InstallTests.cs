@@ -147,7 +147,16 @@ public sealed class InstallFirstRunTests(VireoFixture fx)
         await d.WaitForSerialAsync("ci", "VIREO-GUEST-READY");
         Assert.DoesNotContain("cidata", await File.ReadAllTextAsync(d.SerialLog("ci")));
         await d.OkAsync("destroy", "ci");
-        await d.OkAsync("destroy", "ci2");
+
+        // ci2's first run ends while the daemon is down (killed): the next daemon finishes the job.
+        var qemu2 = d.QemuPids()["ci2"];
+        await d.KillAsync();
+        System.Diagnostics.Process.GetProcessById(qemu2).Kill();
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        while (TestDaemon.Alive(qemu2) && sw.Elapsed.TotalSeconds < 10) await Task.Delay(50);
+        await d.LaunchAsync();
+        Assert.DoesNotContain("cidata", await d.OkAsync("dumpxml", "ci2", "--inactive"));
+        await WaitAsync(async () => !(await d.OkAsync("vol-list", "default")).Contains("ci2-cidata.iso"));
 
         // Bad options: exact errors, nothing made.
         Assert.Equal("error: --cloud-init: unknown option 'user_data'; use user-data=, meta-data=, network-config=, root-password-generate=on, root-password-file=, ssh-key=, disable=on.\n",
@@ -174,6 +183,12 @@ public sealed class InstallFirstRunTests(VireoFixture fx)
         Assert.Equal("Found the debian installer: install.amd/vmlinuz, install.amd/initrd.gz\nDry run completed successfully\n",
             await d.OkAsync("install", "--name", "inst", "--location", iso, "--os-variant", "debian12", "--disk", "pool=default,size=0.01", "--dry-run"));
         Assert.False(Directory.Exists(Path.Combine(d.DataDir, "boot", "inst")));
+        // An install tree (a directory) laid out like Fedora's.
+        var tree = Directory.CreateDirectory(Path.Combine(d.Root, "tree", "images", "pxeboot")).FullName;
+        File.Copy($"{fx.GuestDir}/vmlinuz", Path.Combine(tree, "vmlinuz"));
+        File.Copy($"{fx.GuestDir}/initrd.img", Path.Combine(tree, "initrd.img"));
+        Assert.Equal("Found the fedora installer: images/pxeboot/vmlinuz, images/pxeboot/initrd.img\nDry run completed successfully\n",
+            await d.OkAsync("install", "--name", "tree", "--location", Path.Combine(d.Root, "tree"), "--os-variant", "fedora40", "--disk", "none", "--dry-run"));
 
         // The "installer" reboots by itself after 2 s: that ends the first run, and the domain
         // starts again from its (empty) disk without the kernel and the ISO.
