@@ -168,7 +168,7 @@ public static partial class CliMain
     /// <summary>vireo clone: virt-clone's options.</summary>
     private static void AddCloneCommand(RootCommand root)
     {
-        var original = new Option<string>("--original", "-o") { Description = "The domain to copy (shut off or paused)", Required = true };
+        var original = new Option<string>("--original", "-o") { Description = "The domain to copy (shut off)", Required = true };
         var name = new Option<string?>("--name", "-n") { Description = "Name of the clone (default: ORIGINAL-clone)" };
         var auto = new Option<bool>("--auto-clone") { Description = "Name the disk copies after the clone" };
         var file = new Option<string[]>("--file", "-f") { Description = "Destination of each disk to copy, in order" };
@@ -196,6 +196,8 @@ public static partial class CliMain
     {
         static string Read(string what, string path)
         {
+            // The shell leaves a ~ inside an option string alone.
+            if (path.StartsWith("~/")) path = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), path[2..]);
             try { return File.ReadAllText(path); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new CliException($"Cannot read --cloud-init {what} '{path}': {e.Message}"); }
         }

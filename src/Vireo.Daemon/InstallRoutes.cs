@@ -47,6 +47,7 @@ internal static class InstallRoutes
         app.MapDelete("/v1/install/location/{name}", (string name) =>
         {
             // Undo an extraction whose install failed: only when no domain uses the files.
+            if (DomainRules.NameProblem(name) is { } bad) throw new VireoException(ErrorCode.InvalidArgument, bad);
             var dir = hv.Options.BootDir(name);
             if (hv.All().Any(v => v.Name == name && (v.Def.Os.Kernel?.StartsWith(dir + "/", StringComparison.Ordinal) ?? false)))
                 throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{name}' boots from {dir}; it stays.");

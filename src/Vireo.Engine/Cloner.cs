@@ -11,7 +11,7 @@ public enum CloneMode { Copy, Reflink, Linked }
 public sealed record ClonedDisk(string Target, string From, string To, string How);
 
 /// <summary>
-/// virt-clone: a new domain from a shut-off (or paused) one — new name, UUID and MACs, its
+/// virt-clone: a new domain from a shut-off one — new name, UUID and MACs, its
 /// writable disks copied (qemu-img convert), reflinked or made linked qcow2 clones; read-only
 /// and shareable disks and CD-ROMs are shared. The original's NVRAM is copied.
 /// </summary>
@@ -22,8 +22,9 @@ public sealed class Cloner(Hypervisor hv)
         CloneMode mode, IReadOnlyList<string> macs, IProgress<double>? progress, CancellationToken ct)
     {
         var src = hv.Get(original);
-        if (src.State is not (DomainState.Shutoff or DomainState.Paused))
-            throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{src.Name}' is running; shut it down (or suspend it) first: its disks would change while they are copied.");
+        // Shut off, not merely paused: QEMU holds its images' write locks while the process lives.
+        if (src.IsActive)
+            throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{src.Name}' is {(src.State == DomainState.Paused ? "paused" : "running")}; shut it down first: its disks are in use while they would be copied.");
         if (DomainRules.NameProblem(name) is { } bad) throw new VireoException(ErrorCode.InvalidArgument, bad);
         if (hv.All().Any(v => v.Name == name)) throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{name}' already exists; pick another --name.");
 

@@ -195,8 +195,9 @@ public sealed class Hypervisor
     }
 
     /// <summary>&lt;os firmware='efi'&gt;: the loader and NVRAM picked from QEMU's firmware descriptors.</summary>
-    public void PrepareFirmware(DomainDef def) => FirmwareSelect.Apply(def, _firmware ??= FirmwareDescriptor.LoadAll(), _o.NvramDir);
-    private IReadOnlyList<FirmwareDescriptor>? _firmware;
+    /// The descriptors are read each time one is needed (a few small files): installing ovmf needs no daemon restart.
+    public void PrepareFirmware(DomainDef def) =>
+        FirmwareSelect.Apply(def, def.Os is { Firmware: "efi", Loader: null } ? FirmwareDescriptor.LoadAll() : [], _o.NvramDir);
 
     private void Save(DomainDef def) => DefinitionFiles.Save(_o.ConfigFile(def.Name), DomainXml.Write(def), $"'{def.Name}'");
 

@@ -203,6 +203,7 @@ public sealed partial class Vm
             _expectedStop = null;
             _shutdownReason = null;
             _fakeReboot = false;
+            _guestReset = false;
             _pauseReason = paused ? "user" : null;
             _stopped = NewStopped();
             State = paused ? DomainState.Paused : DomainState.Running;

@@ -133,7 +133,8 @@ public sealed partial class Vm
         CleanupRunFiles();
         if (live is not null) _ = _hv.Networks.ReleaseNicsAsync(live);
         // Before anyone hears of the stop: a start right after it must see the final definition.
-        var restart = !transient && live is not null && FinishFirstBoot(live, guestReset);
+        // Not when the state was saved (managedsave, a revert): that first run goes on later.
+        var restart = !transient && live is not null && reason is not ("saved" or "from snapshot") && FinishFirstBoot(live, guestReset);
         _bus.Publish(Name, "Stopped", detail);
         _stopped.TrySetResult();
         if (transient) _hv.Forget(this);

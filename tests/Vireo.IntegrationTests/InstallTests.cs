@@ -344,7 +344,7 @@ public sealed class CloneTests(VireoFixture fx)
             Assert.Equal("ORIG-DATA", await ga.RunAsync("dd if=/dev/vda bs=9 count=1 2>/dev/null"));
             await ga.RunAsync("printf COPY-DATA | dd of=/dev/vda conv=notrunc 2>/dev/null; sync");
         }
-        Assert.Equal("error: Domain 'orig' is running; shut it down (or suspend it) first: its disks would change while they are copied.\n",
+        Assert.Equal("error: Domain 'orig' is running; shut it down first: its disks are in use while they would be copied.\n",
             await d.FailAsync("clone", "--original", "orig", "--auto-clone"));
         await d.OkAsync("destroy", "orig");
         await d.OkAsync("destroy", "copy");
