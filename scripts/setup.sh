@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what Vireo needs on a Debian 12 host, when it is missing. Safe to run again.
 set -euo pipefail
-pkgs=(qemu-system-x86 qemu-utils qemu-block-extra ovmf busybox-static cpio kmod zstd xz-utils iproute2 procps dnsmasq-base nftables python3)
+pkgs=(qemu-system-x86 qemu-utils qemu-block-extra ovmf busybox-static cpio kmod zstd xz-utils iproute2 procps dnsmasq-base nftables python3 chromium chromium-driver)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# npm builds the web console's front-end libraries; any Node.js with npm will do (Debian's, or one already here).
+command -v npm >/dev/null || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
   apt-get update -qq >&2

@@ -3,7 +3,7 @@ using System.CommandLine;
 namespace Vireo.Cli;
 
 /// <summary>Arguments for the daemon verb; the host program supplies the daemon itself.</summary>
-public sealed record DaemonArgs(string ConfigDir, string RunDir, string Socket, string DataDir);
+public sealed record DaemonArgs(string ConfigDir, string RunDir, string Socket, string DataDir, string? Web);
 
 /// <summary>The vireo command line: virsh verbs (client of vireod), plus daemon and host-validate.</summary>
 public static partial class CliMain
@@ -33,6 +33,7 @@ public static partial class CliMain
         AddBlockJobCommands(root);
         AddInstallCommand(root);
         AddCloneCommand(root);
+        AddWebCommands(root);
         AddHostCommands(root);
         try
         {
@@ -55,12 +56,19 @@ public static partial class CliMain
         var run = new Option<string>("--run-dir") { Description = "Where runtime state lives (pids, monitor sockets, logs)", DefaultValueFactory = _ => DefaultRunDir };
         var data = new Option<string>("--data-dir") { Description = "Where images and saved guests live (DATA_DIR/images is the default pool)", DefaultValueFactory = _ => DefaultDataDir };
         var listen = new Option<string?>("--listen") { Description = "unix:PATH to serve the API on (default: RUN_DIR/vireo.sock)" };
-        var cmd = new Command("daemon", "Run vireod in the foreground") { config, run, data, listen };
+        var web = new Option<string>("--web") { Description = "The web console's address, HOST:PORT, or none", DefaultValueFactory = _ => "127.0.0.1:8780" };
+        var cmd = new Command("daemon", "Run vireod in the foreground") { config, run, data, listen, web };
         cmd.SetAction((pr, ct) =>
         {
             var runDir = Path.GetFullPath(pr.GetValue(run)!);
             var sock = pr.GetValue(listen) is { } l ? DaemonClient.ParseConnect(l) : Path.Combine(runDir, "vireo.sock");
-            return runDaemon(new DaemonArgs(Path.GetFullPath(pr.GetValue(config)!), runDir, Path.GetFullPath(sock), Path.GetFullPath(pr.GetValue(data)!)), ct);
+            var w = pr.GetValue(web)!;
+            if (w != "none" && !System.Net.IPEndPoint.TryParse(w, out _))
+            {
+                Console.Error.WriteLine($"error: --web '{w}' is not HOST:PORT (e.g. 127.0.0.1:8780) or none.");
+                return Task.FromResult(1);
+            }
+            return runDaemon(new DaemonArgs(Path.GetFullPath(pr.GetValue(config)!), runDir, Path.GetFullPath(sock), Path.GetFullPath(pr.GetValue(data)!), w == "none" ? null : w), ct);
         });
         return cmd;
     }

@@ -13,7 +13,8 @@ using Vireo.Host;
 
 namespace Vireo.Daemon;
 
-public sealed record DaemonOptions(string ConfigDir, string RunDir, string SocketPath, string DataDir = "/var/lib/vireo");
+/// <param name="Web">The web console's TCP address (host:port), or null for none.</param>
+public sealed record DaemonOptions(string ConfigDir, string RunDir, string SocketPath, string DataDir = "/var/lib/vireo", string? Web = null);
 
 /// <summary>vireod: the engine behind an HTTP API on a unix socket. A thin shell: every route calls the engine.</summary>
 public static class DaemonHost
@@ -36,6 +37,7 @@ public static class DaemonHost
         builder.Logging.SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);   // "no XML encryptor": see WebConsole
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJson.Default));
         if (File.Exists(opts.SocketPath)) File.Delete(opts.SocketPath);
         builder.WebHost.ConfigureKestrel(k =>
@@ -75,11 +77,21 @@ public static class DaemonHost
         SnapshotRoutes.Map(app, hv);
         SaveRoutes.Map(app, hv);
         InstallRoutes.Map(app, hv);
+        app.MapPut("/v1/web/password", async (HttpRequest req, CancellationToken rq) =>
+        {
+            var secret = (await new StreamReader(req.Body, Encoding.UTF8).ReadToEndAsync(rq)).TrimEnd('\n', '\r');
+            if (secret.Length < 8) throw new VireoException(ErrorCode.InvalidArgument, "The web console password needs at least 8 characters.");
+            new Vireo.Web.WebAuth(opts.ConfigDir).Set(secret);
+            return Results.NoContent();
+        });
         var log = loggerFactory.CreateLogger("vireod");
         await app.StartAsync(ct);
         log.LogInformation("vireod listening on unix:{Socket} (config {Config}, run {Run}); {Count} domains, {Running} running; ready {Ms:0} ms after launch",
             opts.SocketPath, opts.ConfigDir, opts.RunDir, hv.All().Count, hv.All().Count(v => v.IsActive),
             (DateTime.Now - System.Diagnostics.Process.GetCurrentProcess().StartTime).TotalMilliseconds);
+        // The web console after the API: its start-up (Razor components, data protection) never delays the API.
+        await using var web = opts.Web is { } listen && System.Net.IPEndPoint.TryParse(listen, out var ep)
+            ? await Vireo.Web.WebConsole.StartAsync(hv, ep, opts.ConfigDir, loggerFactory, ct) : null;
         await app.WaitForShutdownAsync(ct);
         // Guests keep running: QEMU lives in its own session and the next daemon adopts it.
         return 0;

@@ -101,7 +101,7 @@ internal static class Routes
             }
             var pty = vm.OpenConsole(force == true);
             using var ws = await ctx.WebSockets.AcceptWebSocketAsync();
-            await ConsoleBridge.RunAsync(ws, pty, () => vm.CloseConsole(pty), ctx.RequestAborted);
+            await Vireo.Web.ConsoleBridge.RunAsync(ws, pty, () => vm.CloseConsole(pty), ctx.RequestAborted);
         });
 
         app.MapGet("/v1/events", async (HttpContext ctx) =>

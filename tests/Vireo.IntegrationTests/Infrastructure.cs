@@ -78,9 +78,12 @@ public sealed class TestDaemon : IAsyncDisposable
         File.SetUnixFileMode(root, (UnixFileMode)0x1ed);
     }
 
-    public static async Task<TestDaemon> StartAsync(VireoFixture fx, NetNs? ns = null)
+    /// <summary>The web console's address (HOST:PORT) when asked for; otherwise the daemon runs without one.</summary>
+    public string? Web { get; private set; }
+
+    public static async Task<TestDaemon> StartAsync(VireoFixture fx, NetNs? ns = null, string? web = null)
     {
-        var d = new TestDaemon(fx, Directory.CreateTempSubdirectory("vireo-it-").FullName, ns);
+        var d = new TestDaemon(fx, Directory.CreateTempSubdirectory("vireo-it-").FullName, ns) { Web = web };
         await d.LaunchAsync();
         return d;
     }
@@ -92,7 +95,7 @@ public sealed class TestDaemon : IAsyncDisposable
         // for that namespace, which the daemon reads for macvtap devices.
         var psi = new ProcessStartInfo(Namespace is null ? _fx.Binary : "/usr/sbin/ip") { RedirectStandardOutput = true, RedirectStandardError = true };
         if (Namespace is not null) foreach (var a in new[] { "netns", "exec", Namespace.Name, _fx.Binary }) psi.ArgumentList.Add(a);
-        foreach (var a in new[] { "daemon", "--config-dir", ConfigDir, "--run-dir", RunDir, "--data-dir", DataDir }) psi.ArgumentList.Add(a);
+        foreach (var a in new[] { "daemon", "--config-dir", ConfigDir, "--run-dir", RunDir, "--data-dir", DataDir, "--web", Web ?? "none" }) psi.ArgumentList.Add(a);
         _proc = Process.Start(psi)!;
         _proc.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_log) _log.AppendLine(e.Data); };
         _proc.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_log) _log.AppendLine(e.Data); };

@@ -1,9 +1,9 @@
 using System.Net.WebSockets;
 
-namespace Vireo.Daemon;
+namespace Vireo.Web;
 
 /// <summary>Pumps bytes between a console pty and a WebSocket until either side ends.</summary>
-internal static class ConsoleBridge
+public static class ConsoleBridge
 {
     public static async Task RunAsync(WebSocket ws, Stream pty, Action close, CancellationToken ct)
     {

@@ -1,0 +1,255 @@
+using System.Net;
+using System.Reflection;
+using System.Security.Claims;
+using Microsoft.AspNetCore.Antiforgery;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Components;
+using Microsoft.AspNetCore.Components.Web;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Vireo.Engine;
+using Vireo.Web.Components;
+
+namespace Vireo.Web;
+
+/// <summary>
+/// The web console: its own Kestrel on a TCP address (default 127.0.0.1:8780), beside the unix
+/// socket API, driving the same engine. Pages are Razor components rendered on the server;
+/// htmx (from npm) swaps in fragments the server renders, and a server-sent event stream
+/// carries the engine's events, so pages change without reloading and the logic stays in C#.
+/// Every request needs a login session (an HttpOnly, SameSite=Strict cookie that expires) and
+/// every state-changing request an antiforgery token (form field or X-CSRF-TOKEN header).
+/// </summary>
+public static class WebConsole
+{
+    public const string DefaultListen = "127.0.0.1:8780";
+    private const string CsrfHeader = "X-CSRF-TOKEN";
+    private const string CsrfField = "__csrf";
+
+    /// <summary>Starts the console; null when it cannot listen (the daemon goes on without it).</summary>
+    public static async Task<WebApplication?> StartAsync(Hypervisor hv, IPEndPoint listen, string configDir, ILoggerFactory logs, CancellationToken ct)
+    {
+        var log = logs.CreateLogger("Vireo.Web");
+        var auth = new WebAuth(configDir);
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.WebHost.UseKestrelCore();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(listen));
+        builder.Services.AddSingleton(logs);
+        builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
+        builder.Services.AddRoutingCore();
+        builder.Services.AddRazorComponents();
+        // Session cookies survive a daemon restart: the keys live with the configuration, readable by root only
+        // (kept as files with 0700 on their directory; there is no key-encryption service on a plain Linux host).
+        var keys = Directory.CreateDirectory(Path.Combine(configDir, "web", "keys"));
+        keys.UnixFileMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        builder.Services.AddDataProtection().PersistKeysToFileSystem(keys);
+        builder.Services.AddAuthentication(CookieAuthenticationDefaults.AuthenticationScheme).AddCookie(o =>
+        {
+            o.Cookie.Name = "vireo_session";
+            o.Cookie.HttpOnly = true;
+            o.Cookie.SameSite = SameSiteMode.Strict;
+            o.ExpireTimeSpan = TimeSpan.FromHours(8);
+            o.SlidingExpiration = true;
+            o.LoginPath = "/login";
+        });
+        builder.Services.AddAuthorization();
+        builder.Services.AddAntiforgery(o => { o.HeaderName = CsrfHeader; o.FormFieldName = CsrfField; o.Cookie.Name = "vireo_csrf"; o.Cookie.SameSite = SameSiteMode.Strict; });
+        builder.Services.AddSingleton(hv);
+        builder.Services.AddSingleton(new CpuMeter(TimeProvider.System));
+        var app = builder.Build();
+
+        app.UseWebSockets();
+        app.UseAuthentication();
+        // Sign-in first: everything but the login page and the static assets needs a session.
+        app.Use(async (ctx, next) =>
+        {
+            var path = ctx.Request.Path.Value ?? "/";
+            bool open = path is "/login" || path.StartsWith("/assets/", StringComparison.Ordinal);
+            if (!open && ctx.User.Identity?.IsAuthenticated != true)
+            {
+                if (HttpMethods.IsGet(ctx.Request.Method) && !ctx.Request.Headers.ContainsKey("HX-Request")) ctx.Response.Redirect("/login");
+                else ctx.Response.StatusCode = StatusCodes.Status401Unauthorized;
+                return;
+            }
+            // Every state-changing request carries the antiforgery token (a form field or a header).
+            if (!HttpMethods.IsGet(ctx.Request.Method) && !HttpMethods.IsHead(ctx.Request.Method))
+            {
+                var af = ctx.RequestServices.GetRequiredService<IAntiforgery>();
+                if (!await af.IsRequestValidAsync(ctx))
+                {
+                    ctx.Response.StatusCode = StatusCodes.Status400BadRequest;
+                    await ctx.Response.WriteAsync("Missing or wrong CSRF token: reload the page and try again.");
+                    return;
+                }
+            }
+            await next(ctx);
+        });
+
+        string Csrf(HttpContext ctx) => ctx.RequestServices.GetRequiredService<IAntiforgery>().GetAndStoreTokens(ctx).RequestToken!;
+        static Dictionary<string, object?> P(params (string, object?)[] ps) => ps.ToDictionary(p => p.Item1, p => p.Item2);
+
+        app.MapGet("/assets/{name}", (string name) =>
+        {
+            var stream = typeof(WebConsole).Assembly.GetManifestResourceStream("assets/" + name);
+            if (stream is null) return Results.NotFound();
+            var type = Path.GetExtension(name) switch { ".js" => "text/javascript", ".css" => "text/css", _ => "application/octet-stream" };
+            return Results.Stream(stream, type);
+        });
+
+        app.MapGet("/login", (HttpContext ctx) => new RazorComponentResult<LoginPage>(P(("Csrf", Csrf(ctx)))));
+        app.MapPost("/login", async (HttpContext ctx) =>
+        {
+            var form = await ctx.Request.ReadFormAsync();
+            if (!auth.Verify(form["token"]))
+            {
+                log.LogWarning("Web console: a login with a wrong token or password from {Remote}", ctx.Connection.RemoteIpAddress);
+                return (IResult)new RazorComponentResult<LoginPage>(P(("Csrf", Csrf(ctx)), ("Error", "That token or password is not right.")));
+            }
+            var id = new ClaimsIdentity([new Claim(ClaimTypes.Name, "admin")], CookieAuthenticationDefaults.AuthenticationScheme);
+            await ctx.SignInAsync(new ClaimsPrincipal(id));
+            return Results.Redirect("/");
+        });
+        app.MapPost("/logout", async (HttpContext ctx) =>
+        {
+            await ctx.SignOutAsync();
+            return Results.Redirect("/login");
+        });
+
+        app.MapGet("/", (HttpContext ctx, CpuMeter cpu) =>
+            new RazorComponentResult<Overview>(P(("Csrf", Csrf(ctx)), ("Machines", Machines(hv, cpu)))));
+        app.MapGet("/vm/{name}", (HttpContext ctx, string name, CpuMeter cpu) =>
+        {
+            var vm = Find(hv, name);
+            if (vm is null) return (IResult)Results.NotFound($"No machine named '{name}'.");
+            return new RazorComponentResult<VmPage>(P(("Csrf", Csrf(ctx)), ("M", MachineView.Of(vm, cpu)), ("Disks", vm.Disks(inactive: !vm.IsActive)),
+                ("Nics", (vm.Live ?? vm.Def).Devices.Interfaces)));
+        });
+        app.MapPost("/vm/{name}/{action}", async (string name, string action, CpuMeter cpu, CancellationToken rq) =>
+        {
+            var vm = Find(hv, name);
+            if (vm is null) return (IResult)Results.NotFound($"No machine named '{name}'.");
+            string? error = null;
+            try
+            {
+                switch (action)
+                {
+                    case "start": await vm.StartAsync(paused: false, rq); break;
+                    case "shutdown": await vm.ShutdownAsync(TimeSpan.Zero, rq); break;   // press the button; the page follows the events
+                    case "reboot": await vm.RebootAsync(rq); break;
+                    case "destroy": await vm.DestroyAsync(rq); break;
+                    case "suspend": await vm.SuspendAsync(rq); break;
+                    case "resume": await vm.ResumeAsync(rq); break;
+                    default: return Results.NotFound($"No action '{action}'.");
+                }
+            }
+            catch (VireoException e) { error = e.Message; }
+            return new RazorComponentResult<VmState>(P(("M", MachineView.Of(vm, cpu)), ("Error", error)));
+        });
+
+        app.MapGet("/vm/{name}/console", (HttpContext ctx, string name) =>
+            Find(hv, name) is null ? (IResult)Results.NotFound($"No machine named '{name}'.") : new RazorComponentResult<ConsolePage>(P(("Csrf", Csrf(ctx)), ("Name", name))));
+        // The serial console: bytes both ways between xterm.js and the guest's pty. A new
+        // connection takes the console over, so a reloaded page gets it back at once.
+        app.MapGet("/vm/{name}/console/ws", async (HttpContext ctx, string name) =>
+        {
+            if (!ctx.WebSockets.IsWebSocketRequest) { ctx.Response.StatusCode = 400; return; }
+            // Cross-site WebSocket hijacking: only this site's pages may open it.
+            if (ctx.Request.Headers.Origin.ToString() is { Length: > 0 } origin && origin != $"{ctx.Request.Scheme}://{ctx.Request.Host}")
+            {
+                ctx.Response.StatusCode = 403;
+                return;
+            }
+            if (Find(hv, name) is not { } vm) { ctx.Response.StatusCode = 404; return; }
+            Stream pty;
+            try { pty = vm.OpenConsole(force: true); }
+            catch (VireoException e)
+            {
+                ctx.Response.StatusCode = 409;
+                await ctx.Response.WriteAsync(e.Message);
+                return;
+            }
+            using var ws = await ctx.WebSockets.AcceptWebSocketAsync();
+            await ConsoleBridge.RunAsync(ws, pty, () => vm.CloseConsole(pty), ctx.RequestAborted);
+        });
+
+        // Server-sent events: the overview's rows (or one machine's state block) again whenever
+        // the engine says something changed, and every 2 s for the CPU figures.
+        app.MapGet("/events", async (HttpContext ctx, string? vm, CpuMeter cpu) =>
+        {
+            ctx.Response.ContentType = "text/event-stream";
+            ctx.Response.Headers.CacheControl = "no-cache";
+            using var sub = hv.Events.Subscribe();
+            await using var html = new HtmlRenderer(ctx.RequestServices, logs);
+            async Task SendAsync()
+            {
+                string fragment;
+                if (vm is null)
+                {
+                    var rows = Machines(hv, cpu);
+                    fragment = await html.Dispatcher.InvokeAsync(async () => (await html.RenderComponentAsync<VmRows>(ParameterView.FromDictionary(P(("Machines", rows))))).ToHtmlString());
+                }
+                else
+                {
+                    if (Find(hv, vm) is not { } one) return;
+                    var m = MachineView.Of(one, cpu);
+                    fragment = await html.Dispatcher.InvokeAsync(async () => (await html.RenderComponentAsync<VmState>(ParameterView.FromDictionary(P(("M", m))))).ToHtmlString());
+                }
+                var data = string.Join("\n", fragment.Split('\n').Select(l => "data: " + l));
+                await ctx.Response.WriteAsync($"event: {(vm is null ? "vms" : "state")}\n{data}\n\n", ctx.RequestAborted);
+                await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
+            }
+            try
+            {
+                await SendAsync();
+                var tick = Task.Delay(TimeSpan.FromSeconds(2), ctx.RequestAborted);
+                var next = sub.Reader.WaitToReadAsync(ctx.RequestAborted).AsTask();
+                while (!ctx.RequestAborted.IsCancellationRequested)
+                {
+                    var done = await Task.WhenAny(tick, next);
+                    if (done == next)
+                    {
+                        if (!await next) break;
+                        bool relevant = false;
+                        while (sub.Reader.TryRead(out var e)) relevant |= vm is null || e.Domain == vm;
+                        next = sub.Reader.WaitToReadAsync(ctx.RequestAborted).AsTask();
+                        if (!relevant) continue;
+                    }
+                    else tick = Task.Delay(TimeSpan.FromSeconds(2), ctx.RequestAborted);
+                    await SendAsync();
+                }
+            }
+            catch (OperationCanceledException) { }
+        });
+
+        try
+        {
+            await app.StartAsync(ct);
+        }
+        catch (IOException e)
+        {
+            log.LogWarning("Web console not started: cannot listen on {Listen}: {Error}", listen, e.Message);
+            await app.DisposeAsync();
+            return null;
+        }
+        var bound = app.Urls.FirstOrDefault() ?? $"http://{listen}";
+        log.LogInformation("Web console on {Url}", bound);
+        if (auth.EnsureCredential() is { } token)
+            log.LogWarning("Web console login token (shown once, stored hashed; 'vireo web-password' sets a password instead): {Token}", token);
+        return app;
+    }
+
+    private static Vm? Find(Hypervisor hv, string name)
+    {
+        try { return hv.Get(name); }
+        catch (VireoException) { return null; }
+    }
+
+    private static List<MachineView> Machines(Hypervisor hv, CpuMeter cpu) =>
+        hv.All().OrderBy(v => v.Name, StringComparer.Ordinal).Select(v => MachineView.Of(v, cpu)).ToList();
+}
