@@ -172,6 +172,13 @@ public sealed record LocationResult(string Distro, string Kernel, string Initrd,
 /// <summary>virt-clone: Mode copy | reflink | linked; Files are destinations for the disks to copy, in order.</summary>
 public sealed record CloneRequest(string Name, bool AutoClone, string[] Files, string Mode, string[] Macs);
 
+/// <summary>vireo install / the web wizard: virt-install's options, the cloud-init seed's files (read by the client), and what to do after define.</summary>
+public sealed record InstallRequest(Vireo.Model.InstallOptions Options, SeedFile[]? Seed, bool Autostart, bool Start);
+
+public sealed record SeedFile(string Name, string Text);
+
+public sealed record InstallResult(string Name, string[] Lines);
+
 public sealed record ProblemInfo(string? Title, int? Status, string? Detail, string[]? Errors);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
@@ -220,4 +227,6 @@ public sealed record ProblemInfo(string? Title, int? Status, string? Detail, str
 [JsonSerializable(typeof(LocationRequest))]
 [JsonSerializable(typeof(LocationResult))]
 [JsonSerializable(typeof(CloneRequest))]
+[JsonSerializable(typeof(InstallRequest))]
+[JsonSerializable(typeof(InstallResult))]
 public sealed partial class ApiJson : JsonSerializerContext;

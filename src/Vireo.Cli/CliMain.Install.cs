@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Security;
 using Vireo.Api;
 using Vireo.Model;
 
@@ -72,15 +71,15 @@ public static partial class CliMain
             try { plan = InstallBuilder.Build(o, caps.KvmUsable); }
             catch (DefinitionException e) { throw new CliException(string.Join("\n", e.Problems.Select(p => p.Message))); }
             var dom = plan.Domain;
-            bool onlyLook = pr.GetValue(printXml) || pr.GetValue(dryRun);
             if (!pr.GetValue(printXml) && (await c.DomainsAsync(ct)).Any(x => x.Name == dom.Name))
                 throw new CliException($"Domain '{dom.Name}' already exists; pick another --name (or 'vireo undefine {dom.Name}' first).");
             LocationResult? found = null;
             if (plan.Location is { } lp)
             {
                 // The daemon finds (and unless only looking, extracts) the installer's kernel and initrd.
+                // Only looked up here (for --print-xml and --dry-run, and an early error); the install itself copies them.
                 found = await c.JsonAsync("POST", "v1/install/location", ApiJson.Default.LocationResult,
-                    DaemonClient.Json(new LocationRequest(dom.Name, lp.Source, lp.Kernel, lp.Initrd, DryRun: onlyLook), ApiJson.Default.LocationRequest), ct);
+                    DaemonClient.Json(new LocationRequest(dom.Name, lp.Source, lp.Kernel, lp.Initrd, DryRun: true), ApiJson.Default.LocationRequest), ct);
                 dom.Os.Kernel = found.Kernel;
                 dom.Os.Initrd = found.Initrd;
             }
@@ -102,50 +101,13 @@ public static partial class CliMain
                 Console.WriteLine("Dry run completed successfully");
                 return 0;
             }
-            var made = new List<(string Pool, string Name)>();
-            var xml = DomainXml.Write(dom);
-            try
-            {
-                if (plan.CloudInit is { } seed)
-                {
-                    var iso = new MemoryStream();
-                    Vireo.Host.Iso9660.Write(iso, "cidata", seedFiles!.Select(f => Vireo.Host.IsoFile.FromText(f.Name, f.Text)));
-                    var vol = $"<volume><name>{SecurityElement.Escape(seed.Volume)}</name><capacity unit='bytes'>{iso.Length}</capacity><target><format type='raw'/></target></volume>";
-                    await c.JsonAsync("POST", $"v1/pools/{DaemonClient.E(seed.Pool)}/volumes", ApiJson.Default.VolumeInfo, DaemonClient.Xml(vol), ct);
-                    made.Add((seed.Pool, seed.Volume));
-                    iso.Position = 0;
-                    using var resp = await UnixHttp.SendStreamAsync(c.Socket, "PUT", $"v1/pools/{DaemonClient.E(seed.Pool)}/volumes/{DaemonClient.E(seed.Volume)}/data?offset=0&length={iso.Length}", iso, iso.Length, _ => { }, ct);
-                    if (!resp.Ok) throw new CliException(await DaemonClient.ErrorText(resp, ct));
-                    Console.WriteLine($"Made the cloud-init seed '{seed.Volume}' ({string.Join(", ", seedFiles!.Select(f => f.Name))}) in pool '{seed.Pool}'; it is removed after the first run");
-                }
-                foreach (var nd in plan.NewDisks)
-                {
-                    var backing = nd.BackingStore is { } bs
-                        ? $"<backingStore><path>{SecurityElement.Escape(bs)}</path>{(nd.BackingFormat is { } bf ? $"<format type='{SecurityElement.Escape(bf)}'/>" : "")}</backingStore>" : "";
-                    var vol = $"<volume><name>{SecurityElement.Escape(nd.Name)}</name><capacity unit='bytes'>{nd.SizeBytes}</capacity><target><format type='{nd.Format}'/></target>{backing}</volume>";
-                    var info = await c.JsonAsync("POST", $"v1/pools/{DaemonClient.E(nd.Pool!)}/volumes", ApiJson.Default.VolumeInfo, DaemonClient.Xml(vol), ct);
-                    made.Add((nd.Pool!, nd.Name));
-                    Console.WriteLine(nd.BackingStore is null
-                        ? $"Allocating '{nd.Name}' ({ProgressBar.Bytes(nd.SizeBytes)}) in pool '{nd.Pool}'"
-                        : $"Allocating '{nd.Name}' ({ProgressBar.Bytes(info.Capacity)}) in pool '{nd.Pool}', a linked clone of {nd.BackingStore}");
-                }
-                if (found is not null) Console.WriteLine($"Copied the {found.Distro} installer's kernel and initrd ({found.KernelInside}, {found.InitrdInside}) for the first run");
-                if (!o.Transient) await c.JsonAsync("POST", "v1/domains", ApiJson.Default.DefineResult, DaemonClient.Xml(xml), ct);
-            }
-            catch (CliException)
-            {
-                // Nothing half-made stays: the volumes and files made for this domain go again.
-                foreach (var (p, v) in made) try { (await c.SendAsync("DELETE", $"v1/pools/{DaemonClient.E(p)}/volumes/{DaemonClient.E(v)}", null, ct)).Dispose(); } catch (CliException) { }
-                if (found is not null) try { (await c.SendAsync("DELETE", $"v1/install/location/{DaemonClient.E(dom.Name)}", null, ct)).Dispose(); } catch (CliException) { }
-                throw;
-            }
-            if (pr.GetValue(autostart)) await c.TextAsync("PUT", $"v1/domains/{DaemonClient.E(dom.Name)}/autostart?enable=true&format=tsv", null, ct);
-            Console.WriteLine($"Creating {(o.Transient ? "transient " : "")}domain '{dom.Name}' ({dom.Vcpus} vCPU, {dom.MemoryKiB / 1024} MiB, {dom.Type}, os-variant {plan.Os.Name})");
             // Listening before the start: a first run that ends quickly is not missed.
             var waitMinutes = pr.GetValue(wait);
             using var events = waitMinutes is not null and not 0 ? await c.SendAsync("GET", "v1/events", null, ct) : null;
-            if (o.Transient) await c.JsonAsync("POST", "v1/create", ApiJson.Default.DomainInfo, DaemonClient.Xml(xml), ct);
-            else await c.ActAsync(dom.Name, "start", "", ct);
+            // The daemon carries the plan out (the same Installer as the web console's wizard).
+            var req = new InstallRequest(o, seedFiles?.Select(f => new SeedFile(f.Name, f.Text)).ToArray(), pr.GetValue(autostart), Start: true);
+            var done = await c.JsonAsync("POST", "v1/install", ApiJson.Default.InstallResult, DaemonClient.Json(req, ApiJson.Default.InstallRequest), ct);
+            foreach (var line in done.Lines) Console.WriteLine(line);
             if (password is not null && plan.CloudInit!.GeneratePassword)
                 Console.WriteLine($"Generated password for the first boot (root; it must be changed at the first login): {password}");
             if (events is not null)
@@ -156,7 +118,7 @@ public static partial class CliMain
                     Console.Error.WriteLine($"error: Domain '{dom.Name}' is still running after {waitMinutes} minute{(waitMinutes == 1 ? "" : "s")}; the installation may still be in progress.");
                     return 1;
                 }
-                Console.WriteLine(found is not null ? "Installation finished; the domain starts again from its disk." : "Installation finished: the domain has stopped.");
+                Console.WriteLine(plan.Location is not null ? "Installation finished; the domain starts again from its disk." : "Installation finished: the domain has stopped.");
             }
             Console.WriteLine("Domain creation completed.");
             if (!pr.GetValue(noAutoconsole) && events is null) Console.WriteLine($"Connect to its console with: vireo console {dom.Name}");

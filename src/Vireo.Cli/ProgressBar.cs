@@ -1,3 +1,4 @@
+using Vireo.Model;
 using System.Diagnostics;
 using System.Globalization;
 
@@ -37,11 +38,5 @@ public sealed class ProgressBar(string label)
     }
 
     /// <summary>virsh's pretty capacity: "1.00 GiB".</summary>
-    public static string Bytes(double b)
-    {
-        string[] units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-        var i = 0;
-        while (b >= 1024 && i < units.Length - 1) { b /= 1024; i++; }
-        return b.ToString("0.00", CultureInfo.InvariantCulture) + " " + units[i];
-    }
+    public static string Bytes(double b) => Units.Bytes(b);
 }

@@ -11,6 +11,15 @@ internal static class InstallRoutes
 {
     public static void Map(WebApplication app, Hypervisor hv)
     {
+        app.MapPost("/v1/install", async (InstallRequest body, CancellationToken ct) =>
+        {
+            InstallPlan plan;
+            try { plan = InstallBuilder.Build(body.Options, hv.Kvm.Usable); }
+            catch (DefinitionException e) { throw new VireoException(ErrorCode.InvalidArgument, string.Join("\n", e.Problems.Select(p => p.Message))); }
+            var seed = body.Seed?.Select(f => (f.Name, f.Text)).ToList();
+            var done = await new Installer(hv).RunAsync(plan, seed, body.Options.Transient, body.Autostart, body.Start, ct);
+            return Results.Json(new InstallResult(done.Vm.Name, done.Lines.ToArray()), ApiJson.Default.InstallResult, statusCode: 201);
+        });
         // virsh create: a transient domain, started at once and forgotten when it stops.
         app.MapPost("/v1/create", async (HttpRequest req, bool? paused, CancellationToken ct) =>
         {
@@ -43,16 +52,6 @@ internal static class InstallRoutes
                 var macs = vm.Def.Devices.Interfaces.Select(i => i.Mac);
                 return new JobLine(null, null, null, string.Join("\n", lines.Append($"Clone '{vm.Name}' created successfully (uuid {vm.Uuid}{(macs.Any() ? ", MAC " + string.Join(", ", macs) : "")}).")));
             });
-        });
-        app.MapDelete("/v1/install/location/{name}", (string name) =>
-        {
-            // Undo an extraction whose install failed: only when no domain uses the files.
-            if (DomainRules.NameProblem(name) is { } bad) throw new VireoException(ErrorCode.InvalidArgument, bad);
-            var dir = hv.Options.BootDir(name);
-            if (hv.All().Any(v => v.Name == name && (v.Def.Os.Kernel?.StartsWith(dir + "/", StringComparison.Ordinal) ?? false)))
-                throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{name}' boots from {dir}; it stays.");
-            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
-            return Results.NoContent();
         });
         app.MapPost("/v1/install/location", (LocationRequest body) =>
         {

@@ -51,4 +51,13 @@ public static class Units
         bytes = (ulong)b;
         return true;
     }
+
+    /// <summary>virsh's pretty capacity: "1.00 GiB".</summary>
+    public static string Bytes(double b)
+    {
+        string[] units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+        var i = 0;
+        while (b >= 1024 && i < units.Length - 1) { b /= 1024; i++; }
+        return b.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture) + " " + units[i];
+    }
 }

@@ -1,0 +1,94 @@
+using System.Security;
+using Vireo.Host;
+using Vireo.Model;
+
+namespace Vireo.Engine;
+
+/// <summary>What an install made, in the words `vireo install` prints.</summary>
+public sealed record InstallOutcome(Vm Vm, IReadOnlyList<string> Lines);
+
+/// <summary>
+/// Carries out an <see cref="InstallPlan"/> (from <see cref="InstallBuilder"/>): the installer's
+/// kernel out of --location's media, the new volumes (linked clones of a backing image
+/// included), the cloud-init seed, then define (or a transient create), autostart and start.
+/// The same code behind `vireo install` (POST /v1/install) and the web console's wizard. A step
+/// that fails removes what the earlier ones made.
+/// </summary>
+public sealed class Installer(Hypervisor hv)
+{
+    public async Task<InstallOutcome> RunAsync(InstallPlan plan, IReadOnlyList<(string Name, string Text)>? seed, bool transient, bool autostart, bool start, CancellationToken ct)
+    {
+        var dom = plan.Domain;
+        if (hv.All().Any(v => v.Name == dom.Name))
+            throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{dom.Name}' already exists; pick another --name (or 'vireo undefine {dom.Name}' first).");
+        if (plan.NewDisks.FirstOrDefault(n => n.Pool is null) is { } file)
+            throw new VireoException(ErrorCode.InvalidArgument, $"--disk path={file.Path},size= would create a file outside every pool; create it in a pool (pool=default,size=N) or make it first (vireo vol-create-as).");
+        if (plan.CloudInit is not null && seed is null)
+            throw new VireoException(ErrorCode.InvalidArgument, "--cloud-init needs the seed's files (user-data, meta-data).");
+        var lines = new List<string>();
+        var made = new List<(string Pool, string Name)>();
+        string? bootDir = null;
+        try
+        {
+            if (plan.Location is { } lp)
+            {
+                var found = InstallMedia.Locate(lp.Source, lp.Kernel, lp.Initrd);
+                bootDir = hv.Options.BootDir(dom.Name);
+                (dom.Os.Kernel, dom.Os.Initrd) = InstallMedia.Extract(lp.Source, found, bootDir);
+                lines.Add($"Copied the {found.Distro} installer's kernel and initrd ({found.KernelInside}, {found.InitrdInside}) for the first run");
+            }
+            foreach (var nd in plan.NewDisks)
+            {
+                var v = await hv.Storage.CreateAsync(nd.Pool!, new VolumeDef
+                {
+                    Name = nd.Name, Capacity = nd.SizeBytes, Format = nd.Format, BackingPath = nd.BackingStore, BackingFormat = nd.BackingFormat,
+                }, null, ct);
+                made.Add((v.Pool, v.Name));
+                lines.Add(nd.BackingStore is null
+                    ? $"Allocating '{v.Name}' ({Units.Bytes(v.Capacity)}) in pool '{v.Pool}'"
+                    : $"Allocating '{v.Name}' ({Units.Bytes(v.Capacity)}) in pool '{v.Pool}', a linked clone of {nd.BackingStore}");
+            }
+            if (plan.CloudInit is { } ci)
+            {
+                var iso = new MemoryStream();
+                Iso9660.Write(iso, "cidata", seed!.Select(f => IsoFile.FromText(f.Name, f.Text)));
+                await hv.Storage.CreateAsync(ci.Pool, new VolumeDef { Name = ci.Volume, Capacity = (ulong)iso.Length, Format = "raw" }, null, ct);
+                made.Add((ci.Pool, ci.Volume));
+                iso.Position = 0;
+                await hv.Storage.UploadAsync(ci.Pool, ci.Volume, iso, 0, iso.Length, ct);
+                lines.Add($"Made the cloud-init seed '{ci.Volume}' ({string.Join(", ", seed!.Select(f => f.Name))}) in pool '{ci.Pool}'; it is removed after the first run");
+            }
+            Vm vm;
+            if (transient)
+            {
+                var def = DomainRules.ParseForDefine(DomainXml.Write(dom));
+                hv.PrepareFirmware(def);
+                vm = hv.AddTransient(def);
+            }
+            else vm = hv.Define(DomainXml.Write(dom)).Vm;
+            if (autostart && !transient) hv.SetAutostart(vm.Name, true);
+            lines.Add($"Creating {(transient ? "transient " : "")}domain '{vm.Name}' ({dom.Vcpus} vCPU, {dom.MemoryKiB / 1024} MiB, {dom.Type}, os-variant {plan.Os.Name})");
+            if (start || transient)
+            {
+                try { await vm.StartAsync(paused: false, ct); }
+                catch when (transient)
+                {
+                    hv.Forget(vm);
+                    throw;
+                }
+            }
+            return new InstallOutcome(vm, lines);
+        }
+        catch (Exception e) when (e is VireoException or DefinitionException or IOException)
+        {
+            // Nothing half-made stays: volumes and copied kernels go again (a defined domain stays, as virt-install leaves it).
+            if (!hv.All().Any(v => v.Name == dom.Name))
+            {
+                foreach (var (p, v) in made) try { await hv.Storage.DeleteAsync(p, v, force: true, CancellationToken.None); } catch (VireoException) { }
+                if (bootDir is not null) try { Directory.Delete(bootDir, recursive: true); } catch (IOException) { }
+            }
+            if (e is DefinitionException de) throw new VireoException(ErrorCode.InvalidArgument, de.Message, de.Problems.Select(p => p.ToString()).ToList());
+            throw;
+        }
+    }
+}
