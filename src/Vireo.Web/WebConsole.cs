@@ -152,6 +152,40 @@ public static class WebConsole
             return new RazorComponentResult<VmState>(P(("M", MachineView.Of(vm, cpu)), ("Error", error)));
         });
 
+        IResult NewPage(HttpContext ctx, NewMachineForm form, Dictionary<string, List<string>> errors)
+        {
+            var pools = hv.Storage.All().Where(p => p.IsActive).ToList();
+            var isos = pools.SelectMany(p => p.Volumes().Where(v => v.Format == "iso").Select(v => ($"{p.Name}/{v.Name}", v.Path))).ToList();
+            var images = pools.SelectMany(p => p.Volumes().Where(v => v.Format != "iso").Select(v => $"{p.Name}/{v.Name}")).ToList();
+            var nets = hv.Networks.All().Select(n => n.Name).ToList();
+            // 200 also with errors: the page is the answer (browsers report 4xx pages as console errors).
+            return new RazorComponentResult<NewMachinePage>(P(("Csrf", Csrf(ctx)), ("F", form), ("Errors", errors), ("Isos", isos), ("Images", images), ("Networks", nets)));
+        }
+        app.MapGet("/new", (HttpContext ctx) => NewPage(ctx, new NewMachineForm(), []));
+        // The wizard: the same InstallBuilder and Installer as `vireo install`; errors go next to the field they are about.
+        app.MapPost("/new", async (HttpContext ctx, CancellationToken rq) =>
+        {
+            var form = NewMachineForm.Read(await ctx.Request.ReadFormAsync(rq));
+            var errors = new Dictionary<string, List<string>>();
+            void Add(string field, string message) { if (!errors.TryGetValue(field, out var l)) errors[field] = l = []; l.Add(message); }
+            foreach (var (f, m) in form.Check()) Add(f, m);
+            Vireo.Model.InstallPlan? plan = null;
+            try { plan = Vireo.Model.InstallBuilder.Build(form.Options(), hv.Kvm.Usable); }
+            catch (Vireo.Model.DefinitionException e) { foreach (var p in e.Problems) Add(NewMachineForm.FieldOf(p.Message), p.Message); }
+            if (errors.Count == 0 && plan is not null)
+            {
+                var seed = plan.CloudInit?.Render(plan.Domain.Name, Guid.NewGuid(), _ => form.UserData, password: null);
+                try
+                {
+                    var done = await new Installer(hv).RunAsync(plan, seed, transient: false, autostart: false, start: form.Start, rq);
+                    log.LogInformation("Web console: created '{Name}': {Lines}", done.Vm.Name, string.Join("; ", done.Lines));
+                    return Results.Redirect($"/vm/{Uri.EscapeDataString(done.Vm.Name)}");
+                }
+                catch (VireoException e) { Add(NewMachineForm.FieldOf(e.Message), e.Message); }
+            }
+            return NewPage(ctx, form, errors);
+        });
+
         app.MapGet("/vm/{name}/console", (HttpContext ctx, string name) =>
             Find(hv, name) is null ? (IResult)Results.NotFound($"No machine named '{name}'.") : new RazorComponentResult<ConsolePage>(P(("Csrf", Csrf(ctx)), ("Name", name))));
         // The serial console: bytes both ways between xterm.js and the guest's pty. A new
