@@ -71,6 +71,9 @@ public static class WebConsole
         {
             var path = ctx.Request.Path.Value ?? "/";
             bool open = path is "/login" || path.StartsWith("/assets/", StringComparison.Ordinal);
+            // Prometheus cannot log in: /metrics also takes the credential as a bearer token.
+            if (path == "/metrics" && ctx.Request.Headers.Authorization.ToString() is { } authz
+                && authz.StartsWith("Bearer ", StringComparison.Ordinal) && auth.Verify(authz[7..])) open = true;
             if (!open && ctx.User.Identity?.IsAuthenticated != true)
             {
                 if (HttpMethods.IsGet(ctx.Request.Method) && !ctx.Request.Headers.ContainsKey("HX-Request")) ctx.Response.Redirect("/login");
@@ -127,7 +130,7 @@ public static class WebConsole
         {
             var vm = Find(hv, name);
             if (vm is null) return (IResult)Results.NotFound($"No machine named '{name}'.");
-            return new RazorComponentResult<VmPage>(P(("Csrf", Csrf(ctx)), ("M", MachineView.Of(vm, cpu)), ("Disks", vm.Disks(inactive: !vm.IsActive)),
+            return new RazorComponentResult<VmPage>(P(("Csrf", Csrf(ctx)), ("M", MachineView.Of(vm, cpu, hv)), ("Disks", vm.Disks(inactive: !vm.IsActive)),
                 ("Nics", (vm.Live ?? vm.Def).Devices.Interfaces)));
         });
         app.MapPost("/vm/{name}/{action}", async (string name, string action, CpuMeter cpu, CancellationToken rq) =>
@@ -149,7 +152,7 @@ public static class WebConsole
                 }
             }
             catch (VireoException e) { error = e.Message; }
-            return new RazorComponentResult<VmState>(P(("M", MachineView.Of(vm, cpu)), ("Error", error)));
+            return new RazorComponentResult<VmState>(P(("M", MachineView.Of(vm, cpu, hv)), ("Error", error)));
         });
 
         IResult NewPage(HttpContext ctx, NewMachineForm form, Dictionary<string, List<string>> errors)
@@ -212,6 +215,49 @@ public static class WebConsole
             await ConsoleBridge.RunAsync(ws, pty, () => vm.CloseConsole(pty), ctx.RequestAborted);
         });
 
+        app.MapPost("/vm/{name}/autostart", async (HttpContext ctx, string name) =>
+        {
+            var form = await ctx.Request.ReadFormAsync();
+            try { hv.SetAutostart(name, form["enable"] == "on"); }
+            catch (VireoException e) { return (IResult)Results.Text(e.Message, statusCode: 409); }
+            return Results.Redirect($"/vm/{Uri.EscapeDataString(name)}");
+        });
+        // Delete: stop if running, undefine (NVRAM, snapshot records and managed save too), and
+        // with remove_storage its pool volumes that no other machine uses.
+        app.MapPost("/vm/{name}/delete", async (HttpContext ctx, string name, CancellationToken rq) =>
+        {
+            var form = await ctx.Request.ReadFormAsync(rq);
+            if (Find(hv, name) is not { } vm) return (IResult)Results.NotFound($"No machine named '{name}'.");
+            var disks = vm.Disks(inactive: true);
+            try
+            {
+                if (vm.IsActive) await vm.DestroyAsync(rq);
+                hv.Undefine(name, snapshotsMetadata: true, managedSave: true, nvram: true);
+                if (form["remove_storage"] == "on")
+                    foreach (var d in disks.Where(x => x.Device == "disk" && x.Source is not null))
+                        if (hv.Storage.FindByPath(d.Source!) is { } v)
+                            try { await hv.Storage.DeleteAsync(v.Pool, v.Name, force: false, rq); }
+                            catch (VireoException e) { log.LogWarning("Web console: kept {Volume}: {Why}", v.Path, e.Message); }
+            }
+            catch (VireoException e) { return Results.Text(e.Message, statusCode: 409); }
+            return Results.Redirect("/");
+        });
+        app.MapGet("/networks", (HttpContext ctx) => new RazorComponentResult<NetworksPage>(P(("Csrf", Csrf(ctx)), ("Networks", hv.Networks.All()))));
+        app.MapPost("/networks/{name}/{action}", async (string name, string action, CancellationToken rq) =>
+        {
+            try
+            {
+                var n = hv.Networks.Get(name);
+                if (action == "start") await n.StartAsync(rq);
+                else if (action == "destroy") await n.DestroyAsync(rq);
+                else return (IResult)Results.NotFound();
+            }
+            catch (VireoException e) { return Results.Text(e.Message, statusCode: 409); }
+            return Results.Redirect("/networks");
+        });
+        app.MapGet("/metrics", async (CancellationToken rq) => Results.Text(await Metrics.RenderAsync(hv, rq), "text/plain; version=0.0.4"));
+        app.MapGet("/storage", (HttpContext ctx) => new RazorComponentResult<StoragePage>(P(("Csrf", Csrf(ctx)), ("Pools", hv.Storage.All()))));
+
         // Server-sent events: the overview's rows (or one machine's state block) again whenever
         // the engine says something changed, and every 2 s for the CPU figures.
         app.MapGet("/events", async (HttpContext ctx, string? vm, CpuMeter cpu) =>
@@ -231,7 +277,7 @@ public static class WebConsole
                 else
                 {
                     if (Find(hv, vm) is not { } one) return;
-                    var m = MachineView.Of(one, cpu);
+                    var m = MachineView.Of(one, cpu, hv);
                     fragment = await html.Dispatcher.InvokeAsync(async () => (await html.RenderComponentAsync<VmState>(ParameterView.FromDictionary(P(("M", m))))).ToHtmlString());
                 }
                 var data = string.Join("\n", fragment.Split('\n').Select(l => "data: " + l));
@@ -285,5 +331,5 @@ public static class WebConsole
     }
 
     private static List<MachineView> Machines(Hypervisor hv, CpuMeter cpu) =>
-        hv.All().OrderBy(v => v.Name, StringComparer.Ordinal).Select(v => MachineView.Of(v, cpu)).ToList();
+        hv.All().OrderBy(v => v.Name, StringComparer.Ordinal).Select(v => MachineView.Of(v, cpu, hv)).ToList();
 }

@@ -20,7 +20,10 @@ public sealed class WebConsoleTests(VireoFixture fx)
     {
         var port = FreePort();
         await using var d = await TestDaemon.StartAsync(fx, web: $"127.0.0.1:{port}");
-        var token = System.Text.RegularExpressions.Regex.Match(d.Log, @"login token \(shown once.*\): ([a-z0-9]{24})").Groups[1].Value;
+        // The console starts right after the API; its first-start token is in the log.
+        var token = "";
+        for (var sw = System.Diagnostics.Stopwatch.StartNew(); token.Length == 0 && sw.Elapsed.TotalSeconds < 30; await Task.Delay(50))
+            token = System.Text.RegularExpressions.Regex.Match(d.Log, @"login token \(shown once.*\): ([a-z0-9]{24})").Groups[1].Value;
         Assert.Equal(24, token.Length);
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(d.ConfigDir, "web", "credential")));
         Assert.DoesNotContain(token, await File.ReadAllTextAsync(Path.Combine(d.ConfigDir, "web", "credential")));
@@ -137,7 +140,43 @@ public sealed class WebConsoleTests(VireoFixture fx)
         var vols = await d.OkAsync("vol-list", "default");
         Assert.Contains("wiz.qcow2", vols);
         Assert.Contains("wiz-cidata.iso", vols);
-        await d.OkAsync("destroy", "wiz");
+
+        // Prometheus' view, with the credential as a bearer token (and nothing without it).
+        using (var http = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }))
+        {
+            var req = new HttpRequestMessage(HttpMethod.Get, site + "/metrics");
+            req.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+            var metrics = await (await http.SendAsync(req)).Content.ReadAsStringAsync();
+            Assert.Contains("vireo_domain_info{domain=\"web1\",state=\"shut off\"} 1", metrics);
+            Assert.Contains("vireo_domain_info{domain=\"wiz\",state=\"running\"} 1", metrics);
+            Assert.Contains("# TYPE vireo_domain_cpu_seconds_total counter", metrics);
+            Assert.Matches(@"vireo_domain_cpu_seconds_total\{domain=""wiz""\} [0-9.]+", metrics);
+            Assert.Matches(@"vireo_domain_resident_bytes\{domain=""wiz""\} [0-9.E+]+", metrics);
+            Assert.Matches(@"vireo_domain_block_read_bytes_total\{domain=""wiz"",disk=""sda""\} [0-9.E+]+", metrics);
+            req = new HttpRequestMessage(HttpMethod.Get, site + "/metrics");
+            req.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "wrong");
+            Assert.Equal(HttpStatusCode.Redirect, (await http.SendAsync(req)).StatusCode);
+        }
+
+        // Autostart from its page; the storage and network pages list what there is.
+        browser.FindElement(By.Id("autostart")).Click();
+        wait.Until(b => b.FindElement(By.Id("autostart")).Selected);
+        Assert.Contains("Autostart:      enable", await d.OkAsync("dominfo", "wiz"));
+        browser.FindElement(By.Id("nav-storage")).Click();
+        wait.Until(b => b.FindElement(By.Id("pool-default")).Text.Contains("wiz-cidata.iso"));
+        Shot(browser, "storage");
+        browser.FindElement(By.Id("nav-networks")).Click();
+        wait.Until(b => b.FindElement(By.CssSelector("table.nets")));
+
+        // Delete, with its volumes, after a confirmation.
+        browser.Navigate().GoToUrl(site + "/vm/wiz");
+        browser.FindElement(By.Id("remove-storage")).Click();
+        browser.FindElement(By.Id("delete")).Click();
+        Assert.Equal("Delete 'wiz'? Its volumes are deleted too.", wait.Until(ExpectedAlert)!.Text);
+        browser.SwitchTo().Alert().Accept();
+        wait.Until(b => b.Url == site + "/");
+        Assert.DoesNotContain("wiz", (await d.OkAsync("list", "--all", "--name")).Split('\n'));
+        Assert.DoesNotContain("wiz.qcow2", await d.OkAsync("vol-list", "default"));
 
         // A password set with the CLI replaces the token.
         var set = await d.RunWithInputAsync(async w => { await w.WriteLineAsync("correct horse battery"); w.Close(); }, "web-password");
