@@ -60,7 +60,7 @@ public static class Metrics
         return sb.ToString();
     }
 
-    private static double? Rss(int pid)
+    internal static double? Rss(int pid)
     {
         try
         {
@@ -70,7 +70,7 @@ public static class Metrics
         catch (IOException) { return null; }
     }
 
-    private static double? Counter(string dev, string name)
+    internal static double? Counter(string dev, string name)
     {
         try { return double.Parse(File.ReadAllText($"/sys/class/net/{dev}/statistics/{name}").Trim(), CultureInfo.InvariantCulture); }
         catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException) { return null; }

@@ -62,7 +62,10 @@ public static class WebConsole
         builder.Services.AddAntiforgery(o => { o.HeaderName = CsrfHeader; o.FormFieldName = CsrfField; o.Cookie.Name = "vireo_csrf"; o.Cookie.SameSite = SameSiteMode.Strict; });
         builder.Services.AddSingleton(hv);
         builder.Services.AddSingleton(new CpuMeter(TimeProvider.System));
+        var history = new ResourceHistory(hv, TimeProvider.System);
+        builder.Services.AddSingleton(history);
         var app = builder.Build();
+        app.Lifetime.ApplicationStopping.Register(() => history.DisposeAsync().AsTask().Wait());
 
         app.UseWebSockets();
         app.UseAuthentication();
@@ -131,7 +134,7 @@ public static class WebConsole
             var vm = Find(hv, name);
             if (vm is null) return (IResult)Results.NotFound($"No machine named '{name}'.");
             return new RazorComponentResult<VmPage>(P(("Csrf", Csrf(ctx)), ("M", MachineView.Of(vm, cpu, hv)), ("Disks", vm.Disks(inactive: !vm.IsActive)),
-                ("Nics", (vm.Live ?? vm.Def).Devices.Interfaces)));
+                ("Nics", (vm.Live ?? vm.Def).Devices.Interfaces), ("Samples", history.Of(vm.Name))));
         });
         app.MapPost("/vm/{name}/{action}", async (string name, string action, CpuMeter cpu, CancellationToken rq) =>
         {
@@ -255,6 +258,7 @@ public static class WebConsole
             catch (VireoException e) { return Results.Text(e.Message, statusCode: 409); }
             return Results.Redirect("/networks");
         });
+        app.MapGet("/vm/{name}/graphs", (string name) => new RazorComponentResult<Graphs>(P(("Samples", history.Of(name)))));
         app.MapGet("/metrics", async (CancellationToken rq) => Results.Text(await Metrics.RenderAsync(hv, rq), "text/plain; version=0.0.4"));
         app.MapGet("/storage", (HttpContext ctx) => new RazorComponentResult<StoragePage>(P(("Csrf", Csrf(ctx)), ("Pools", hv.Storage.All()))));
 
@@ -314,6 +318,7 @@ public static class WebConsole
         catch (IOException e)
         {
             log.LogWarning("Web console not started: cannot listen on {Listen}: {Error}", listen, e.Message);
+            await history.DisposeAsync();
             await app.DisposeAsync();
             return null;
         }

@@ -158,6 +158,15 @@ public sealed class WebConsoleTests(VireoFixture fx)
             Assert.Equal(HttpStatusCode.Redirect, (await http.SendAsync(req)).StatusCode);
         }
 
+        // Its last hour, sampled by the daemon, drawn as charts that redraw themselves.
+        wait.Until(b => b.FindElements(By.CssSelector("#chart-cpu polyline")).Count == 1
+            && b.FindElement(By.CssSelector("#chart-cpu polyline")).GetAttribute("points")!.Split(' ').Length >= 2);
+        Assert.Single(browser.FindElements(By.CssSelector("#chart-memory polyline")));
+        Assert.Equal(2, browser.FindElements(By.CssSelector("#chart-disk polyline")).Count);
+        // QEMU's resident memory for a 128 MiB TCG guest: tens to hundreds of MiB.
+        Assert.Matches(@"^[0-9.]+ MiB$", browser.FindElement(By.CssSelector("#chart-memory .now")).Text);
+        Shot(browser, "vm-graphs");
+
         // Autostart from its page; the storage and network pages list what there is.
         browser.FindElement(By.Id("autostart")).Click();
         wait.Until(b => b.FindElement(By.Id("autostart")).Selected);
