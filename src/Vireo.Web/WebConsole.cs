@@ -100,7 +100,7 @@ public static class WebConsole
         string Csrf(HttpContext ctx) => ctx.RequestServices.GetRequiredService<IAntiforgery>().GetAndStoreTokens(ctx).RequestToken!;
         static Dictionary<string, object?> P(params (string, object?)[] ps) => ps.ToDictionary(p => p.Item1, p => p.Item2);
 
-        app.MapGet("/assets/{name}", (string name) =>
+        app.MapGet("/assets/{**name}", (string name) =>
         {
             var stream = typeof(WebConsole).Assembly.GetManifestResourceStream("assets/" + name);
             if (stream is null) return Results.NotFound();
@@ -134,7 +134,8 @@ public static class WebConsole
             var vm = Find(hv, name);
             if (vm is null) return (IResult)Results.NotFound($"No machine named '{name}'.");
             return new RazorComponentResult<VmPage>(P(("Csrf", Csrf(ctx)), ("M", MachineView.Of(vm, cpu, hv)), ("Disks", vm.Disks(inactive: !vm.IsActive)),
-                ("Nics", (vm.Live ?? vm.Def).Devices.Interfaces), ("Samples", history.Of(vm.Name))));
+                ("Nics", (vm.Live ?? vm.Def).Devices.Interfaces), ("Samples", history.Of(vm.Name)),
+                ("HasVnc", (vm.Live ?? vm.Def).Devices.Graphics.Any(g => g.Type == "vnc"))));
         });
         app.MapPost("/vm/{name}/{action}", async (string name, string action, CpuMeter cpu, CancellationToken rq) =>
         {
@@ -261,6 +262,38 @@ public static class WebConsole
         app.MapGet("/vm/{name}/graphs", (string name) => new RazorComponentResult<Graphs>(P(("Samples", history.Of(name)))));
         app.MapGet("/metrics", async (CancellationToken rq) => Results.Text(await Metrics.RenderAsync(hv, rq), "text/plain; version=0.0.4"));
         app.MapGet("/storage", (HttpContext ctx) => new RazorComponentResult<StoragePage>(P(("Csrf", Csrf(ctx)), ("Pools", hv.Storage.All()))));
+
+        app.MapGet("/vm/{name}/vnc", (HttpContext ctx, string name) =>
+            Find(hv, name) is null ? (IResult)Results.NotFound($"No machine named '{name}'.") : new RazorComponentResult<VncPage>(P(("Csrf", Csrf(ctx)), ("Name", name))));
+        // The VNC console: noVNC speaks RFB over this WebSocket, bridged to QEMU's VNC server
+        // (which listens on the address the definition gives, 127.0.0.1 by default).
+        app.MapGet("/vm/{name}/vnc/ws", async (HttpContext ctx, string name) =>
+        {
+            if (!ctx.WebSockets.IsWebSocketRequest) { ctx.Response.StatusCode = 400; return; }
+            if (ctx.Request.Headers.Origin.ToString() is { Length: > 0 } origin && origin != $"{ctx.Request.Scheme}://{ctx.Request.Host}")
+            {
+                ctx.Response.StatusCode = 403;
+                return;
+            }
+            if (Find(hv, name)?.Live?.Devices.Graphics.FirstOrDefault(g => g.Type == "vnc") is not { Port: { } port } vnc)
+            {
+                ctx.Response.StatusCode = 409;
+                await ctx.Response.WriteAsync($"'{name}' is not running with VNC graphics.");
+                return;
+            }
+            var host = vnc.Listen is null or "0.0.0.0" or "::" ? "127.0.0.1" : vnc.Listen;
+            var tcp = new System.Net.Sockets.TcpClient();
+            try { await tcp.ConnectAsync(host, port, ctx.RequestAborted); }
+            catch (System.Net.Sockets.SocketException e)
+            {
+                tcp.Dispose();
+                ctx.Response.StatusCode = 502;
+                await ctx.Response.WriteAsync($"Cannot reach the VNC server of '{name}' at {host}:{port}: {e.Message}");
+                return;
+            }
+            using var ws = await ctx.WebSockets.AcceptWebSocketAsync();
+            await ConsoleBridge.RunAsync(ws, tcp.GetStream(), tcp.Dispose, ctx.RequestAborted);
+        });
 
         // Server-sent events: the overview's rows (or one machine's state block) again whenever
         // the engine says something changed, and every 2 s for the CPU figures.

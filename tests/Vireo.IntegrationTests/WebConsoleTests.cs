@@ -187,6 +187,18 @@ public sealed class WebConsoleTests(VireoFixture fx)
         Assert.DoesNotContain("wiz", (await d.OkAsync("list", "--all", "--name")).Split('\n'));
         Assert.DoesNotContain("wiz.qcow2", await d.OkAsync("vol-list", "default"));
 
+        // A guest with VNC graphics: its screen through noVNC on the daemon's WebSocket bridge.
+        await d.DefineAsync(d.GuestXml("gfx", devices: "<graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'/><video><model type='vga'/></video>"));
+        await d.OkAsync("start", "gfx");
+        browser.Navigate().GoToUrl(site + "/vm/gfx");
+        browser.FindElement(By.Id("open-vnc")).Click();
+        wait.Until(b => b.FindElement(By.Id("vnc-status")).Text == "connected");
+        var width = Convert.ToInt64(((IJavaScriptExecutor)browser).ExecuteScript("return document.querySelector('#screen canvas').width;"));
+        Assert.True(width >= 640, $"the VNC canvas is {width} px wide");
+        Shot(browser, "vnc");
+        await d.OkAsync("destroy", "gfx");
+        wait.Until(b => b.FindElement(By.Id("vnc-status")).Text.StartsWith("disconnected"));
+
         // A password set with the CLI replaces the token.
         var set = await d.RunWithInputAsync(async w => { await w.WriteLineAsync("correct horse battery"); w.Close(); }, "web-password");
         Assert.True(set.ExitCode == 0, set.ToString());
