@@ -199,13 +199,7 @@ public static class WebConsole
         // connection takes the console over, so a reloaded page gets it back at once.
         app.MapGet("/vm/{name}/console/ws", async (HttpContext ctx, string name) =>
         {
-            if (!ctx.WebSockets.IsWebSocketRequest) { ctx.Response.StatusCode = 400; return; }
-            // Cross-site WebSocket hijacking: only this site's pages may open it.
-            if (ctx.Request.Headers.Origin.ToString() is { Length: > 0 } origin && origin != $"{ctx.Request.Scheme}://{ctx.Request.Host}")
-            {
-                ctx.Response.StatusCode = 403;
-                return;
-            }
+            if (RefuseSocket(ctx) is { } refused) { ctx.Response.StatusCode = refused; return; }
             if (Find(hv, name) is not { } vm) { ctx.Response.StatusCode = 404; return; }
             Stream pty;
             try { pty = vm.OpenConsole(force: true); }
@@ -269,12 +263,7 @@ public static class WebConsole
         // (which listens on the address the definition gives, 127.0.0.1 by default).
         app.MapGet("/vm/{name}/vnc/ws", async (HttpContext ctx, string name) =>
         {
-            if (!ctx.WebSockets.IsWebSocketRequest) { ctx.Response.StatusCode = 400; return; }
-            if (ctx.Request.Headers.Origin.ToString() is { Length: > 0 } origin && origin != $"{ctx.Request.Scheme}://{ctx.Request.Host}")
-            {
-                ctx.Response.StatusCode = 403;
-                return;
-            }
+            if (RefuseSocket(ctx) is { } refused) { ctx.Response.StatusCode = refused; return; }
             if (Find(hv, name)?.Live?.Devices.Graphics.FirstOrDefault(g => g.Type == "vnc") is not { Port: { } port } vnc)
             {
                 ctx.Response.StatusCode = 409;
@@ -361,6 +350,15 @@ public static class WebConsole
             log.LogWarning("Web console login token (shown once, stored hashed; 'vireo web-password' sets a password instead): {Token}", token);
         return app;
     }
+
+    /// <summary>
+    /// Why a console WebSocket is refused: 400 when it is not one, 403 when another site's page
+    /// opens it (cross-site WebSocket hijacking; browsers send Origin on every WebSocket). Null: fine.
+    /// </summary>
+    private static int? RefuseSocket(HttpContext ctx) =>
+        !ctx.WebSockets.IsWebSocketRequest ? StatusCodes.Status400BadRequest
+        : ctx.Request.Headers.Origin.ToString() is { Length: > 0 } origin && origin != $"{ctx.Request.Scheme}://{ctx.Request.Host}" ? StatusCodes.Status403Forbidden
+        : null;
 
     private static Vm? Find(Hypervisor hv, string name)
     {

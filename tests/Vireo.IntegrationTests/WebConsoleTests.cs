@@ -101,6 +101,15 @@ public sealed class WebConsoleTests(VireoFixture fx)
             Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
             Assert.Equal("Missing or wrong CSRF token: reload the page and try again.", await res.Content.ReadAsStringAsync());
             Assert.StartsWith("shut off", await d.StateAsync("web1"));
+            // Another site's page cannot open the console socket, even with the session cookie.
+            using (var ws = new System.Net.WebSockets.ClientWebSocket())
+            {
+                ws.Options.SetRequestHeader("Cookie", $"vireo_session={cookie.Value}");
+                ws.Options.SetRequestHeader("Origin", "http://evil.example");
+                ws.Options.CollectHttpResponseDetails = true;
+                await Assert.ThrowsAsync<System.Net.WebSockets.WebSocketException>(() => ws.ConnectAsync(new Uri($"ws://127.0.0.1:{port}/vm/web1/console/ws"), CancellationToken.None));
+                Assert.Equal(HttpStatusCode.Forbidden, ws.HttpStatusCode);
+            }
             // And without a session nothing is served but the login page.
             var anon = await http.GetAsync(site + "/vm/web1");
             Assert.Equal(HttpStatusCode.Redirect, anon.StatusCode);
