@@ -164,8 +164,8 @@ public sealed record BlockJobInfo(string Target, string Kind, string Status, lon
 /// <summary>undefine: the volumes removed with --remove-all-storage, and what was kept and why.</summary>
 public sealed record UndefineResult(string[] Removed, string[] Warnings);
 
-/// <summary>--location: find the installer's kernel and initrd in Source (ISO or tree); DryRun only looks.</summary>
-public sealed record LocationRequest(string Name, string Source, string? Kernel, string? Initrd, bool DryRun);
+/// <summary>--location: where the installer's kernel and initrd are in Source (ISO or tree), and where an install copies them; nothing is copied.</summary>
+public sealed record LocationRequest(string Name, string Source, string? Kernel, string? Initrd);
 
 public sealed record LocationResult(string Distro, string Kernel, string Initrd, string KernelInside, string InitrdInside, bool IsDirectory);
 

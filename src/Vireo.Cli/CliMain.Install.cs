@@ -79,7 +79,7 @@ public static partial class CliMain
                 // The daemon finds (and unless only looking, extracts) the installer's kernel and initrd.
                 // Only looked up here (for --print-xml and --dry-run, and an early error); the install itself copies them.
                 found = await c.JsonAsync("POST", "v1/install/location", ApiJson.Default.LocationResult,
-                    DaemonClient.Json(new LocationRequest(dom.Name, lp.Source, lp.Kernel, lp.Initrd, DryRun: true), ApiJson.Default.LocationRequest), ct);
+                    DaemonClient.Json(new LocationRequest(dom.Name, lp.Source, lp.Kernel, lp.Initrd), ApiJson.Default.LocationRequest), ct);
                 dom.Os.Kernel = found.Kernel;
                 dom.Os.Initrd = found.Initrd;
             }

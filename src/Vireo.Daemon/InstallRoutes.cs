@@ -60,10 +60,8 @@ internal static class InstallRoutes
                 throw new VireoException(ErrorCode.InvalidArgument, $"--location '{body.Source}' must be an absolute path.");
             var found = InstallMedia.Locate(body.Source, body.Kernel, body.Initrd);
             var dir = hv.Options.BootDir(body.Name);
-            var (kernel, initrd) = body.DryRun
-                ? (Path.Combine(dir, "vmlinuz"), Path.Combine(dir, "initrd"))
-                : InstallMedia.Extract(body.Source, found, dir);
-            return Results.Json(new LocationResult(found.Distro, kernel, initrd, found.KernelInside, found.InitrdInside, found.IsDirectory), ApiJson.Default.LocationResult);
+            // Only looks (for --print-xml, --dry-run and early errors); /v1/install copies them.
+            return Results.Json(new LocationResult(found.Distro, Path.Combine(dir, "vmlinuz"), Path.Combine(dir, "initrd"), found.KernelInside, found.InitrdInside, found.IsDirectory), ApiJson.Default.LocationResult);
         });
     }
 }

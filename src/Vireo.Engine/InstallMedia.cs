@@ -71,7 +71,7 @@ public static class InstallMedia
     public static (string Kernel, string Initrd) Extract(string source, Found f, string destDir)
     {
         Directory.CreateDirectory(destDir);
-        var kernel = Path.Combine(destDir, "vmlinuz");
+        var kernel = Path.Combine(destDir, "vmlinuz");   // the names /v1/install/location reports
         var initrd = Path.Combine(destDir, "initrd");
         try
         {

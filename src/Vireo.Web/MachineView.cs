@@ -22,38 +22,11 @@ public sealed record MachineView(string Name, string State, string Reason, int V
         return result;
     }
 
-    public static MachineView Of(Vm vm, CpuMeter cpu, Hypervisor hv)
+    public static MachineView Of(Vm vm, ResourceHistory history, Hypervisor hv)
     {
         var s = vm.Summary();
         var disks = vm.Disks(inactive: false).Where(d => d.Device == "disk").Select(d => d.Target).ToList();
         return new MachineView(s.Name, StateText.Of(s.State), s.Reason, s.Vcpus, s.MemoryKiB, s.Autostart, s.Persistent, disks, LeasedAddresses(vm, hv),
-            s.State == DomainState.Shutoff ? null : cpu.Percent(s.Name, s.CpuTimeSeconds));
+            s.State == DomainState.Shutoff ? null : history.Of(s.Name).LastOrDefault()?.CpuPercent);
     }
-}
-
-/// <summary>CPU use per machine: the change in QEMU's CPU time between two looks, as a share of one host CPU.</summary>
-public sealed class CpuMeter(TimeProvider time)
-{
-    private readonly Dictionary<string, (double Cpu, long At)> _last = [];
-    private readonly Lock _lock = new();
-
-    public double? Percent(string name, double cpuSeconds)
-    {
-        var now = time.GetTimestamp();
-        lock (_lock)
-        {
-            double? result = null;
-            if (_last.TryGetValue(name, out var prev))
-            {
-                var wall = time.GetElapsedTime(prev.At, now).TotalSeconds;
-                if (wall >= 0.5 && cpuSeconds >= prev.Cpu) result = (cpuSeconds - prev.Cpu) / wall * 100;
-                else if (wall < 0.5) return _lastPercent.GetValueOrDefault(name);
-            }
-            _last[name] = (cpuSeconds, now);
-            if (result is not null) _lastPercent[name] = result.Value;
-            return result ?? _lastPercent.GetValueOrDefault(name);
-        }
-    }
-
-    private readonly Dictionary<string, double?> _lastPercent = [];
 }

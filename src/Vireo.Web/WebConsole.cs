@@ -61,7 +61,6 @@ public static class WebConsole
         builder.Services.AddAuthorization();
         builder.Services.AddAntiforgery(o => { o.HeaderName = CsrfHeader; o.FormFieldName = CsrfField; o.Cookie.Name = "vireo_csrf"; o.Cookie.SameSite = SameSiteMode.Strict; });
         builder.Services.AddSingleton(hv);
-        builder.Services.AddSingleton(new CpuMeter(TimeProvider.System));
         var history = new ResourceHistory(hv, TimeProvider.System);
         builder.Services.AddSingleton(history);
         var app = builder.Build();
@@ -127,9 +126,9 @@ public static class WebConsole
             return Results.Redirect("/login");
         });
 
-        app.MapGet("/", (HttpContext ctx, CpuMeter cpu) =>
+        app.MapGet("/", (HttpContext ctx, ResourceHistory cpu) =>
             new RazorComponentResult<Overview>(P(("Csrf", Csrf(ctx)), ("Machines", Machines(hv, cpu)))));
-        app.MapGet("/vm/{name}", (HttpContext ctx, string name, CpuMeter cpu) =>
+        app.MapGet("/vm/{name}", (HttpContext ctx, string name, ResourceHistory cpu) =>
         {
             var vm = Find(hv, name);
             if (vm is null) return (IResult)Results.NotFound($"No machine named '{name}'.");
@@ -137,7 +136,7 @@ public static class WebConsole
                 ("Nics", (vm.Live ?? vm.Def).Devices.Interfaces), ("Samples", history.Of(vm.Name)),
                 ("HasVnc", (vm.Live ?? vm.Def).Devices.Graphics.Any(g => g.Type == "vnc"))));
         });
-        app.MapPost("/vm/{name}/{action}", async (string name, string action, CpuMeter cpu, CancellationToken rq) =>
+        app.MapPost("/vm/{name}/{action}", async (string name, string action, ResourceHistory cpu, CancellationToken rq) =>
         {
             var vm = Find(hv, name);
             if (vm is null) return (IResult)Results.NotFound($"No machine named '{name}'.");
@@ -286,7 +285,7 @@ public static class WebConsole
 
         // Server-sent events: the overview's rows (or one machine's state block) again whenever
         // the engine says something changed, and every 2 s for the CPU figures.
-        app.MapGet("/events", async (HttpContext ctx, string? vm, CpuMeter cpu) =>
+        app.MapGet("/events", async (HttpContext ctx, string? vm, ResourceHistory cpu) =>
         {
             ctx.Response.ContentType = "text/event-stream";
             ctx.Response.Headers.CacheControl = "no-cache";
@@ -366,6 +365,6 @@ public static class WebConsole
         catch (VireoException) { return null; }
     }
 
-    private static List<MachineView> Machines(Hypervisor hv, CpuMeter cpu) =>
+    private static List<MachineView> Machines(Hypervisor hv, ResourceHistory cpu) =>
         hv.All().OrderBy(v => v.Name, StringComparer.Ordinal).Select(v => MachineView.Of(v, cpu, hv)).ToList();
 }

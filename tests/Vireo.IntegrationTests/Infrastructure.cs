@@ -280,3 +280,17 @@ public sealed class TestDaemon : IAsyncDisposable
         try { Directory.Delete(Root, recursive: true); } catch (IOException) { }
     }
 }
+
+/// <summary>Small helpers the tests share.</summary>
+public static class Net
+{
+    /// <summary>A TCP port on loopback nobody listens on right now.</summary>
+    public static int FreePort()
+    {
+        var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        l.Start();
+        var port = ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        return port;
+    }
+}

@@ -367,6 +367,11 @@ public sealed class CloneTests(VireoFixture fx)
             Assert.False(File.Exists(Path.Combine(d.Images, "ref.raw")));
             Assert.DoesNotContain("ref", (await d.OkAsync("list", "--all", "--name")).Split('\n'));
         }
+        else
+        {
+            Assert.Contains($"vda: {d.Images}/orig.raw -> {d.Images}/ref.raw (reflink)", r.Stdout);
+            Assert.Equal(File.ReadAllBytes(Path.Combine(d.Images, "orig.raw")), File.ReadAllBytes(Path.Combine(d.Images, "ref.raw")));
+        }
 
         Assert.Equal("error: Disk vda of 'orig' needs a destination: give --file PATH for each disk to copy, or --auto-clone to name them after 'x'.\n",
             await d.FailAsync("clone", "--original", "orig", "--name", "x"));
@@ -501,14 +506,7 @@ public sealed class RemoteSourceTests(VireoFixture fx)
         Assert.Contains("Disk 'vda' reads over http, which QEMU serves read-only; add <readonly/>", rw.Stderr);
     }
 
-    private static int FreePort()
-    {
-        var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        l.Start();
-        var port = ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
+    private static int FreePort() => Net.FreePort();
 
     private static async Task WaitPortAsync(int port)
     {

@@ -270,12 +270,5 @@ public sealed class WebConsoleTests(VireoFixture fx)
         ((ITakesScreenshot)b).GetScreenshot().SaveAsFile(Path.Combine(Shots, name + ".png"));
     }
 
-    private static int FreePort()
-    {
-        var l = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        var port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
+    private static int FreePort() => Net.FreePort();
 }
