@@ -47,42 +47,8 @@ internal static class DiskRoutes
         app.MapPost("/v1/domains/{d}/disks", async (string d, DiskRequest body, CancellationToken ct) =>
         {
             var vm = hv.Get(d);
-            if (string.IsNullOrEmpty(body.Source) && body.Device != "cdrom")
-                throw new VireoException(ErrorCode.InvalidArgument, "attach-disk needs a source: a path, or a volume name with --pool.");
-            if (string.IsNullOrEmpty(body.Target) || !System.Text.RegularExpressions.Regex.IsMatch(body.Target, "^(vd|sd|hd)[a-z]+$"))
-                throw new VireoException(ErrorCode.InvalidArgument, $"Target '{body.Target}' is not a disk name; use vdX (virtio), sdX (scsi) or hdX (ide).");
-            var disk = new DiskDef
-            {
-                Device = body.Device ?? "disk",
-                Format = body.Format,
-                Cache = body.Cache,
-                TargetDev = body.Target,
-                TargetBus = body.Bus,
-                ReadOnly = body.ReadOnly,
-                Shareable = body.Shareable,
-                Serial = body.Serial,
-            };
-            if (disk.Device is not ("disk" or "cdrom"))
-                throw new VireoException(ErrorCode.InvalidArgument, $"Device type '{disk.Device}' is not supported; use disk or cdrom.");
-            if (body.Pool is not null)
-            {
-                if (StorageRules.VolumeNameProblem(body.Source ?? "") is { } vp) throw new VireoException(ErrorCode.InvalidArgument, vp);
-                disk.Type = "volume";
-                disk.SourcePool = hv.Storage.GetActive(body.Pool).Name;
-                disk.SourceVolume = body.Source;
-                hv.Storage.GetVolume(body.Pool, body.Source!);
-            }
-            else if (body.Source is not null)
-            {
-                if (!Path.IsPathFullyQualified(body.Source))
-                    throw new VireoException(ErrorCode.InvalidArgument, $"Source '{body.Source}' must be an absolute path (or a volume name with --pool).");
-                disk.Source = Path.GetFullPath(body.Source);
-                disk.Type = File.Exists(disk.Source) && new FileInfo(disk.Source).Attributes.HasFlag(FileAttributes.Device) ? "block" : "file";
-                if (disk.Format is null && hv.Storage.FindByPath(disk.Source) is { } vol) disk.Format = vol.Format == "iso" ? "raw" : vol.Format;
-            }
-            if (disk.Format is not (null or "raw" or "qcow2"))
-                throw new VireoException(ErrorCode.InvalidArgument, $"Disk format '{disk.Format}' is not supported; use raw or qcow2 (vireo import converts others).");
-            var (live, config) = Scope(vm, body.Live, body.Config);
+            var disk = DeviceSpecs.Disk(hv, body.Source, body.Target, body.Pool, body.Bus, body.Device, body.Format, body.Cache, body.ReadOnly, body.Shareable, body.Serial);
+            var (live, config) = DeviceSpecs.Scope(vm, body.Live, body.Config);
             var done = await vm.AttachDiskAsync(disk, live, config, ct);
             return Results.Json(Info(vm.FindDisk(done.TargetDev, inactive: !live)), ApiJson.Default.DiskInfo);
         });
@@ -90,14 +56,14 @@ internal static class DiskRoutes
         app.MapPost("/v1/domains/{d}/disks/detach", async (string d, DiskRequest body, CancellationToken ct) =>
         {
             var vm = hv.Get(d);
-            var (live, config) = Scope(vm, body.Live, body.Config);
+            var (live, config) = DeviceSpecs.Scope(vm, body.Live, body.Config);
             return Results.Json(Info(await vm.DetachDiskAsync(body.Target, live, config, ct)), ApiJson.Default.DiskInfo);
         });
 
         app.MapPost("/v1/domains/{d}/media", async (string d, MediaRequest body, CancellationToken ct) =>
         {
             var vm = hv.Get(d);
-            var (live, config) = Scope(vm, body.Live, body.Config);
+            var (live, config) = DeviceSpecs.Scope(vm, body.Live, body.Config);
             if (!body.Eject && string.IsNullOrEmpty(body.Source))
                 throw new VireoException(ErrorCode.InvalidArgument, "change-media needs a source to insert or update, or --eject.");
             var source = body.Eject ? null : Path.GetFullPath(body.Source!);
@@ -155,9 +121,6 @@ internal static class DiskRoutes
             return Results.NoContent();
         });
     }
-
-    internal static (bool Live, bool Config) Scope(Vm vm, bool live, bool config) =>
-        live || config ? (live, config) : (vm.IsActive, !vm.IsActive);
 
     private static DiskInfo Info(DiskReport d) =>
         new(d.Target, d.Type, d.Device, d.Bus, d.Source, d.Format, d.Pool, d.Volume, d.ReadOnly);

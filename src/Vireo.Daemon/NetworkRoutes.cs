@@ -100,30 +100,15 @@ internal static class NetworkRoutes
         app.MapPost("/v1/domains/{d}/interfaces", async (string d, InterfaceRequest body, CancellationToken ct) =>
         {
             var vm = hv.Get(d);
-            var nic = new InterfaceDef { Type = body.Type, Mac = body.Mac, Model = body.Model, TargetDev = body.Target };
-            switch (body.Type)
-            {
-                case "network": nic.SourceNetwork = body.Source; break;
-                case "bridge": nic.SourceBridge = body.Source; break;
-                case "direct": nic.SourceDev = body.Source; nic.SourceMode = "vepa"; break;
-                case "user": break;
-                default: throw new VireoException(ErrorCode.InvalidArgument, $"Interface type '{body.Type}' is not supported; use network, bridge, direct or user.");
-            }
-            if (body.Type != "user" && string.IsNullOrEmpty(body.Source))
-                throw new VireoException(ErrorCode.InvalidArgument, $"An interface of type '{body.Type}' needs a source ({(body.Type == "network" ? "a network name" : body.Type == "bridge" ? "a bridge" : "a host device")}).");
-            if (body.Mac is not null)
-            {
-                nic.Mac = MacAddress.Normalize(body.Mac) ?? throw new VireoException(ErrorCode.InvalidArgument, $"Malformed MAC address '{body.Mac}'; write it as 52:54:00:xx:xx:xx.");
-                if (MacAddress.IsMulticast(nic.Mac)) throw new VireoException(ErrorCode.InvalidArgument, $"MAC address '{nic.Mac}' is a multicast address; the first octet must be even.");
-            }
-            var (live, config) = Scope(vm, body.Live, body.Config);
+            var nic = DeviceSpecs.Interface(body.Type, body.Source, body.Mac, body.Model, body.Target);
+            var (live, config) = DeviceSpecs.Scope(vm, body.Live, body.Config);
             var done = await vm.AttachInterfaceAsync(nic, live, config, ct);
             return Results.Json(body with { Mac = done.Mac, Target = done.TargetDev, Live = live, Config = config }, ApiJson.Default.InterfaceRequest);
         });
         app.MapPost("/v1/domains/{d}/interfaces/detach", async (string d, InterfaceRequest body, CancellationToken ct) =>
         {
             var vm = hv.Get(d);
-            var (live, config) = Scope(vm, body.Live, body.Config);
+            var (live, config) = DeviceSpecs.Scope(vm, body.Live, body.Config);
             var done = await vm.DetachInterfaceAsync(body.Type, body.Mac, live, config, ct);
             return Results.Json(body with { Mac = done.Mac, Live = live, Config = config }, ApiJson.Default.InterfaceRequest);
         });
@@ -139,10 +124,6 @@ internal static class NetworkRoutes
             return Results.Json(new BridgeResult(c.Bridge, c.Nic, c.Addresses.ToArray(), c.Routes.ToArray()), ApiJson.Default.BridgeResult);
         });
     }
-
-    /// <summary>virsh's --live/--config/--current: neither means the running domain if it runs, else the definition.</summary>
-    private static (bool Live, bool Config) Scope(Vm vm, bool live, bool config) =>
-        live || config ? (live, config) : (vm.IsActive, !vm.IsActive);
 
     internal static NetworkInfo Info(VirtualNetwork n)
     {

@@ -96,8 +96,6 @@ public static class WebConsole
             await next(ctx);
         });
 
-        string Csrf(HttpContext ctx) => ctx.RequestServices.GetRequiredService<IAntiforgery>().GetAndStoreTokens(ctx).RequestToken!;
-        static Dictionary<string, object?> P(params (string, object?)[] ps) => ps.ToDictionary(p => p.Item1, p => p.Item2);
 
         app.MapGet("/assets/{**name}", (string name) =>
         {
@@ -128,14 +126,12 @@ public static class WebConsole
 
         app.MapGet("/", (HttpContext ctx, ResourceHistory cpu) =>
             new RazorComponentResult<Overview>(P(("Csrf", Csrf(ctx)), ("Machines", Machines(hv, cpu)))));
-        app.MapGet("/vm/{name}", (HttpContext ctx, string name, ResourceHistory cpu) =>
-        {
-            var vm = Find(hv, name);
-            if (vm is null) return (IResult)Results.NotFound($"No machine named '{name}'.");
-            return new RazorComponentResult<VmPage>(P(("Csrf", Csrf(ctx)), ("M", MachineView.Of(vm, cpu, hv)), ("Disks", vm.Disks(inactive: !vm.IsActive)),
-                ("Nics", (vm.Live ?? vm.Def).Devices.Interfaces), ("Samples", history.Of(vm.Name)),
-                ("HasVnc", (vm.Live ?? vm.Def).Devices.Graphics.Any(g => g.Type == "vnc"))));
-        });
+        IResult MachinePage(HttpContext ctx, Vm vm, string? error = null) =>
+            new RazorComponentResult<VmPage>(P(("Csrf", Csrf(ctx)), ("M", MachineView.Of(vm, history, hv)), ("Devices", MachineEdits.Devices(hv, vm)),
+                ("Snapshots", MachineEdits.Snapshots(vm)), ("Graphics", MachineEdits.Graphics(vm)), ("Samples", history.Of(vm.Name)),
+                ("HasVnc", (vm.Live ?? vm.Def).Devices.Graphics.Any(g => g.Type == "vnc")), ("Error", error)));
+        app.MapGet("/vm/{name}", (HttpContext ctx, string name) =>
+            Find(hv, name) is { } vm ? MachinePage(ctx, vm) : Results.NotFound($"No machine named '{name}'."));
         app.MapPost("/vm/{name}/{action}", async (string name, string action, ResourceHistory cpu, CancellationToken rq) =>
         {
             var vm = Find(hv, name);
@@ -185,7 +181,10 @@ public static class WebConsole
                 {
                     var done = await new Installer(hv).RunAsync(plan, seed, transient: false, autostart: false, start: form.Start, rq);
                     log.LogInformation("Web console: created '{Name}': {Lines}", done.Vm.Name, string.Join("; ", done.Lines));
-                    return Results.Redirect($"/vm/{Uri.EscapeDataString(done.Vm.Name)}");
+                    var page = $"/vm/{Uri.EscapeDataString(done.Vm.Name)}";
+                    if (!ctx.Request.Headers.ContainsKey("HX-Request")) return Results.Redirect(page);
+                    ctx.Response.Headers["HX-Redirect"] = page;   // htmx navigates there itself
+                    return Results.NoContent();
                 }
                 catch (VireoException e) { Add(NewMachineForm.FieldOf(e.Message), e.Message); }
             }
@@ -215,8 +214,9 @@ public static class WebConsole
         app.MapPost("/vm/{name}/autostart", async (HttpContext ctx, string name) =>
         {
             var form = await ctx.Request.ReadFormAsync();
+            if (Find(hv, name) is not { } vm) return Results.NotFound($"No machine named '{name}'.");
             try { hv.SetAutostart(name, form["enable"] == "on"); }
-            catch (VireoException e) { return (IResult)Results.Text(e.Message, statusCode: 409); }
+            catch (VireoException e) { return MachinePage(ctx, vm, e.Message); }
             return Results.Redirect($"/vm/{Uri.EscapeDataString(name)}");
         });
         // Delete: stop if running, undefine (NVRAM, snapshot records and managed save too), and
@@ -236,25 +236,13 @@ public static class WebConsole
                             try { await hv.Storage.DeleteAsync(v.Pool, v.Name, force: false, rq); }
                             catch (VireoException e) { log.LogWarning("Web console: kept {Volume}: {Why}", v.Path, e.Message); }
             }
-            catch (VireoException e) { return Results.Text(e.Message, statusCode: 409); }
+            catch (VireoException e) { return MachinePage(ctx, vm, e.Message); }
             return Results.Redirect("/");
         });
-        app.MapGet("/networks", (HttpContext ctx) => new RazorComponentResult<NetworksPage>(P(("Csrf", Csrf(ctx)), ("Networks", hv.Networks.All()))));
-        app.MapPost("/networks/{name}/{action}", async (string name, string action, CancellationToken rq) =>
-        {
-            try
-            {
-                var n = hv.Networks.Get(name);
-                if (action == "start") await n.StartAsync(rq);
-                else if (action == "destroy") await n.DestroyAsync(rq);
-                else return (IResult)Results.NotFound();
-            }
-            catch (VireoException e) { return Results.Text(e.Message, statusCode: 409); }
-            return Results.Redirect("/networks");
-        });
+        HostRoutes.Map(app, hv, log, Csrf);
+        MachineEdits.Map(app, hv, log);
         app.MapGet("/vm/{name}/graphs", (string name) => new RazorComponentResult<Graphs>(P(("Samples", history.Of(name)))));
         app.MapGet("/metrics", async (CancellationToken rq) => Results.Text(await Metrics.RenderAsync(hv, rq), "text/plain; version=0.0.4"));
-        app.MapGet("/storage", (HttpContext ctx) => new RazorComponentResult<StoragePage>(P(("Csrf", Csrf(ctx)), ("Pools", hv.Storage.All()))));
 
         app.MapGet("/vm/{name}/vnc", (HttpContext ctx, string name) =>
             Find(hv, name) is null ? (IResult)Results.NotFound($"No machine named '{name}'.") : new RazorComponentResult<VncPage>(P(("Csrf", Csrf(ctx)), ("Name", name))));
@@ -359,11 +347,13 @@ public static class WebConsole
         : ctx.Request.Headers.Origin.ToString() is { Length: > 0 } origin && origin != $"{ctx.Request.Scheme}://{ctx.Request.Host}" ? StatusCodes.Status403Forbidden
         : null;
 
-    private static Vm? Find(Hypervisor hv, string name)
-    {
-        try { return hv.Get(name); }
-        catch (VireoException) { return null; }
-    }
+    private static Vm? Find(Hypervisor hv, string name) => MachineEdits.Find(hv, name);
+
+    /// <summary>This session's antiforgery token, for the page's forms and htmx's header.</summary>
+    internal static string Csrf(HttpContext ctx) => ctx.RequestServices.GetRequiredService<IAntiforgery>().GetAndStoreTokens(ctx).RequestToken!;
+
+    /// <summary>A component's parameters.</summary>
+    internal static Dictionary<string, object?> P(params (string, object?)[] ps) => ps.ToDictionary(p => p.Item1, p => p.Item2);
 
     private static List<MachineView> Machines(Hypervisor hv, ResourceHistory cpu) =>
         hv.All().OrderBy(v => v.Name, StringComparer.Ordinal).Select(v => MachineView.Of(v, cpu, hv)).ToList();
