@@ -269,6 +269,21 @@ public static partial class CliMain
             });
             return cmd;
         }
+        {
+            // virsh domiflist: from the domain's XML (running configuration, or --inactive the definition).
+            var d = DomainArg();
+            var inactive = new Option<bool>("--inactive") { Description = "The definition rather than the running guest" };
+            var cmd = new Command("domiflist", "List the network interfaces of a domain") { d, inactive };
+            Client(cmd, async (pr, c, ct) =>
+            {
+                var xml = await c.TextAsync("GET", $"v1/domains/{DaemonClient.E(pr.GetValue(d)!)}/xml{(pr.GetValue(inactive) ? "?inactive=true" : "")}", ct: ct);
+                var nics = Vireo.Model.DomainXml.Parse(xml).Devices.Interfaces;
+                Console.Write(Table.Render(["Interface", "Type", "Source", "Model", "MAC"],
+                    nics.Select(n => new[] { n.TargetDev ?? "-", n.Type, n.SourceNetwork ?? n.SourceBridge ?? n.SourceDev ?? "-", n.Model ?? "-", n.Mac ?? "-" })));
+                return 0;
+            });
+            root.Subcommands.Add(cmd);
+        }
         root.Subcommands.Add(Make("attach-interface", "Attach a network interface (hot-plug with --live)", attach: true));
         root.Subcommands.Add(Make("detach-interface", "Detach a network interface (hot-unplug with --live)", attach: false));
     }

@@ -56,16 +56,16 @@ public static partial class CliMain
         var run = new Option<string>("--run-dir") { Description = "Where runtime state lives (pids, monitor sockets, logs)", DefaultValueFactory = _ => DefaultRunDir };
         var data = new Option<string>("--data-dir") { Description = "Where images and saved guests live (DATA_DIR/images is the default pool)", DefaultValueFactory = _ => DefaultDataDir };
         var listen = new Option<string?>("--listen") { Description = "unix:PATH to serve the API on (default: RUN_DIR/vireo.sock)" };
-        var web = new Option<string>("--web") { Description = "The web console's address, HOST:PORT, or none", DefaultValueFactory = _ => "127.0.0.1:8780" };
+        var web = new Option<string>("--web") { Description = "The web console's address: HOST:PORT, unix:PATH (behind a reverse proxy), or none", DefaultValueFactory = _ => "127.0.0.1:8780" };
         var cmd = new Command("daemon", "Run vireod in the foreground") { config, run, data, listen, web };
         cmd.SetAction((pr, ct) =>
         {
             var runDir = Path.GetFullPath(pr.GetValue(run)!);
             var sock = pr.GetValue(listen) is { } l ? DaemonClient.ParseConnect(l) : Path.Combine(runDir, "vireo.sock");
             var w = pr.GetValue(web)!;
-            if (w != "none" && !System.Net.IPEndPoint.TryParse(w, out _))
+            if (w != "none" && !Vireo.Host.ListenAddress.TryParse(w, out _))
             {
-                Console.Error.WriteLine($"error: --web '{w}' is not HOST:PORT (e.g. 127.0.0.1:8780) or none.");
+                Console.Error.WriteLine($"error: --web '{w}' is not HOST:PORT (e.g. 127.0.0.1:8780), unix:/absolute/path, or none.");
                 return Task.FromResult(1);
             }
             return runDaemon(new DaemonArgs(Path.GetFullPath(pr.GetValue(config)!), runDir, Path.GetFullPath(sock), Path.GetFullPath(pr.GetValue(data)!), w == "none" ? null : w), ct);

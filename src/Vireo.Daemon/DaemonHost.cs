@@ -90,7 +90,7 @@ public static class DaemonHost
             opts.SocketPath, opts.ConfigDir, opts.RunDir, hv.All().Count, hv.All().Count(v => v.IsActive),
             (DateTime.Now - System.Diagnostics.Process.GetCurrentProcess().StartTime).TotalMilliseconds);
         // The web console after the API: its start-up (Razor components, data protection) never delays the API.
-        await using var web = opts.Web is { } listen && System.Net.IPEndPoint.TryParse(listen, out var ep)
+        await using var web = opts.Web is { } listen && Vireo.Host.ListenAddress.TryParse(listen, out var ep)
             ? await Vireo.Web.WebConsole.StartAsync(hv, ep, opts.ConfigDir, loggerFactory, ct) : null;
         await app.WaitForShutdownAsync(ct);
         // Guests keep running: QEMU lives in its own session and the next daemon adopts it.

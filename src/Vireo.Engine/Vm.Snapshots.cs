@@ -348,7 +348,8 @@ public sealed partial class Vm
         }
         var qmp = Monitor();
         var nodes = await TopNodesAsync(qmp, ct);
-        var disks = SnapshotDisks(Live!).Where(x => snap.Disks.Any(s => s.Name == x.TargetDev)).ToList();
+        // With paths: a pool volume's disk has no source path in the running definition itself.
+        var disks = SnapshotDisks(CurrentWithPaths()).Where(x => snap.Disks.Any(s => s.Name == x.TargetDev)).ToList();
         if (State == DomainState.Running)
         {
             lock (_state) _pauseReason = "from snapshot";

@@ -30,6 +30,9 @@ internal static class HostRoutes
             void Add(string field, string message) { if (!errors.TryGetValue(field, out var l)) errors[field] = l = []; l.Add(message); }
             var (xml, problems) = form.Build();
             foreach (var (f, m) in problems) Add(f, m);
+            // net-define would redefine an existing network; the create form only makes new ones.
+            if (hv.Networks.All().Any(n => n.Name == form.Name)) Add("name", $"A network named '{form.Name}' exists already; choose another name.");
+            if (errors.Count > 0) return Networks(ctx, form, errors);
             if (xml is null) return Networks(ctx, form, errors);
             VirtualNetwork net;
             try { net = hv.Networks.Define(xml).Network; }
@@ -73,6 +76,8 @@ internal static class HostRoutes
             {
                 if (!Path.IsPathFullyQualified(form.PoolPath))
                     throw new VireoException(ErrorCode.InvalidArgument, $"The pool's directory must be an absolute path, not '{form.PoolPath}'.");
+                if (hv.Storage.All().Any(p => p.Name == form.PoolName))
+                    throw new VireoException(ErrorCode.InvalidArgument, $"A pool named '{form.PoolName}' exists already; choose another name.");
                 var xml = StorageXml.WritePool(new PoolDef { Name = form.PoolName, TargetPath = Path.GetFullPath(form.PoolPath) }, null);
                 var pool = hv.Storage.Define(xml).Pool;
                 try

@@ -10,7 +10,7 @@ using Vireo.Web.Components;
 namespace Vireo.Web;
 
 public sealed record DevicesView(string Name, IReadOnlyList<DiskReport> Disks, IReadOnlyList<InterfaceDef> Nics, IReadOnlyList<(string Label, string Path)> Isos,
-    IReadOnlyList<string> Pools, IReadOnlyList<string> Volumes, IReadOnlyList<string> Networks, string? Error = null, string? Note = null, string? Open = null);
+    IReadOnlyList<string> Pools, IReadOnlyList<string> Volumes, IReadOnlyList<string> Networks, string? Error = null, string? Note = null, string? Open = null, IFormCollection? Form = null);
 
 public sealed record SnapshotsView(string Name, IReadOnlyList<SnapshotDef> List, string? Current, string? Error = null, string? Note = null);
 
@@ -23,14 +23,14 @@ public sealed record GraphicsView(string Name, string Type, string Listen, strin
 /// </summary>
 internal static class MachineEdits
 {
-    public static DevicesView Devices(Hypervisor hv, Vm vm, string? error = null, string? note = null, string? open = null)
+    public static DevicesView Devices(Hypervisor hv, Vm vm, string? error = null, string? note = null, string? open = null, IFormCollection? form = null)
     {
         var pools = hv.Storage.All().Where(p => p.IsActive).ToList();
         return new DevicesView(vm.Name, vm.Disks(inactive: !vm.IsActive), (vm.Live ?? vm.Def).Devices.Interfaces,
             pools.SelectMany(p => p.Volumes().Where(v => v.Format == "iso").Select(v => ($"{p.Name}/{v.Name}", v.Path))).ToList(),
             pools.Select(p => p.Name).ToList(),
             pools.SelectMany(p => p.Volumes().Where(v => v.Format != "iso").Select(v => $"{p.Name}/{v.Name}")).ToList(),
-            hv.Networks.All().Select(n => n.Name).ToList(), error, note, open);
+            hv.Networks.All().Select(n => n.Name).ToList(), error, note, open, form);
     }
 
     public static SnapshotsView Snapshots(Vm vm, string? error = null, string? note = null) =>
@@ -48,8 +48,8 @@ internal static class MachineEdits
     public static void Map(WebApplication app, Hypervisor hv, ILogger log)
     {
         var P = WebConsole.P;
-        IResult DevicesResult(Vm vm, string? error, string? note, string? open = null) =>
-            new RazorComponentResult<VmDevices>(P(("D", Devices(hv, vm, error, note, open))));
+        IResult DevicesResult(Vm vm, string? error, string? note, string? open = null, IFormCollection? form = null) =>
+            new RazorComponentResult<VmDevices>(P(("D", Devices(hv, vm, error, note, open, form))));
 
         // One shape for every device change: find the machine, do it, show the block again with
         // what happened (or the error, next to the forms that caused it).
@@ -64,7 +64,7 @@ internal static class MachineEdits
                     log.LogInformation("Web console: {Domain}: {Note}", vm.Name, note);
                     return DevicesResult(vm, null, note);
                 }
-                catch (VireoException e) { return DevicesResult(vm, e.Message, null, openOnError); }
+                catch (VireoException e) { return DevicesResult(vm, e.Message, null, openOnError, openOnError is null ? null : form); }
             });
 
         MapDevices("media", async (vm, f, rq) =>

@@ -33,12 +33,14 @@ public static class WebConsole
     private const string CsrfField = "__csrf";
 
     /// <summary>Starts the console; null when it cannot listen (the daemon goes on without it).</summary>
-    public static async Task<WebApplication?> StartAsync(Hypervisor hv, IPEndPoint listen, string configDir, ILoggerFactory logs, CancellationToken ct)
+    public static async Task<WebApplication?> StartAsync(Hypervisor hv, EndPoint listen, string configDir, ILoggerFactory logs, CancellationToken ct)
     {
         var log = logs.CreateLogger("Vireo.Web");
         var auth = new WebAuth(configDir);
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.WebHost.UseKestrelCore();
+        if (listen is System.Net.Sockets.UnixDomainSocketEndPoint unix && unix.ToString() is { } stale && File.Exists(stale))
+            File.Delete(stale);   // left by a daemon that was killed; Kestrel cannot bind over it
         builder.WebHost.ConfigureKestrel(k => k.Listen(listen));
         builder.Services.AddSingleton(logs);
         builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
@@ -331,6 +333,8 @@ public static class WebConsole
             await app.DisposeAsync();
             return null;
         }
+        if (listen is System.Net.Sockets.UnixDomainSocketEndPoint sock)
+            File.SetUnixFileMode(sock.ToString()!, UnixFileMode.UserRead | UnixFileMode.UserWrite);   // root's, like the API socket
         var bound = app.Urls.FirstOrDefault() ?? $"http://{listen}";
         log.LogInformation("Web console on {Url}", bound);
         if (auth.EnsureCredential() is { } token)

@@ -57,6 +57,21 @@ public sealed class GuestAgent : IDisposable
     }
 
     /// <summary>Forgets the connection (a new QEMU serves a new socket after restore).</summary>
+    /// <summary>Runs a command until its output is what is expected (a hot-plug or media change takes a moment); the last output.</summary>
+    public async Task<string> UntilAsync(string command, string expected, double seconds = 30)
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var last = "";
+        while (sw.Elapsed.TotalSeconds < seconds)
+        {
+            var (_, output) = await TryRunAsync(command);
+            last = output.Trim();
+            if (last == expected) return last;
+            await Task.Delay(300);
+        }
+        return last;
+    }
+
     public void Reset()
     {
         _socket?.Dispose();

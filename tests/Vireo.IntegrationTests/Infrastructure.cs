@@ -294,3 +294,52 @@ public static class Net
         return port;
     }
 }
+
+/// <summary>
+/// A TCP port on the host's loopback that passes each connection on to a unix socket, the way
+/// a reverse proxy would: the browser on the host reaches a web console served on a unix socket
+/// by a daemon inside a network namespace (its TCP ports are that namespace's own).
+/// </summary>
+public sealed class UnixForwarder : IAsyncDisposable
+{
+    private readonly System.Net.Sockets.TcpListener _listener = new(System.Net.IPAddress.Loopback, 0);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _accepting;
+
+    public int Port => ((System.Net.IPEndPoint)_listener.LocalEndpoint).Port;
+
+    public UnixForwarder(string socketPath)
+    {
+        _listener.Start();
+        _accepting = Task.Run(async () =>
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                System.Net.Sockets.TcpClient client;
+                try { client = await _listener.AcceptTcpClientAsync(_stop.Token); }
+                catch (OperationCanceledException) { return; }
+                _ = Task.Run(async () =>
+                {
+                    using var c = client;
+                    using var unix = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+                    try
+                    {
+                        await unix.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(socketPath), _stop.Token);
+                        await using var u = new System.Net.Sockets.NetworkStream(unix, ownsSocket: false);
+                        var t = c.GetStream();
+                        // Either side closing ends the pair.
+                        await Task.WhenAny(t.CopyToAsync(u, _stop.Token), u.CopyToAsync(t, _stop.Token));
+                    }
+                    catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or OperationCanceledException) { }
+                });
+            }
+        });
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        _listener.Stop();
+        await _accepting;
+    }
+}

@@ -198,7 +198,7 @@ public sealed class StorageTests(VireoFixture fx)
         // change-media: the guest reads the new medium; eject leaves the drive empty.
         Assert.Equal("MEDIA-ONE", (await agent.RunAsync("head -c 9 /dev/sr0")).Trim());
         await d.OkAsync("change-media", "g", "hdc", two, "--update");
-        Assert.Equal("MEDIA-TWO", await Eventually(agent, "head -c 9 /dev/sr0", "MEDIA-TWO"));
+        Assert.Equal("MEDIA-TWO", await agent.UntilAsync("head -c 9 /dev/sr0", "MEDIA-TWO"));
         Assert.Matches($@"hdc\s+{two}", await d.OkAsync("domblklist", "g"));
         Assert.Contains(one, await d.OkAsync("dumpxml", "g", "--inactive")); // --live by default on a running guest
         await d.OkAsync("change-media", "g", "hdc", "--eject");
@@ -206,28 +206,28 @@ public sealed class StorageTests(VireoFixture fx)
         Assert.NotEqual(0, status);
         Assert.Matches(@"hdc\s+-", await d.OkAsync("domblklist", "g"));
         await d.OkAsync("change-media", "g", "hdc", one, "--insert");
-        Assert.Equal("MEDIA-ONE", await Eventually(agent, "head -c 9 /dev/sr0", "MEDIA-ONE"));
+        Assert.Equal("MEDIA-ONE", await agent.UntilAsync("head -c 9 /dev/sr0", "MEDIA-ONE"));
         Assert.Equal("error: Disk 'vda' of 'g' is a disk, not a cdrom; media can only be changed on a cdrom (use attach-disk/detach-disk for disks).\n",
             await d.FailAsync("change-media", "g", "vda", two));
 
         // attach-disk: a virtio volume and a SCSI disk (its controller hot-plugged too), live and persistent.
         await d.OkAsync("vol-create-as", "default", "extra.raw", "48M");
         await d.OkAsync("attach-disk", "g", "extra.raw", "vdb", "--pool", "default", "--persistent");
-        Assert.Equal((48 * 2048).ToString(), await Eventually(agent, "cat /sys/block/vdb/size", (48 * 2048).ToString()));
+        Assert.Equal((48 * 2048).ToString(), await agent.UntilAsync("cat /sys/block/vdb/size", (48 * 2048).ToString()));
         Assert.Contains("<source pool='default' volume='extra.raw'/>", await d.OkAsync("dumpxml", "g", "--inactive"));
         var scsiImg = Path.Combine(d.Root, "scsi.qcow2");
         await QemuImg.CreateAsync(scsiImg, "qcow2", 24UL << 20);
         await d.OkAsync("attach-disk", "g", scsiImg, "sdb", "--subdriver", "qcow2", "--live");
-        Assert.Equal((24 * 2048).ToString(), await Eventually(agent, "cat /sys/block/sda/size", (24 * 2048).ToString()));
+        Assert.Equal((24 * 2048).ToString(), await agent.UntilAsync("cat /sys/block/sda/size", (24 * 2048).ToString()));
         Assert.DoesNotContain(scsiImg, await d.OkAsync("dumpxml", "g", "--inactive"));
         Assert.Equal("error: Domain 'g' already has a disk at target 'vdb'; pick another target (vireo domblklist g shows them).\n",
             await d.FailAsync("attach-disk", "g", scsiImg, "vdb", "--live"));
 
         // detach-disk: the guest lets go, the definition follows with --config.
         await d.OkAsync("detach-disk", "g", "vdb", "--persistent");
-        Assert.Equal("gone", await Eventually(agent, "[ -e /sys/block/vdb ] && echo present || echo gone", "gone"));
+        Assert.Equal("gone", await agent.UntilAsync("[ -e /sys/block/vdb ] && echo present || echo gone", "gone"));
         await d.OkAsync("detach-disk", "g", "sdb", "--live");
-        Assert.Equal("gone", await Eventually(agent, "[ -e /sys/block/sda ] && echo present || echo gone", "gone"));
+        Assert.Equal("gone", await agent.UntilAsync("[ -e /sys/block/sda ] && echo present || echo gone", "gone"));
         Assert.DoesNotContain("extra.raw", await d.OkAsync("dumpxml", "g", "--inactive"));
         var afterDetach = await d.OkAsync("domblklist", "g");
         Assert.DoesNotContain("vdb", afterDetach);
@@ -263,7 +263,7 @@ public sealed class StorageTests(VireoFixture fx)
 
         // blockresize grows the disk under the running guest; shrinking is refused.
         Assert.Equal("Block device 'vda' is resized\n", await d.OkAsync("blockresize", "g", "vda", "48M"));
-        Assert.Equal((48 * 2048).ToString(), await Eventually(agent, "cat /sys/block/vda/size", (48 * 2048).ToString()));
+        Assert.Equal((48 * 2048).ToString(), await agent.UntilAsync("cat /sys/block/vda/size", (48 * 2048).ToString()));
         Assert.Equal("error: Disk 'vda' is 50331648 bytes; 16777216 bytes would cut off what lies past the new end. blockresize only grows disks (vol-resize --shrink works on a stopped guest).\n",
             await d.FailAsync("blockresize", "g", "vda", "16M"));
 
@@ -306,20 +306,5 @@ public sealed class StorageTests(VireoFixture fx)
         Assert.Equal("IN-TOP", Encoding.ASCII.GetString(await File.ReadAllBytesAsync(baseFlat), 8 * 512, 6));
         Assert.Equal("error: Domain 'g' is not running; block jobs work on a running guest (use vol-resize or vol-clone on a stopped one).\n",
             await d.FailAsync("blockresize", "g", "vda", "64M"));
-    }
-
-    /// <summary>Runs a guest command until its output is the expected one (media and hot-plug settle in the guest).</summary>
-    private static async Task<string> Eventually(GuestAgent agent, string command, string expected, double seconds = 30)
-    {
-        var sw = System.Diagnostics.Stopwatch.StartNew();
-        var last = "";
-        while (sw.Elapsed.TotalSeconds < seconds)
-        {
-            var (_, output) = await agent.TryRunAsync(command);
-            last = output.Trim();
-            if (last == expected) return last;
-            await Task.Delay(300);
-        }
-        return last;
     }
 }

@@ -20,11 +20,7 @@ public sealed class WebConsoleTests(VireoFixture fx)
     {
         var port = FreePort();
         await using var d = await TestDaemon.StartAsync(fx, web: $"127.0.0.1:{port}");
-        // The console starts right after the API; its first-start token is in the log.
-        var token = "";
-        for (var sw = System.Diagnostics.Stopwatch.StartNew(); token.Length == 0 && sw.Elapsed.TotalSeconds < 30; await Task.Delay(50))
-            token = System.Text.RegularExpressions.Regex.Match(d.Log, @"login token \(shown once.*\): ([a-z0-9]{24})").Groups[1].Value;
-        Assert.Equal(24, token.Length);
+        var token = await TokenAsync(d);
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(d.ConfigDir, "web", "credential")));
         Assert.DoesNotContain(token, await File.ReadAllTextAsync(Path.Combine(d.ConfigDir, "web", "credential")));
         await d.DefineAsync(d.GuestXml("web1"));
@@ -225,6 +221,261 @@ public sealed class WebConsoleTests(VireoFixture fx)
         // No errors in the browser's console on any page.
         var errors = browser.Manage().Logs.GetLog(LogType.Browser).Where(e => e.Level >= OpenQA.Selenium.LogLevel.Severe).ToList();
         Assert.True(errors.Count == 0, string.Join("\n", errors.Select(e => e.Message)));
+    }
+
+    [Fact]
+    public async Task Change_devices_snapshots_networks_and_storage_from_the_browser()
+    {
+        // Networks are made here, so the daemon runs in a namespace of its own; its console is on a
+        // unix socket, which the browser on the host reaches through a forwarder (a reverse proxy's part).
+        await using var ns = await NetNs.CreateAsync();
+        var sockDir = Directory.CreateTempSubdirectory("vireo-web-");
+        try
+        {
+            var sock = Path.Combine(sockDir.FullName, "web.sock");
+            await using var d = await TestDaemon.StartAsync(fx, ns, web: "unix:" + sock);
+            var token = await TokenAsync(d);
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(sock));
+            await using var proxy = new UnixForwarder(sock);
+            var site = $"http://127.0.0.1:{proxy.Port}";
+            using var browser = Browser(d.Root);
+            var wait = new WebDriverWait(browser, TimeSpan.FromSeconds(60));
+            wait.IgnoreExceptionTypes(typeof(StaleElementReferenceException));
+            browser.Navigate().GoToUrl(site + "/login");
+            browser.FindElement(By.Id("token")).SendKeys(token);
+            browser.FindElement(By.Id("login")).Click();
+            wait.Until(b => b.Url == site + "/");
+            string Text(string id) => wait.Until(b => b.FindElement(By.Id(id))).Text;
+            // A block swapped in by htmx: wait for the new text, then compare (a timeout shows what was there).
+            void Expect(string id, string expected)
+            {
+                try { wait.Until(b => b.FindElements(By.Id(id)) is { Count: > 0 } l && l[0].Text == expected); }
+                catch (WebDriverTimeoutException) { }
+                var seen = browser.FindElements(By.Id(id)).FirstOrDefault()?.Text;
+                if (seen != expected) Assert.Fail($"#{id}: expected '{expected}', saw '{seen}'. The daemon's log ends:\n{d.Log[Math.Max(0, d.Log.Length - 3000)..]}");
+            }
+            void Click(string id) => wait.Until(b => b.FindElement(By.Id(id))).Click();
+            void Accept(string question) { Assert.Equal(question, wait.Until(ExpectedAlert)!.Text); browser.SwitchTo().Alert().Accept(); }
+
+            // Storage: a directory pool (a relative path is refused), a volume, an ISO uploaded with progress.
+            Click("nav-storage");
+            browser.FindElement(By.Id("pool-name")).SendKeys("isos");
+            browser.FindElement(By.Id("pool-path")).SendKeys("relative/dir");
+            Click("create-pool");
+            Expect("storage-error", "The pool's directory must be an absolute path, not 'relative/dir'.");
+            Assert.DoesNotContain("isos", await d.OkAsync("pool-list", "--all"));
+            Replace(browser.FindElement(By.Id("pool-path")), Path.Combine(d.Root, "isos"));
+            Click("create-pool");
+            wait.Until(b => b.FindElement(By.Id("pool-isos")).Text.Contains("active"));
+            Assert.Matches(@"isos\s+active\s+yes", await d.OkAsync("pool-list", "--all"));
+            browser.FindElement(By.Id("pool-name")).SendKeys("isos");
+            browser.FindElement(By.Id("pool-path")).SendKeys(Path.Combine(d.Root, "other"));
+            Click("create-pool");
+            Expect("storage-error", "A pool named 'isos' exists already; choose another name.");
+
+            Click("new-volume-default");
+            browser.FindElement(By.Id("vol-name-default")).SendKeys("data.qcow2");
+            Replace(browser.FindElement(By.Id("vol-size-default")), "big");
+            Click("create-vol-default");
+            Assert.Equal("Size 'big' is not a number of GiB above 0 (e.g. 10 or 0.5).", wait.Until(b => b.FindElement(By.CssSelector("#pool-default #storage-error"))).Text);
+            Click("new-volume-default");
+            browser.FindElement(By.Id("vol-name-default")).SendKeys("data.qcow2");
+            Replace(browser.FindElement(By.Id("vol-size-default")), "0.0625");
+            Click("create-vol-default");
+            Expect("storage-note", "Created default/data.qcow2 (64.00 MiB).");
+            Assert.Contains("data.qcow2", await d.OkAsync("vol-list", "default"));
+
+            // 40 MiB: past Kestrel's 30 MB default body limit, so the upload must stream.
+            var iso = Path.Combine(d.Root, "web.iso");
+            var payload = Path.Combine(d.Root, "payload.bin");
+            await File.WriteAllBytesAsync(payload, Enumerable.Range(0, 40 << 20).Select(i => (byte)(i * 7)).ToArray());
+            await using (var f = File.Create(iso))
+                Vireo.Host.Iso9660.Write(f, "WEBUPLOAD", [Vireo.Host.IsoFile.FromFile("payload.bin", payload)]);
+            ((IJavaScriptExecutor)browser).ExecuteScript("window.vireoProgress = []; document.body.addEventListener('htmx:xhr:progress', e => { if (e.detail.total > 0) window.vireoProgress.push([e.detail.loaded, e.detail.total]); });");
+            Click("upload-toggle-isos");
+            browser.FindElement(By.Id("upload-file-isos")).SendKeys(iso);
+            Click("upload-submit-isos");
+            Expect("storage-note", $"Uploaded isos/web.iso: {new FileInfo(iso).Length / 1048576.0:0.00} MiB, an ISO image.");
+            var progress = ((IReadOnlyCollection<object>)((IJavaScriptExecutor)browser).ExecuteScript("return window.vireoProgress;")!)
+                .Select(p => ((IReadOnlyCollection<object>)p).Select(Convert.ToInt64).ToArray()).ToList();
+            Assert.True(progress.Count >= 2, $"{progress.Count} progress events");
+            Assert.Equal(progress[^1][1], progress[^1][0]);   // the last one: everything sent
+            Assert.True(progress[0][0] < progress[^1][0]);
+            Assert.Equal(await File.ReadAllBytesAsync(iso), await File.ReadAllBytesAsync(Path.Combine(d.Root, "isos", "web.iso")));
+            Assert.Equal("iso", browser.FindElement(By.CssSelector("#vol-isos-web\\.iso td:nth-child(2)")).Text);
+            Shot(browser, "storage-upload");
+
+            // Networks: NAT, isolated and bridged; errors next to their field; stop and delete.
+            Click("nav-networks");
+            browser.FindElement(By.Id("net-name")).SendKeys("natnet");
+            Replace(browser.FindElement(By.Id("net-ipv4")), "10.77.0.1");
+            Click("create-net");
+            Assert.Equal("'10.77.0.1' is not a host address with a prefix; write it as 192.168.150.1/24 (the host's address on the network, prefix 8 to 30).",
+                wait.Until(b => b.FindElement(By.CssSelector(".field-error[data-field='ipv4']"))).Text);
+            Replace(browser.FindElement(By.Id("net-ipv4")), "10.77.0.1/24");
+            Click("create-net");
+            wait.Until(b => b.FindElement(By.Id("net-natnet")).Text.Contains("active"));
+            Assert.Contains("10.77.0.1/24", await ns.ExecOkAsync("ip", "-4", "addr"));
+            Assert.Contains("<range start='10.77.0.2' end='10.77.0.254'/>", await d.OkAsync("net-dumpxml", "natnet"));
+            Assert.Matches(@"natnet\s+active\s+yes", await d.OkAsync("net-list"));
+            browser.FindElement(By.Id("net-name")).SendKeys("natnet");
+            Click("create-net");
+            Assert.Equal("A network named 'natnet' exists already; choose another name.", wait.Until(b => b.FindElement(By.CssSelector(".field-error[data-field='name']"))).Text);
+            Replace(browser.FindElement(By.Id("net-name")), "hostonly");
+            Choose(browser, "net-mode", "isolated");
+            Replace(browser.FindElement(By.Id("net-ipv4")), "10.78.0.1/24");
+            Click("create-net");
+            wait.Until(b => b.FindElement(By.Id("net-hostonly")).Text.Contains("active"));
+            await ns.ExecOkAsync("ip", "link", "add", "brt0", "type", "bridge");
+            browser.FindElement(By.Id("net-name")).SendKeys("brnet");
+            Choose(browser, "net-mode", "bridge");
+            Click("create-net");
+            Assert.StartsWith("Name the host bridge the guests join", wait.Until(b => b.FindElement(By.CssSelector(".field-error[data-field='bridge']"))).Text);
+            browser.FindElement(By.Id("net-bridge")).SendKeys("brt0");
+            Click("create-net");
+            wait.Until(b => b.FindElement(By.Id("net-brnet")).Text.Contains("active"));
+            Assert.Contains("<bridge name='brt0'/>", await d.OkAsync("net-dumpxml", "brnet"));
+            Shot(browser, "networks");
+            Click("stop-net-hostonly");
+            wait.Until(b => b.FindElement(By.Id("net-hostonly")).Text.Contains("inactive"));
+            Click("delete-net-hostonly");
+            Accept("Delete the network 'hostonly'?");
+            wait.Until(b => b.FindElements(By.Id("net-hostonly")).Count == 0);
+            Assert.DoesNotContain("hostonly", await d.OkAsync("net-list", "--all"));
+
+            // A running machine with an empty CD-ROM drive and the test guest's agent.
+            var agentPath = Path.Combine(d.Root, "dev1.agent");
+            await d.DefineAsync(d.GuestXml("dev1", cmdlineExtra: "vireo.agent", devices: $"""
+                <disk type='file' device='cdrom'><target dev='hdc' bus='ide'/><readonly/></disk>
+                {GuestAgent.Device(agentPath)}
+                """));
+            await d.OkAsync("start", "dev1");
+            await d.WaitForSerialAsync("dev1", "VIREO-GUEST-READY");
+            using var agent = new GuestAgent(agentPath);
+            browser.Navigate().GoToUrl(site + "/vm/dev1");
+            wait.Until(b => b.FindElement(By.Id("state")).Text == "running");
+
+            // CD-ROM: insert the uploaded ISO (the guest reads its label), then eject it.
+            var isoPath = Path.Combine(d.Root, "isos", "web.iso");
+            Choose(browser, "media-hdc", isoPath);
+            Click("insert-hdc");
+            Expect("devices-note", "Inserted web.iso into hdc.");
+            Assert.Equal("WEBUPLOAD", (await agent.UntilAsync("dd if=/dev/sr0 bs=1 skip=32808 count=9 2>/dev/null", "WEBUPLOAD")).Trim());
+            Assert.Matches($@"hdc\s+{System.Text.RegularExpressions.Regex.Escape(isoPath)}", await d.OkAsync("domblklist", "dev1"));
+            Assert.Contains(isoPath, await d.OkAsync("dumpxml", "dev1", "--inactive"));
+            Click("eject-hdc");
+            Expect("devices-note", "Ejected the medium from hdc.");
+            Assert.Matches(@"hdc\s+-", await d.OkAsync("domblklist", "dev1"));
+
+            // Disks: a new volume and an existing one, in the guest and its definition; a bad size is named.
+            Click("add-disk-toggle");
+            Choose(browser, "disk-kind", "new");
+            Replace(browser.FindElement(By.Id("disk-size")), "-1");
+            Click("add-disk-submit");
+            Expect("devices-error", "Size '-1' is not a number of GiB above 0 (e.g. 10 or 0.5).");
+            Assert.True(browser.FindElement(By.Id("add-disk")).Displayed);   // the form stays open to correct it
+            Replace(browser.FindElement(By.Id("disk-size")), "0.0625");
+            Click("add-disk-submit");
+            Expect("devices-note", "Added a new 64.00 MiB volume default/dev1-vda.qcow2 at vda.");
+            Assert.Equal("131072", (await agent.UntilAsync("cat /sys/block/vda/size", "131072")).Trim());
+            Assert.Contains("volume='dev1-vda.qcow2'", await d.OkAsync("dumpxml", "dev1", "--inactive"));
+            Click("add-disk-toggle");
+            Choose(browser, "disk-kind", "existing");
+            Choose(browser, "disk-volume", "default/data.qcow2");
+            Click("add-disk-submit");
+            Expect("devices-note", "Added default/data.qcow2 at vdb.");
+            Assert.Equal("131072", (await agent.UntilAsync("cat /sys/block/vdb/size", "131072")).Trim());
+            Click("remove-vdb");
+            Accept("Remove disk vdb from 'dev1'? The image file stays.");
+            wait.Until(b => b.FindElement(By.Id("devices-note")).Text.StartsWith("Removed disk vdb"));
+            Assert.Equal("gone", (await agent.UntilAsync("[ -e /sys/block/vdb ] && echo present || echo gone", "gone")).Trim());
+            Assert.DoesNotContain("data.qcow2", await d.OkAsync("dumpxml", "dev1", "--inactive"));
+            Assert.True(File.Exists(Path.Combine(d.Images, "data.qcow2")));
+
+            // NICs: one on the NAT network, in the guest and the definition; a bad MAC is named; then removed.
+            Click("add-nic-toggle");
+            Choose(browser, "nic-source", "network:natnet");
+            browser.FindElement(By.Id("nic-mac")).SendKeys("zz");
+            Click("add-nic-submit");
+            Expect("devices-error", "Malformed MAC address 'zz'; write it as 52:54:00:xx:xx:xx.");
+            Replace(browser.FindElement(By.Id("nic-mac")), "52:54:00:aa:bb:01");
+            Click("add-nic-submit");
+            Expect("devices-note", "Added a virtio interface 52:54:00:aa:bb:01.");
+            var iflist = await d.OkAsync("domiflist", "dev1");
+            Assert.True(System.Text.RegularExpressions.Regex.IsMatch(iflist, @"network\s+natnet\s+virtio\s+52:54:00:aa:bb:01"), iflist);
+            Assert.Contains("52:54:00:aa:bb:01", await agent.RunAsync("cat /sys/class/net/*/address"));
+            Assert.Contains("52:54:00:aa:bb:01", await d.OkAsync("dumpxml", "dev1", "--inactive"));
+            Shot(browser, "vm-devices");
+            Click("remove-nic-52-54-00-aa-bb-01");
+            Accept("Remove the network interface 52:54:00:aa:bb:01 from 'dev1'?");
+            Expect("devices-note", "Removed the interface 52:54:00:aa:bb:01.");
+            Assert.DoesNotContain("52:54:00:aa:bb:01", await d.OkAsync("domiflist", "dev1"));
+
+            // Snapshots: take one, change the disk, take another by keyboard alone, revert to the first, delete the second.
+            await agent.RunAsync("printf SNAP-ONE | dd of=/dev/vda bs=1 seek=512 conv=fsync 2>/dev/null");
+            browser.FindElement(By.Id("snap-name")).SendKeys("s-one");
+            Click("take-snapshot");
+            Expect("snapshots-note", "Took snapshot 's-one'.");
+            await agent.RunAsync("printf SNAP-TWO | dd of=/dev/vda bs=1 seek=512 conv=fsync 2>/dev/null");
+            // Keyboard only: Tab from the snapshot name field to the button, Enter.
+            browser.FindElement(By.Id("snap-name")).SendKeys("kbd" + Keys.Tab + "typed, not clicked" + Keys.Tab);
+            Assert.Equal("take-snapshot", ((IJavaScriptExecutor)browser).ExecuteScript("return document.activeElement.id;"));
+            browser.SwitchTo().ActiveElement().SendKeys(Keys.Enter);
+            Expect("snapshots-note", "Took snapshot 'kbd'.");
+            Assert.Contains("typed, not clicked", Text("snap-kbd"));
+            Click("revert-s-one");
+            Accept("Revert 'dev1' to snapshot 's-one'? Everything since it was taken is lost.");
+            Expect("snapshots-note", "Reverted to 's-one'.");
+            Assert.Equal("SNAP-ONE", (await agent.RunAsync("dd if=/dev/vda bs=1 skip=512 count=8 2>/dev/null")).Trim());
+            Assert.Contains("current", Text("snap-s-one"));
+            Click("delete-snap-kbd");
+            Accept("Delete snapshot 'kbd' of 'dev1'?");
+            Expect("snapshots-note", "Deleted snapshot 'kbd'.");
+            Assert.DoesNotContain("kbd", await d.OkAsync("snapshot-list", "dev1", "--name"));
+
+            // Display: VNC on a listen address (a bad one is named), kept for the next start.
+            Choose(browser, "graphics-type", "vnc");
+            Replace(browser.FindElement(By.Id("graphics-listen")), "everywhere");
+            Click("graphics-save");
+            Expect("graphics-error", "Listen address 'everywhere' is not an IP address; use 127.0.0.1 (this host only) or 0.0.0.0 (every network).");
+            Replace(browser.FindElement(By.Id("graphics-listen")), "127.0.0.1");
+            Click("graphics-save");
+            Expect("graphics-note", "VNC on 127.0.0.1. The running machine gets it at its next start.");
+            Assert.Contains("<graphics type='vnc'", await d.OkAsync("dumpxml", "dev1", "--inactive"));
+            Assert.DoesNotContain("<graphics", await d.OkAsync("dumpxml", "dev1"));
+            Shot(browser, "vm-snapshots");
+
+            // Phone width: no page needs sideways scrolling; tables scroll inside their own box.
+            browser.Manage().Window.Size = new System.Drawing.Size(390, 844);
+            foreach (var (page, shot) in new[] { ("/", "phone-overview"), ("/vm/dev1", "phone-vm"), ("/new", "phone-new"), ("/networks", "phone-networks"), ("/storage", "phone-storage") })
+            {
+                browser.Navigate().GoToUrl(site + page);
+                wait.Until(b => ((IJavaScriptExecutor)b).ExecuteScript("return document.readyState;") as string == "complete");
+                var (inner, scroll) = (Convert.ToInt64(((IJavaScriptExecutor)browser).ExecuteScript("return window.innerWidth;")),
+                    Convert.ToInt64(((IJavaScriptExecutor)browser).ExecuteScript("return document.documentElement.scrollWidth;")));
+                Assert.True(inner <= 420, $"the window is {inner} px wide");
+                var wide = ((IJavaScriptExecutor)browser).ExecuteScript("""
+                    return [...document.querySelectorAll('body *')].filter(e => !e.closest('.table-wrap') && e.getBoundingClientRect().right > window.innerWidth + 1)
+                      .slice(0, 6).map(e => e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).join(', ');
+                    """);
+                Assert.True(scroll <= inner, $"{page} is {scroll} px wide in a {inner} px window: {wide}");
+                Shot(browser, shot);
+            }
+
+            var errors = browser.Manage().Logs.GetLog(LogType.Browser).Where(e => e.Level >= OpenQA.Selenium.LogLevel.Severe).ToList();
+            Assert.True(errors.Count == 0, string.Join("\n", errors.Select(e => e.Message)));
+        }
+        finally { sockDir.Delete(recursive: true); }
+    }
+
+    /// <summary>The console's first-start token, from the daemon's log (it starts right after the API).</summary>
+    private static async Task<string> TokenAsync(TestDaemon d)
+    {
+        var token = "";
+        for (var sw = System.Diagnostics.Stopwatch.StartNew(); token.Length == 0 && sw.Elapsed.TotalSeconds < 30; await Task.Delay(50))
+            token = System.Text.RegularExpressions.Regex.Match(d.Log, @"login token \(shown once.*\): ([a-z0-9]{24})").Groups[1].Value;
+        Assert.Equal(24, token.Length);
+        return token;
     }
 
     private static void Choose(IWebDriver b, string select, string value) =>
