@@ -25,6 +25,7 @@ public sealed class NewMachineForm
     public string DiskGiB { get; set; } = "10";
     public string Network { get; set; } = "user";
     public string Graphics { get; set; } = "none";
+    public string GraphicsListen { get; set; } = "127.0.0.1";
     public string UserData { get; set; } = "";
     public bool Start { get; set; } = true;
 
@@ -33,7 +34,7 @@ public sealed class NewMachineForm
         Name = f["name"].ToString().Trim(), Os = f["os"].ToString(), Source = f["source"].ToString(), Iso = f["iso"].ToString().Trim(),
         ImportVolume = f["import"].ToString(), Kernel = f["kernel"].ToString().Trim(), Initrd = f["initrd"].ToString().Trim(), KernelArgs = f["kernel_args"].ToString().Trim(),
         MemoryMiB = f["memory"].ToString().Trim(), Vcpus = f["vcpus"].ToString().Trim(), DiskGiB = f["disk"].ToString().Trim(), Network = f["network"].ToString(),
-        Graphics = f["graphics"].ToString(), UserData = f["user_data"].ToString().Replace("\r\n", "\n"), Start = f["start"] == "on",
+        Graphics = f["graphics"].ToString(), GraphicsListen = f["graphics_listen"].ToString().Trim(), UserData = f["user_data"].ToString().Replace("\r\n", "\n"), Start = f["start"] == "on",
     };
 
     /// <summary>virt-install's options for this form.</summary>
@@ -41,7 +42,7 @@ public sealed class NewMachineForm
     {
         var o = new InstallOptions
         {
-            Name = Name, OsVariant = Os, Memory = MemoryMiB, Vcpus = Vcpus, Graphics = Graphics == "vnc" ? "vnc,listen=127.0.0.1" : "none",
+            Name = Name, OsVariant = Os, Memory = MemoryMiB, Vcpus = Vcpus, Graphics = Graphics == "vnc" ? $"vnc,listen={GraphicsListen}" : "none",
             Networks = [Network switch { "none" => "none", "user" => "user", var n => $"network={n}" }],
             CloudInit = UserData.Trim().Length > 0 ? "user-data=form" : null,
         };
@@ -58,8 +59,16 @@ public sealed class NewMachineForm
         return o;
     }
 
-    /// <summary>Problems with the form itself (before the options are built): the user-data must be cloud-config YAML.</summary>
+    /// <summary>Problems with the form itself (before the options are built): a VNC listen address, user-data that is cloud-config YAML.</summary>
     public IEnumerable<(string Field, string Message)> Check()
+    {
+        if (Graphics == "vnc" && !System.Net.IPAddress.TryParse(GraphicsListen, out _))
+            yield return ("graphics", $"Listen address '{GraphicsListen}' is not an IP address; use 127.0.0.1 (this host only) or 0.0.0.0 (every network).");
+        foreach (var p in CheckUserData()) yield return p;
+    }
+
+    /// <summary>The user-data must be cloud-config YAML (checked as it is typed, and again on submit).</summary>
+    public IEnumerable<(string Field, string Message)> CheckUserData()
     {
         if (UserData.Trim().Length == 0) yield break;
         if (!UserData.TrimStart().StartsWith("#cloud-config", StringComparison.Ordinal))
@@ -88,6 +97,7 @@ public sealed class NewMachineForm
         _ when message.StartsWith("--cdrom") => "iso",
         _ when message.StartsWith("--boot") || message.StartsWith("The kernel") || message.StartsWith("The initrd") => "kernel",
         _ when message.StartsWith("--network") || message.Contains("network '") => "network",
+        _ when message.StartsWith("--graphics") => "graphics",
         _ when message.StartsWith("Say how the guest installs") => "source",
         _ => "",
     };

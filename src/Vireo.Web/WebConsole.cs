@@ -166,6 +166,13 @@ public static class WebConsole
             return new RazorComponentResult<NewMachinePage>(P(("Csrf", Csrf(ctx)), ("F", form), ("Errors", errors), ("Isos", isos), ("Images", images), ("Networks", nets)));
         }
         app.MapGet("/new", (HttpContext ctx) => NewPage(ctx, new NewMachineForm(), []));
+        // The wizard's user-data, checked while it is typed: the errors for under the field.
+        app.MapPost("/new/user-data", async (HttpContext ctx, CancellationToken rq) =>
+        {
+            var form = NewMachineForm.Read(await ctx.Request.ReadFormAsync(rq));
+            var errors = new Dictionary<string, List<string>> { ["user_data"] = form.CheckUserData().Select(p => p.Message).ToList() };
+            return new RazorComponentResult<Err>(P(("Field", "user_data"), ("Errors", errors)));
+        });
         // The wizard: the same InstallBuilder and Installer as `vireo install`; errors go next to the field they are about.
         app.MapPost("/new", async (HttpContext ctx, CancellationToken rq) =>
         {

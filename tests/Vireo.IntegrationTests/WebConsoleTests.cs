@@ -125,7 +125,14 @@ public sealed class WebConsoleTests(VireoFixture fx)
         Replace(browser.FindElement(By.Id("disk")), "0.03");
         Choose(browser, "network", "none");
         browser.FindElement(By.Id("user_data")).SendKeys("hostname: wiz-host\n  bad: [indent");
+        // Checked while typed, before any submit.
+        wait.Until(b => b.FindElements(By.CssSelector("#user-data-check .field-error")).Count == 2);
+        Choose(browser, "graphics", "vnc");
+        Replace(browser.FindElement(By.Id("graphics_listen")), "anywhere");
         browser.FindElement(By.Id("create")).Click();
+        Assert.Equal("Listen address 'anywhere' is not an IP address; use 127.0.0.1 (this host only) or 0.0.0.0 (every network).",
+            wait.Until(b => b.FindElement(By.CssSelector(".field-error[data-field='graphics']"))).Text);
+        Replace(browser.FindElement(By.Id("graphics_listen")), "127.0.0.1");
         var fieldErrors = wait.Until(b => b.FindElements(By.CssSelector(".field-error[data-field='user_data']")) is { Count: 2 } l ? l : null);
         Assert.Equal("User data must start with the line #cloud-config (cloud-init ignores it otherwise).", fieldErrors[0].Text);
         Assert.StartsWith("User data is not valid YAML (line 2, column", fieldErrors[1].Text);
@@ -145,6 +152,7 @@ public sealed class WebConsoleTests(VireoFixture fx)
         var vols = await d.OkAsync("vol-list", "default");
         Assert.Contains("wiz.qcow2", vols);
         Assert.Contains("wiz-cidata.iso", vols);
+        Assert.Contains("<graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'", await d.OkAsync("dumpxml", "wiz", "--inactive"));
 
         // Prometheus' view, with the credential as a bearer token (and nothing without it).
         using (var http = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }))
