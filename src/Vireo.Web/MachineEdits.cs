@@ -21,7 +21,7 @@ public sealed record GraphicsView(string Name, string Type, string Listen, strin
 /// added or removed (in the running guest and its definition, as virsh's --persistent does),
 /// snapshots, and the display. Each answers with the block it changed, errors inside it.
 /// </summary>
-internal static class MachineEdits
+public static class MachineEdits
 {
     public static DevicesView Devices(Hypervisor hv, Vm vm, string? error = null, string? note = null, string? open = null, IFormCollection? form = null)
     {
@@ -45,7 +45,7 @@ internal static class MachineEdits
     /// <summary>Changes go to the running guest and to the definition, like cockpit (virsh --live --config).</summary>
     private static (bool Live, bool Config) Both(Vm vm) => (vm.IsActive, vm.Persistent);
 
-    public static void Map(WebApplication app, Hypervisor hv, ILogger log)
+    internal static void Map(WebApplication app, Hypervisor hv, ILogger log)
     {
         var P = WebConsole.P;
         IResult DevicesResult(Vm vm, string? error, string? note, string? open = null, IFormCollection? form = null) =>
