@@ -162,7 +162,14 @@ internal static class HostRoutes
                 }
                 throw new VireoException(ErrorCode.InvalidArgument, "Choose an ISO file to upload.");
             }
-            catch (VireoException e) { return Storage(ctx, e.Message, pool); }
+            catch (VireoException e)
+            {
+                // Refused before the file was read (a taken name, say): take in the rest, so the
+                // browser gets this page rather than a broken connection.
+                try { await ctx.Request.Body.CopyToAsync(Stream.Null, ctx.RequestAborted); }
+                catch (Exception x) when (x is IOException or OperationCanceledException) { }
+                return Storage(ctx, e.Message, pool);
+            }
             catch (Exception e) when (e is IOException or OperationCanceledException or InvalidDataException)
             {
                 return Storage(ctx, $"The upload of '{name}' broke off: {e.Message}", pool);

@@ -312,6 +312,12 @@ public sealed class WebConsoleTests(VireoFixture fx)
             Assert.Equal(await File.ReadAllBytesAsync(iso), await File.ReadAllBytesAsync(Path.Combine(d.Root, "isos", "web.iso")));
             Assert.Equal("iso", browser.FindElement(By.CssSelector("#vol-isos-web\\.iso td:nth-child(2)")).Text);
             Shot(browser, "storage-upload");
+            // The same name again: refused (after the upload is taken in), the first one untouched.
+            Click("upload-toggle-isos");
+            browser.FindElement(By.Id("upload-file-isos")).SendKeys(iso);
+            Click("upload-submit-isos");
+            Expect("storage-error", $"Storage volume 'web.iso' already exists in pool 'isos' ({Path.Combine(d.Root, "isos", "web.iso")}).");
+            Assert.Equal(await File.ReadAllBytesAsync(iso), await File.ReadAllBytesAsync(Path.Combine(d.Root, "isos", "web.iso")));
 
             // Networks: NAT, isolated and bridged; errors next to their field; stop and delete.
             Click("nav-networks");
