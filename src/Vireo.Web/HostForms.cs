@@ -83,15 +83,11 @@ public sealed class NetworkForm
     };
 }
 
-/// <summary>The storage page's forms: a directory pool, a new volume.</summary>
+/// <summary>The storage page's new-pool form (kept after an error), and sizes as typed.</summary>
 public sealed class StorageForms
 {
     public string PoolName { get; set; } = "";
     public string PoolPath { get; set; } = "";
-    public string VolPool { get; set; } = "";
-    public string VolName { get; set; } = "";
-    public string VolFormat { get; set; } = "qcow2";
-    public string VolSize { get; set; } = "10";
 
     /// <summary>GiB as typed ("10", "0.5") in bytes; null when it is not a size.</summary>
     public static ulong? GiB(string text) =>

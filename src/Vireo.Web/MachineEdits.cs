@@ -107,16 +107,15 @@ public static class MachineEdits
                 {
                     var pool = f["pool"].ToString();
                     var sizeText = f["size"].ToString().Trim();
-                    if (!double.TryParse(sizeText, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var gib) || gib <= 0 || gib > 65536)
-                        throw new VireoException(ErrorCode.InvalidArgument, $"Size '{sizeText}' is not a number of GiB above 0 (e.g. 10 or 0.5).");
+                    var bytes = StorageForms.GiB(sizeText) ?? throw new VireoException(ErrorCode.InvalidArgument, $"Size '{sizeText}' is not a number of GiB above 0 (e.g. 10 or 0.5).");
                     var target = DeviceSpecs.NextTarget(vm, "vd");
                     var volName = $"{vm.Name}-{target}.qcow2";
-                    var vol = await hv.Storage.CreateAsync(pool, new VolumeDef { Name = volName, Format = "qcow2", Capacity = (ulong)(gib * 1024 * 1024 * 1024) }, null, rq);
+                    var vol = await hv.Storage.CreateAsync(pool, new VolumeDef { Name = volName, Format = "qcow2", Capacity = bytes }, null, rq);
                     try
                     {
                         await vm.AttachDiskAsync(DeviceSpecs.Disk(hv, vol.Name, target, pool, "virtio"), live, config, rq);
                     }
-                    catch (VireoException)
+                    catch
                     {
                         // Nothing half-made stays behind: the new, unused volume goes again.
                         await hv.Storage.DeleteAsync(pool, vol.Name, force: false, CancellationToken.None);
