@@ -459,6 +459,14 @@ public sealed class WebConsoleTests(VireoFixture fx)
             Assert.DoesNotContain("<graphics", await d.OkAsync("dumpxml", "dev1"));
             Shot(browser, "vm-snapshots");
 
+            // The volume the guest let go of is deleted from the storage page (after a question).
+            Click("nav-storage");
+            Click("delete-vol-default-data.qcow2");
+            Accept("Delete the volume 'data.qcow2'? Its data is gone for good.");
+            Expect("storage-note", "Deleted default/data.qcow2.");
+            Assert.DoesNotContain("data.qcow2", await d.OkAsync("vol-list", "default"));
+            Assert.False(File.Exists(Path.Combine(d.Images, "data.qcow2")));
+
             // Phone width: no page needs sideways scrolling; tables scroll inside their own box.
             browser.Manage().Window.Size = new System.Drawing.Size(390, 844);
             foreach (var (page, shot) in new[] { ("/", "phone-overview"), ("/vm/dev1", "phone-vm"), ("/new", "phone-new"), ("/networks", "phone-networks"), ("/storage", "phone-storage") })
