@@ -54,7 +54,7 @@ public static partial class CliMain
             Client(cmd, async (pr, c, ct) =>
             {
                 var dom = DaemonClient.E(pr.GetValue(d)!);
-                string Size(ulong b) => pr.GetValue(human) ? ProgressBar.Bytes(b) : b.ToString();
+                string Size(ulong b) => pr.GetValue(human) ? Vireo.Model.Units.Bytes(b) : b.ToString();
                 if (pr.GetValue(all) || pr.GetValue(device) is null)
                 {
                     if (!pr.GetValue(all)) throw new CliException("Name a disk (vda, or its path), or add --all.");

@@ -100,7 +100,7 @@ public static partial class CliMain
                 if (pr.GetValue(details))
                     Console.Write(Table.Render(["Name", "State", "Autostart", "Persistent", "Capacity", "Allocation", "Available"],
                         shown.Select(x => new[] { x.Name, x.Active ? "running" : "inactive", YesNo(x.Autostart), YesNo(x.Persistent),
-                            x.Active ? ProgressBar.Bytes(x.Capacity) : "-", x.Active ? ProgressBar.Bytes(x.Allocation) : "-", x.Active ? ProgressBar.Bytes(x.Available) : "-" })));
+                            x.Active ? Vireo.Model.Units.Bytes(x.Capacity) : "-", x.Active ? Vireo.Model.Units.Bytes(x.Allocation) : "-", x.Active ? Vireo.Model.Units.Bytes(x.Available) : "-" })));
                 else
                     Console.Write(Table.Render(["Name", "State", "Autostart"], shown.Select(x => new[] { x.Name, x.Active ? "active" : "inactive", YesNo(x.Autostart) })));
                 return 0;
@@ -114,7 +114,7 @@ public static partial class CliMain
             {
                 var i = await c.JsonAsync("GET", $"v1/pools/{DaemonClient.E(pr.GetValue(p)!)}", ApiJson.Default.PoolInfo, null, ct);
                 var rows = new List<(string, string)> { ("Name", i.Name), ("UUID", i.Uuid), ("State", i.Active ? "running" : "inactive"), ("Persistent", YesNo(i.Persistent)), ("Autostart", YesNo(i.Autostart)) };
-                if (i.Active) rows.AddRange([("Capacity", ProgressBar.Bytes(i.Capacity)), ("Allocation", ProgressBar.Bytes(i.Allocation)), ("Available", ProgressBar.Bytes(i.Available))]);
+                if (i.Active) rows.AddRange([("Capacity", Vireo.Model.Units.Bytes(i.Capacity)), ("Allocation", Vireo.Model.Units.Bytes(i.Allocation)), ("Available", Vireo.Model.Units.Bytes(i.Available))]);
                 Console.Write(Table.Pairs(rows));
                 return 0;
             });
@@ -279,7 +279,7 @@ public static partial class CliMain
                 var list = await c.JsonAsync("GET", $"v1/pools/{DaemonClient.E(pr.GetValue(pool)!)}/volumes", ApiJson.Default.VolumeInfoArray, null, ct);
                 if (pr.GetValue(details))
                     Console.Write(Table.Render(["Name", "Path", "Type", "Format", "Capacity", "Allocation"],
-                        list.Select(v => new[] { v.Name, v.Path, v.Type, v.Format, ProgressBar.Bytes(v.Capacity), ProgressBar.Bytes(v.Allocation) })));
+                        list.Select(v => new[] { v.Name, v.Path, v.Type, v.Format, Vireo.Model.Units.Bytes(v.Capacity), Vireo.Model.Units.Bytes(v.Allocation) })));
                 else
                     Console.Write(Table.Render(["Name", "Path"], list.Select(v => new[] { v.Name, v.Path })));
                 return 0;
@@ -294,7 +294,7 @@ public static partial class CliMain
             Client(cmd, async (pr, c, ct) =>
             {
                 var v = await VolAsync(c, pr.GetValue(vol)!, pr.GetValue(pool), ct);
-                string Size(ulong b) => pr.GetValue(bytes) ? $"{b} bytes" : ProgressBar.Bytes(b);
+                string Size(ulong b) => pr.GetValue(bytes) ? $"{b} bytes" : Vireo.Model.Units.Bytes(b);
                 var rows = new List<(string, string)> { ("Name", v.Name), ("Type", v.Type), ("Format", v.Format), ("Capacity", Size(v.Capacity)), ("Allocation", Size(v.Allocation)), ("Physical", Size(v.Physical)) };
                 if (v.BackingPath is not null) rows.Add(("Backing", v.BackingPath + (v.BackingFormat is null ? "" : $" ({v.BackingFormat})")));
                 Console.Write(Table.Pairs(rows));

@@ -27,16 +27,13 @@ public sealed class ProgressBar(string label)
         const int width = 30;
         var filled = pct * width / 100;
         var bar = new string('=', filled) + (filled < width ? ">" + new string(' ', width - filled - 1) : "");
-        Console.Error.Write($"\r{label} [{bar}] {pct,3}%{(bytes is { } b ? "  " + Bytes(b) : "")}   ");
+        Console.Error.Write($"\r{label} [{bar}] {pct,3}%{(bytes is { } b ? "  " + Units.Bytes(b) : "")}   ");
     }
 
     public void Done(long? bytes = null)
     {
         if (_draw) Console.Error.Write("\r" + new string(' ', label.Length + 60) + "\r");
         var secs = _clock.Elapsed.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture);
-        Console.Error.WriteLine(bytes is { } b ? $"{label}: {Bytes(b)} in {secs} s" : $"{label}: done in {secs} s");
+        Console.Error.WriteLine(bytes is { } b ? $"{label}: {Units.Bytes(b)} in {secs} s" : $"{label}: done in {secs} s");
     }
-
-    /// <summary>virsh's pretty capacity: "1.00 GiB".</summary>
-    public static string Bytes(double b) => Units.Bytes(b);
 }

@@ -13,7 +13,7 @@ using Vireo.Host;
 
 namespace Vireo.Daemon;
 
-/// <param name="Web">The web console's TCP address (host:port), or null for none.</param>
+/// <param name="Web">The web console's address (HOST:PORT or unix:PATH), or null for none.</param>
 public sealed record DaemonOptions(string ConfigDir, string RunDir, string SocketPath, string DataDir = "/var/lib/vireo", string? Web = null);
 
 /// <summary>vireod: the engine behind an HTTP API on a unix socket. A thin shell: every route calls the engine.</summary>

@@ -147,12 +147,15 @@ public sealed class Hypervisor
     public IReadOnlyList<Vm> All() => _vms.Values.ToList();
 
     /// <summary>Finds a domain by name, then uuid, then id (as virsh resolves its argument).</summary>
-    public Vm Get(string nameOrId)
+    public Vm Get(string nameOrId) => Find(nameOrId) ?? throw VireoException.NoDomain(nameOrId);
+
+    /// <summary>As <see cref="Get"/>, null when there is no such domain.</summary>
+    public Vm? Find(string nameOrId)
     {
         if (_vms.TryGetValue(nameOrId, out var vm)) return vm;
         if (Guid.TryParse(nameOrId, out var uuid) && _vms.Values.FirstOrDefault(v => v.Uuid == uuid) is { } byUuid) return byUuid;
         if (int.TryParse(nameOrId, out var id) && _vms.Values.FirstOrDefault(v => v.Id == id) is { } byId) return byId;
-        throw VireoException.NoDomain(nameOrId);
+        return null;
     }
 
     /// <summary>Defines (or redefines) a domain from libvirt XML. Returns the domain and whether it is new.</summary>

@@ -79,9 +79,9 @@ public sealed class Installer(Hypervisor hv)
             }
             return new InstallOutcome(vm, lines);
         }
-        catch (Exception e) when (e is VireoException or DefinitionException or IOException)
+        catch (Exception e)
         {
-            // Nothing half-made stays: volumes and copied kernels go again (a defined domain stays, as virt-install leaves it).
+            // Whatever ended it (a cancelled request too), nothing half-made stays: volumes and copied kernels go again (a defined domain stays, as virt-install leaves it).
             if (!hv.All().Any(v => v.Name == dom.Name))
             {
                 foreach (var (p, v) in made) try { await hv.Storage.DeleteAsync(p, v, force: true, CancellationToken.None); } catch (VireoException) { }

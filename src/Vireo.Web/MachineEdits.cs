@@ -56,7 +56,7 @@ public static class MachineEdits
         void MapDevices(string action, Func<Vm, IFormCollection, CancellationToken, Task<string>> change, string? openOnError = null) =>
             app.MapPost($"/vm/{{name}}/{action}", async (HttpContext ctx, string name, CancellationToken rq) =>
             {
-                if (Find(hv, name) is not { } vm) return (IResult)Results.NotFound($"No machine named '{name}'.");
+                if (hv.Find(name) is not { } vm) return (IResult)Results.NotFound($"No machine named '{name}'.");
                 var form = await ctx.Request.ReadFormAsync(rq);
                 try
                 {
@@ -161,7 +161,7 @@ public static class MachineEdits
         IResult SnapshotsResult(Vm vm, string? error, string? note) => new RazorComponentResult<VmSnapshots>(P(("S", Snapshots(vm, error, note))));
         app.MapPost("/vm/{name}/snapshots", async (HttpContext ctx, string name, CancellationToken rq) =>
         {
-            if (Find(hv, name) is not { } vm) return (IResult)Results.NotFound($"No machine named '{name}'.");
+            if (hv.Find(name) is not { } vm) return (IResult)Results.NotFound($"No machine named '{name}'.");
             var f = await ctx.Request.ReadFormAsync(rq);
             var snapName = f["name"].ToString().Trim();
             var description = f["description"].ToString().Trim();
@@ -174,7 +174,7 @@ public static class MachineEdits
         });
         app.MapPost("/vm/{name}/snapshots/{snap}/{action}", async (string name, string snap, string action, CancellationToken rq) =>
         {
-            if (Find(hv, name) is not { } vm) return (IResult)Results.NotFound($"No machine named '{name}'.");
+            if (hv.Find(name) is not { } vm) return (IResult)Results.NotFound($"No machine named '{name}'.");
             try
             {
                 switch (action)
@@ -189,7 +189,7 @@ public static class MachineEdits
 
         app.MapPost("/vm/{name}/graphics", async (HttpContext ctx, string name, CancellationToken rq) =>
         {
-            if (Find(hv, name) is not { } vm) return (IResult)Results.NotFound($"No machine named '{name}'.");
+            if (hv.Find(name) is not { } vm) return (IResult)Results.NotFound($"No machine named '{name}'.");
             var f = await ctx.Request.ReadFormAsync(rq);
             var type = f["type"].ToString();
             var listen = f["listen"].ToString().Trim();
@@ -231,11 +231,5 @@ public static class MachineEdits
                 break;
             default: throw new VireoException(ErrorCode.InvalidArgument, $"Graphics '{type}' is not offered; choose none or VNC.");
         }
-    }
-
-    internal static Vm? Find(Hypervisor hv, string name)
-    {
-        try { return hv.Get(name); }
-        catch (VireoException) { return null; }
     }
 }

@@ -28,7 +28,6 @@ namespace Vireo.Web;
 /// </summary>
 public static class WebConsole
 {
-    public const string DefaultListen = "127.0.0.1:8780";
     private const string CsrfHeader = "X-CSRF-TOKEN";
     private const string CsrfField = "__csrf";
 
@@ -133,10 +132,10 @@ public static class WebConsole
                 ("Snapshots", MachineEdits.Snapshots(vm)), ("Graphics", MachineEdits.Graphics(vm)), ("Samples", history.Of(vm.Name)),
                 ("HasVnc", (vm.Live ?? vm.Def).Devices.Graphics.Any(g => g.Type == "vnc")), ("Error", error)));
         app.MapGet("/vm/{name}", (HttpContext ctx, string name) =>
-            Find(hv, name) is { } vm ? MachinePage(ctx, vm) : Results.NotFound($"No machine named '{name}'."));
+            hv.Find(name) is { } vm ? MachinePage(ctx, vm) : Results.NotFound($"No machine named '{name}'."));
         app.MapPost("/vm/{name}/{action}", async (string name, string action, ResourceHistory cpu, CancellationToken rq) =>
         {
-            var vm = Find(hv, name);
+            var vm = hv.Find(name);
             if (vm is null) return (IResult)Results.NotFound($"No machine named '{name}'.");
             string? error = null;
             try
@@ -201,13 +200,13 @@ public static class WebConsole
         });
 
         app.MapGet("/vm/{name}/console", (HttpContext ctx, string name) =>
-            Find(hv, name) is null ? (IResult)Results.NotFound($"No machine named '{name}'.") : new RazorComponentResult<ConsolePage>(P(("Csrf", Csrf(ctx)), ("Name", name))));
+            hv.Find(name) is null ? (IResult)Results.NotFound($"No machine named '{name}'.") : new RazorComponentResult<ConsolePage>(P(("Csrf", Csrf(ctx)), ("Name", name))));
         // The serial console: bytes both ways between xterm.js and the guest's pty. A new
         // connection takes the console over, so a reloaded page gets it back at once.
         app.MapGet("/vm/{name}/console/ws", async (HttpContext ctx, string name) =>
         {
             if (RefuseSocket(ctx) is { } refused) { ctx.Response.StatusCode = refused; return; }
-            if (Find(hv, name) is not { } vm) { ctx.Response.StatusCode = 404; return; }
+            if (hv.Find(name) is not { } vm) { ctx.Response.StatusCode = 404; return; }
             Stream pty;
             try { pty = vm.OpenConsole(force: true); }
             catch (VireoException e)
@@ -223,7 +222,7 @@ public static class WebConsole
         app.MapPost("/vm/{name}/autostart", async (HttpContext ctx, string name) =>
         {
             var form = await ctx.Request.ReadFormAsync();
-            if (Find(hv, name) is not { } vm) return Results.NotFound($"No machine named '{name}'.");
+            if (hv.Find(name) is not { } vm) return Results.NotFound($"No machine named '{name}'.");
             try { hv.SetAutostart(name, form["enable"] == "on"); }
             catch (VireoException e) { return MachinePage(ctx, vm, e.Message); }
             return Results.Redirect($"/vm/{Uri.EscapeDataString(name)}");
@@ -233,7 +232,7 @@ public static class WebConsole
         app.MapPost("/vm/{name}/delete", async (HttpContext ctx, string name, CancellationToken rq) =>
         {
             var form = await ctx.Request.ReadFormAsync(rq);
-            if (Find(hv, name) is not { } vm) return (IResult)Results.NotFound($"No machine named '{name}'.");
+            if (hv.Find(name) is not { } vm) return (IResult)Results.NotFound($"No machine named '{name}'.");
             var disks = vm.Disks(inactive: true);
             try
             {
@@ -254,13 +253,13 @@ public static class WebConsole
         app.MapGet("/metrics", async (CancellationToken rq) => Results.Text(await Metrics.RenderAsync(hv, rq), "text/plain; version=0.0.4"));
 
         app.MapGet("/vm/{name}/vnc", (HttpContext ctx, string name) =>
-            Find(hv, name) is null ? (IResult)Results.NotFound($"No machine named '{name}'.") : new RazorComponentResult<VncPage>(P(("Csrf", Csrf(ctx)), ("Name", name))));
+            hv.Find(name) is null ? (IResult)Results.NotFound($"No machine named '{name}'.") : new RazorComponentResult<VncPage>(P(("Csrf", Csrf(ctx)), ("Name", name))));
         // The VNC console: noVNC speaks RFB over this WebSocket, bridged to QEMU's VNC server
         // (which listens on the address the definition gives, 127.0.0.1 by default).
         app.MapGet("/vm/{name}/vnc/ws", async (HttpContext ctx, string name) =>
         {
             if (RefuseSocket(ctx) is { } refused) { ctx.Response.StatusCode = refused; return; }
-            if (Find(hv, name)?.Live?.Devices.Graphics.FirstOrDefault(g => g.Type == "vnc") is not { Port: { } port } vnc)
+            if (hv.Find(name)?.Live?.Devices.Graphics.FirstOrDefault(g => g.Type == "vnc") is not { Port: { } port } vnc)
             {
                 ctx.Response.StatusCode = 409;
                 await ctx.Response.WriteAsync($"'{name}' is not running with VNC graphics.");
@@ -281,7 +280,9 @@ public static class WebConsole
         });
 
         // Server-sent events: the overview's rows (or one machine's state block) again whenever
-        // the engine says something changed, and every 2 s for the CPU figures.
+        // the engine says something changed; the overview also every 2 s, for its CPU figures.
+        // (The state block has nothing that changes by itself, and re-sending it would swap its
+        // buttons under the pointer.)
         app.MapGet("/events", async (HttpContext ctx, string? vm, ResourceHistory cpu) =>
         {
             ctx.Response.ContentType = "text/event-stream";
@@ -298,7 +299,7 @@ public static class WebConsole
                 }
                 else
                 {
-                    if (Find(hv, vm) is not { } one) return;
+                    if (hv.Find(vm) is not { } one) return;
                     var m = MachineView.Of(one, cpu, hv);
                     fragment = await html.Dispatcher.InvokeAsync(async () => (await html.RenderComponentAsync<VmState>(ParameterView.FromDictionary(P(("M", m))))).ToHtmlString());
                 }
@@ -309,7 +310,7 @@ public static class WebConsole
             try
             {
                 await SendAsync();
-                var tick = Task.Delay(TimeSpan.FromSeconds(2), ctx.RequestAborted);
+                var tick = vm is null ? Task.Delay(TimeSpan.FromSeconds(2), ctx.RequestAborted) : Task.Delay(Timeout.Infinite, ctx.RequestAborted);
                 var next = sub.Reader.WaitToReadAsync(ctx.RequestAborted).AsTask();
                 while (!ctx.RequestAborted.IsCancellationRequested)
                 {
@@ -358,7 +359,6 @@ public static class WebConsole
         : ctx.Request.Headers.Origin.ToString() is { Length: > 0 } origin && origin != $"{ctx.Request.Scheme}://{ctx.Request.Host}" ? StatusCodes.Status403Forbidden
         : null;
 
-    private static Vm? Find(Hypervisor hv, string name) => MachineEdits.Find(hv, name);
 
     /// <summary>This session's antiforgery token, for the page's forms and htmx's header.</summary>
     internal static string Csrf(HttpContext ctx) => ctx.RequestServices.GetRequiredService<IAntiforgery>().GetAndStoreTokens(ctx).RequestToken!;
