@@ -17,6 +17,9 @@ passed=$(grep -E "^ +Passed: +[0-9]+ *$" "$log" | awk '{s+=$2} END {print s+0}')
 failed=$(grep -E "^ +Failed: +[0-9]+ *$" "$log" | awk '{s+=$2} END {print s+0}')
 projects=$(grep -cE "^Total tests:" "$log")
 if [ "$projects" -lt 2 ]; then failed=$((failed + 2 - projects)); status=1; fi  # a project that did not run counts
+# A failed test's message and stack come last, next to the summary, where a CI tail shows them.
+awk '/^ +Failed [A-Za-z]/ { show = 1; n = 0 } /^ +(Passed|Skipped) [A-Za-z]/ { show = 0 }
+     show && n++ < 60' "$log"
 rm -f "$log"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$status" -eq 0 ]

@@ -56,7 +56,6 @@ public sealed class GuestAgent : IDisposable
         return s;
     }
 
-    /// <summary>Forgets the connection (a new QEMU serves a new socket after restore).</summary>
     /// <summary>Runs a command until its output is what is expected (a hot-plug or media change takes a moment); the last output.</summary>
     public async Task<string> UntilAsync(string command, string expected, double seconds = 30)
     {
@@ -72,6 +71,19 @@ public sealed class GuestAgent : IDisposable
         return last;
     }
 
+    /// <summary>
+    /// Starts a counter in the guest's tmpfs that goes up ten times a second: it tells whether a
+    /// guest's memory went on (save/restore) or went back (snapshot revert). Each value is written
+    /// to a new file and renamed over the old one, because "echo > file" truncates first and a
+    /// read between the truncation and the write would see nothing.
+    /// </summary>
+    public Task StartCounterAsync() =>
+        RunAsync("(i=0; while :; do i=$((i+1)); echo $i > /tmp/counter.new; mv /tmp/counter.new /tmp/counter; sleep 0.1; done) >/dev/null 2>&1 &");
+
+    /// <summary>The counter's value now (see <see cref="StartCounterAsync"/>).</summary>
+    public async Task<int> CounterAsync() => int.Parse((await RunAsync("cat /tmp/counter")).Trim());
+
+    /// <summary>Forgets the connection (a new QEMU serves a new socket after restore).</summary>
     public void Reset()
     {
         _socket?.Dispose();

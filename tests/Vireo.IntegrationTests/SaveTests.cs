@@ -16,12 +16,11 @@ public sealed class SaveTests(VireoFixture fx)
         await d.OkAsync("start", "plain");
         await d.WaitForSerialAsync("g", "VIREO-GUEST-READY");
         using var agent = new GuestAgent(agentPath);
-        await agent.RunAsync("(i=0; while :; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.1; done) >/dev/null 2>&1 &");
+        await agent.StartCounterAsync();
         await Task.Delay(1000);
-        async Task<int> Counter() => int.Parse((await agent.RunAsync("cat /tmp/counter")).Trim());
 
         // save / restore: the same guest (its tmpfs counter) goes on.
-        var before = await Counter();
+        var before = await agent.CounterAsync();
         var file = Path.Combine(d.Root, "g.save");
         await d.OkAsync("save", "g", file);
         Assert.Equal("shut off (saved)", await d.StateAsync("g"));
@@ -29,7 +28,7 @@ public sealed class SaveTests(VireoFixture fx)
         Assert.Equal("Domain restored from " + file + "\n\n", await d.OkAsync("restore", file));
         Assert.StartsWith("running", await d.StateAsync("g"));
         agent.Reset();
-        var after = await Counter();
+        var after = await agent.CounterAsync();
         Assert.True(after >= before, $"counter {before} before save, {after} after restore");
         await d.OkAsync("save", "g", file, "--paused");
         await d.OkAsync("restore", file);
@@ -38,13 +37,13 @@ public sealed class SaveTests(VireoFixture fx)
 
         // managedsave: the next start resumes the guest and the image goes.
         agent.Reset();
-        var mark = await Counter();
+        var mark = await agent.CounterAsync();
         await d.OkAsync("managedsave", "g");
         Assert.Equal("shut off (saved)", await d.StateAsync("g"));
         Assert.True(File.Exists(Path.Combine(d.DataDir, "save", "g.save")));
         await d.OkAsync("start", "g");
         agent.Reset();
-        Assert.True(await Counter() >= mark);
+        Assert.True(await agent.CounterAsync() >= mark);
         Assert.False(File.Exists(Path.Combine(d.DataDir, "save", "g.save")));
 
         // A host shutdown saves the guest that asks for it and shuts the other down.
@@ -55,7 +54,7 @@ public sealed class SaveTests(VireoFixture fx)
         Assert.Equal("shut off (shutdown)", await d.StateAsync("plain"));
         await d.OkAsync("start", "g");
         agent.Reset();
-        Assert.True(await Counter() >= mark);
+        Assert.True(await agent.CounterAsync() >= mark);
         await d.OkAsync("destroy", "g");
 
         // Bad input.

@@ -27,27 +27,25 @@ public sealed class SnapshotTests(VireoFixture fx)
     private static async Task<string> Read(GuestAgent a, int sector, int length) =>
         (await a.RunAsync($"echo 3 > /proc/sys/vm/drop_caches; dd if=/dev/vda bs=512 skip={sector} count=1 2>/dev/null | head -c {length}")).Trim('\0', '\n');
 
-    private static async Task<int> Counter(GuestAgent a) => int.Parse((await a.RunAsync("cat /tmp/counter")).Trim());
-
     [Fact]
     public async Task An_internal_snapshot_brings_back_disk_and_memory()
     {
         var (d, agent) = await GuestAsync(fx, "snap.qcow2", "qcow2");
         await using var _ = d;
         using var __ = agent;
-        await agent.RunAsync("(i=0; while :; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.1; done) >/dev/null 2>&1 &");
+        await agent.StartCounterAsync();
         await Write(agent, "DISK-ONE", 8);
         await Task.Delay(1000);
         Assert.Equal("Domain snapshot s1 created\n", await d.OkAsync("snapshot-create-as", "g", "s1", "first point"));
-        var atSnapshot = await Counter(agent);
+        var atSnapshot = await agent.CounterAsync();
         await Task.Delay(2500);
         await Write(agent, "DISK-TWO", 8);
-        var later = await Counter(agent);
+        var later = await agent.CounterAsync();
         Assert.True(later > atSnapshot + 10, $"counter {atSnapshot} -> {later}");
 
         await d.OkAsync("snapshot-revert", "g", "s1");
         Assert.StartsWith("running", await d.StateAsync("g"));
-        var reverted = await Counter(agent);
+        var reverted = await agent.CounterAsync();
         Assert.True(reverted < later && reverted <= atSnapshot + 5, $"counter at snapshot {atSnapshot}, later {later}, after revert {reverted}");
         Assert.Equal("DISK-ONE", await Read(agent, 8, 8));
 
