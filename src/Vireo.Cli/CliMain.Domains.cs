@@ -284,7 +284,7 @@ public static partial class CliMain
     {
         var domain = new Option<string?>("--domain") { Description = "Only events of this domain" };
         var all = new Option<bool>("--all") { Description = "All event kinds" };
-        var ev = new Option<string?>("--event") { Description = "Only this event kind (lifecycle, reboot, device-added, device-removed)" };
+        var ev = new Option<string?>("--event") { Description = "Only this event kind (lifecycle, reboot, device-added, device-removed, tray-change, snapshot)" };
         var cmd = new Command("event", "Print domain events as they happen") { domain, all, ev };
         EventLoop(cmd, pr =>
         {
@@ -295,6 +295,8 @@ public static partial class CliMain
         {
             "lifecycle" => $"event 'lifecycle' for domain '{e.Domain}': {e.Event} {e.Detail}",
             "device-added" or "device-removed" => $"event '{e.Kind}' for domain '{e.Domain}': {e.Detail}",
+            "tray-change" => $"event 'tray-change' for domain '{e.Domain}' {e.Detail}",
+            "snapshot" => $"event 'snapshot' for domain '{e.Domain}': {e.Event} {e.Detail}",
             _ => $"event '{e.Kind}' for domain '{e.Domain}'",
         });
         return cmd;

@@ -89,7 +89,7 @@ public sealed partial class Vm
                 }
                 lock (_state) Live = copy;
                 SaveStatus();
-                _bus.Publish(Name, "TrayChange", source is null ? "eject" : "insert", "tray-change");
+                _bus.Publish(Name, "TrayChange", $"disk {target}: {(source is null ? "opened" : "closed")}", "tray-change");   // as virsh prints it
             }
             if (config)
             {

@@ -151,6 +151,7 @@ public sealed partial class Vm
                 SetCurrent(snap.Name);
             }
             Log.SnapshotDone(_log, Name, name, "created", clock.Elapsed.TotalMilliseconds);
+            _bus.Publish(Name, "Created", name, "snapshot");
             return snap;
         }
         finally { _opLock.Release(); }
@@ -324,6 +325,7 @@ public sealed partial class Vm
             }
             lock (_snapLock) SetCurrent(snap.Name);
             Log.SnapshotDone(_log, Name, name, "reverted", clock.Elapsed.TotalMilliseconds);
+            _bus.Publish(Name, "Reverted", name, "snapshot");
         }
         finally { _opLock.Release(); }
     }
@@ -448,6 +450,7 @@ public sealed partial class Vm
                 if (_currentSnap == snap.Name) SetCurrent(snap.Parent);
             }
             Log.SnapshotDone(_log, Name, name, "deleted", clock.Elapsed.TotalMilliseconds);
+            _bus.Publish(Name, "Deleted", name, "snapshot");
         }
         finally { _opLock.Release(); }
     }

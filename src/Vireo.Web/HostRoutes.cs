@@ -80,6 +80,7 @@ internal static class HostRoutes
                     throw new VireoException(ErrorCode.InvalidArgument, $"A pool named '{form.PoolName}' exists already; choose another name.");
                 var xml = StorageXml.WritePool(new PoolDef { Name = form.PoolName, TargetPath = Path.GetFullPath(form.PoolPath) }, null);
                 var pool = hv.Storage.Define(xml).Pool;
+                var existed = Directory.Exists(pool.Dir);
                 try
                 {
                     hv.Storage.Build(pool.Name);
@@ -88,7 +89,9 @@ internal static class HostRoutes
                 }
                 catch (VireoException)
                 {
-                    hv.Storage.Undefine(pool.Name);   // nothing half-made: no pool that cannot start
+                    hv.Storage.Undefine(pool.Name);   // nothing half-made: no pool that cannot start,
+                    if (!existed && Directory.Exists(pool.Dir) && !Directory.EnumerateFileSystemEntries(pool.Dir).Any())
+                        Directory.Delete(pool.Dir);   // and no empty directory it made
                     throw;
                 }
             }

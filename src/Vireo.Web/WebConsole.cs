@@ -279,32 +279,36 @@ public static class WebConsole
             await ConsoleBridge.RunAsync(ws, tcp.GetStream(), tcp.Dispose, ctx.RequestAborted);
         });
 
-        // Server-sent events: the overview's rows (or one machine's state block) again whenever
-        // the engine says something changed; the overview also every 2 s, for its CPU figures.
-        // (The state block has nothing that changes by itself, and re-sending it would swap its
-        // buttons under the pointer.)
+        // Server-sent events: the overview's rows (or one machine's state block, device rows and
+        // snapshot rows) again whenever the engine says something changed, from here or the CLI;
+        // the overview also every 2 s, for its CPU figures. (A machine's blocks have nothing that
+        // changes by itself, and re-sending them would swap their buttons under the pointer.)
         app.MapGet("/events", async (HttpContext ctx, string? vm, ResourceHistory cpu) =>
         {
             ctx.Response.ContentType = "text/event-stream";
             ctx.Response.Headers.CacheControl = "no-cache";
             using var sub = hv.Events.Subscribe();
             await using var html = new HtmlRenderer(ctx.RequestServices, logs);
+            Task<string> Render<T>(params (string, object?)[] ps) where T : IComponent =>
+                html.Dispatcher.InvokeAsync(async () => (await html.RenderComponentAsync<T>(ParameterView.FromDictionary(P(ps)))).ToHtmlString());
             async Task SendAsync()
             {
-                string fragment;
-                if (vm is null)
-                {
-                    var rows = Machines(hv, cpu);
-                    fragment = await html.Dispatcher.InvokeAsync(async () => (await html.RenderComponentAsync<VmRows>(ParameterView.FromDictionary(P(("Machines", rows))))).ToHtmlString());
-                }
+                var blocks = new List<(string Event, string Html)>();
+                if (vm is null) blocks.Add(("vms", await Render<VmRows>(("Machines", Machines(hv, cpu)))));
                 else
                 {
                     if (hv.Find(vm) is not { } one) return;
-                    var m = MachineView.Of(one, cpu, hv);
-                    fragment = await html.Dispatcher.InvokeAsync(async () => (await html.RenderComponentAsync<VmState>(ParameterView.FromDictionary(P(("M", m))))).ToHtmlString());
+                    var devices = MachineEdits.Devices(hv, one);
+                    blocks.Add(("state", await Render<VmState>(("M", MachineView.Of(one, cpu, hv)))));
+                    blocks.Add(("disks", await Render<DeviceRows>(("D", devices), ("Which", "disks"))));
+                    blocks.Add(("nics", await Render<DeviceRows>(("D", devices), ("Which", "nics"))));
+                    blocks.Add(("snapshots", await Render<SnapshotRows>(("S", MachineEdits.Snapshots(one)))));
                 }
-                var data = string.Join("\n", fragment.Split('\n').Select(l => "data: " + l));
-                await ctx.Response.WriteAsync($"event: {(vm is null ? "vms" : "state")}\n{data}\n\n", ctx.RequestAborted);
+                foreach (var (ev, fragment) in blocks)
+                {
+                    var data = string.Join("\n", fragment.Split('\n').Select(l => "data: " + l));
+                    await ctx.Response.WriteAsync($"event: {ev}\n{data}\n\n", ctx.RequestAborted);
+                }
                 await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
             }
             try

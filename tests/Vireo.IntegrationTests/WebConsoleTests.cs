@@ -447,6 +447,22 @@ public sealed class WebConsoleTests(VireoFixture fx)
             Expect("snapshots-note", "Deleted snapshot 'kbd'.");
             Assert.DoesNotContain("kbd", await d.OkAsync("snapshot-list", "dev1", "--name"));
 
+            // Changes made elsewhere (here the CLI) show up on the open page without a reload.
+            ((IJavaScriptExecutor)browser).ExecuteScript("window.vireoNoReload = 1;");
+            await d.OkAsync("snapshot-create-as", "dev1", "from-cli", "made by the cli");
+            Assert.Contains("made by the cli", wait.Until(b => b.FindElements(By.Id("snap-from-cli")) is { Count: 1 } l ? l[0] : null)!.Text);
+            await d.OkAsync("snapshot-delete", "dev1", "from-cli");
+            wait.Until(b => b.FindElements(By.Id("snap-from-cli")).Count == 0);
+            await d.OkAsync("attach-interface", "dev1", "network", "natnet", "--mac", "52:54:00:aa:bb:02", "--live");
+            wait.Until(b => b.FindElements(By.Id("nic-52-54-00-aa-bb-02")).Count == 1);
+            await d.OkAsync("detach-interface", "dev1", "network", "--mac", "52:54:00:aa:bb:02", "--live");
+            wait.Until(b => b.FindElements(By.Id("nic-52-54-00-aa-bb-02")).Count == 0);
+            await d.OkAsync("change-media", "dev1", "hdc", isoPath, "--insert");
+            wait.Until(b => b.FindElement(By.Id("disk-hdc")).Text.Contains(isoPath));
+            await d.OkAsync("change-media", "dev1", "hdc", "--eject");
+            wait.Until(b => b.FindElement(By.Id("disk-hdc")).Text.Contains("(empty)"));
+            Assert.Equal(1L, ((IJavaScriptExecutor)browser).ExecuteScript("return window.vireoNoReload;"));
+
             // Display: VNC on a listen address (a bad one is named), kept for the next start.
             Choose(browser, "graphics-type", "vnc");
             Replace(browser.FindElement(By.Id("graphics-listen")), "everywhere");
