@@ -164,10 +164,11 @@ public sealed record BlockJobInfo(string Target, string Kind, string Status, lon
 /// <summary>undefine: the volumes removed with --remove-all-storage, and what was kept and why.</summary>
 public sealed record UndefineResult(string[] Removed, string[] Warnings);
 
-/// <summary>--location: where the installer's kernel and initrd are in Source (ISO or tree), and where an install copies them; nothing is copied.</summary>
-public sealed record LocationRequest(string Name, string Source, string? Kernel, string? Initrd);
+/// <summary>--location: where the installer's kernel and initrd are in Source (ISO, tree or http(s) tree), and where an install copies them; nothing is copied.</summary>
+public sealed record LocationRequest(string Name, string Source, string? Kernel, string? Initrd, string? ExtraArgs = null);
 
-public sealed record LocationResult(string Distro, string Kernel, string Initrd, string KernelInside, string InitrdInside, bool IsDirectory);
+/// <param name="Cmdline">The installer kernel's command line: --extra-args, plus where a remote tree is for installers that need telling.</param>
+public sealed record LocationResult(string Distro, string Kernel, string Initrd, string KernelInside, string InitrdInside, bool IsDirectory, string? Cmdline = null);
 
 /// <summary>virt-clone: Mode copy | reflink | linked; Files are destinations for the disks to copy, in order.</summary>
 public sealed record CloneRequest(string Name, bool AutoClone, string[] Files, string Mode, string[] Macs);

@@ -18,7 +18,7 @@ public static partial class CliMain
         var osVariant = new Option<string?>("--os-variant", "--osinfo") { Description = "OS variant, e.g. debian12, ubuntu24.04, win11, generic" };
         var disk = new Option<string[]>("--disk") { Description = "path=,size=(GiB),format=,bus=,cache=,io=,discard=,readonly,device=cdrom,boot_order=; pool=P,size=N; vol=POOL/VOL; none", AllowMultipleArgumentsPerToken = false };
         var cdrom = new Option<string?>("--cdrom") { Description = "Install media (ISO)" };
-        var location = new Option<string?>("--location", "-l") { Description = "Installer ISO or tree whose kernel and initrd boot the first run: PATH[,kernel=,initrd=]" };
+        var location = new Option<string?>("--location", "-l") { Description = "Installer ISO or tree (a directory or an http(s) URL) whose kernel and initrd boot the first run: PATH|URL[,kernel=,initrd=]" };
         var extraArgs = new Option<string?>("--extra-args", "-x") { Description = "Kernel command line for --location's installer" };
         var cloudInit = new Option<string?>("--cloud-init") { Description = "NoCloud seed: user-data=,meta-data=,network-config=,root-password-generate=on,root-password-file=,ssh-key=,disable=on", Arity = ArgumentArity.ZeroOrOne };
         var transient = new Option<bool>("--transient") { Description = "Create a transient domain: gone when it stops" };
@@ -60,7 +60,7 @@ public static partial class CliMain
                 // A bare --cloud-init means its defaults.
                 CloudInit = pr.GetResult(cloudInit) is null ? null : pr.GetValue(cloudInit) ?? "",
             };
-            if (o.Location is { } loc)
+            if (o.Location is { } loc && !loc.Contains("://"))   // a path; a URL (ftp:// too) is the builder's to judge
             {
                 var src = loc.Split(',')[0];
                 o.Location = Path.GetFullPath(src) + loc[src.Length..];
@@ -79,9 +79,10 @@ public static partial class CliMain
                 // The daemon finds (and unless only looking, extracts) the installer's kernel and initrd.
                 // Only looked up here (for --print-xml and --dry-run, and an early error); the install itself copies them.
                 found = await c.JsonAsync("POST", "v1/install/location", ApiJson.Default.LocationResult,
-                    DaemonClient.Json(new LocationRequest(dom.Name, lp.Source, lp.Kernel, lp.Initrd), ApiJson.Default.LocationRequest), ct);
+                    DaemonClient.Json(new LocationRequest(dom.Name, lp.Source, lp.Kernel, lp.Initrd, dom.Os.Cmdline), ApiJson.Default.LocationRequest), ct);
                 dom.Os.Kernel = found.Kernel;
                 dom.Os.Initrd = found.Initrd;
+                dom.Os.Cmdline = found.Cmdline;
             }
             if (pr.GetValue(printXml))
             {

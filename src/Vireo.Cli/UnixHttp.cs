@@ -106,24 +106,33 @@ internal static class UnixHttp
         return new HttpReply(status, parts.Length > 2 ? parts[2] : "", headers, bodyStream, stream);
     }
 
-    /// <summary>Buffered reads with line access, shared by the header parser and body streams.</summary>
-    internal sealed class BufferedReader(UnixClient inner, CancellationToken ct)
+    /// <summary>
+    /// Buffered reads with line access, shared by the header parser and body streams. A read
+    /// ends on the request's token, or on the token given to that read (a caller's own timeout,
+    /// e.g. install --wait).
+    /// </summary>
+    internal sealed class BufferedReader(UnixClient inner, CancellationToken requestCt)
     {
         private readonly byte[] _buf = new byte[16384];
         private int _pos, _len;
 
-        private bool Fill()
+        private bool Fill(CancellationToken ct)
         {
             if (_pos < _len) return true;
             _pos = 0;
-            _len = inner.Read(_buf, ct);
+            if (ct.CanBeCanceled && requestCt.CanBeCanceled && ct != requestCt)
+            {
+                using var both = CancellationTokenSource.CreateLinkedTokenSource(ct, requestCt);
+                _len = inner.Read(_buf, both.Token);
+            }
+            else _len = inner.Read(_buf, ct.CanBeCanceled ? ct : requestCt);
             return _len > 0;
         }
 
-        public string? ReadLine()
+        public string? ReadLine(CancellationToken ct = default)
         {
             var sb = new StringBuilder();
-            while (Fill())
+            while (Fill(ct))
             {
                 var idx = Array.IndexOf(_buf, (byte)'\n', _pos, _len - _pos);
                 if (idx < 0)
@@ -140,9 +149,9 @@ internal static class UnixHttp
             return sb.Length > 0 ? sb.ToString() : null;
         }
 
-        public int Read(Span<byte> dest)
+        public int Read(Span<byte> dest, CancellationToken ct = default)
         {
-            if (!Fill()) return 0;
+            if (!Fill(ct)) return 0;
             var n = Math.Min(dest.Length, _len - _pos);
             _buf.AsSpan(_pos, n).CopyTo(dest);
             _pos += n;
@@ -158,10 +167,11 @@ internal static class UnixHttp
         public override long Length => throw new NotSupportedException();
         public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
         public override void Flush() { }
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-        public abstract override int Read(Span<byte> buffer);
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) => ValueTask.FromResult(Read(buffer.Span));
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) => Task.FromResult(Read(buffer.AsSpan(offset, count)));
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count), default);
+        public override int Read(Span<byte> buffer) => Read(buffer, default);
+        protected abstract int Read(Span<byte> buffer, CancellationToken ct);
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) => ValueTask.FromResult(Read(buffer.Span, ct));
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) => Task.FromResult(Read(buffer.AsSpan(offset, count), ct));
         public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
         public override void SetLength(long value) => throw new NotSupportedException();
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
@@ -171,10 +181,10 @@ internal static class UnixHttp
     {
         private long _left = length;
 
-        public override int Read(Span<byte> buffer)
+        protected override int Read(Span<byte> buffer, CancellationToken ct)
         {
             if (_left <= 0) return 0;
-            var n = r.Read(buffer[..(int)Math.Min(buffer.Length, _left)]);
+            var n = r.Read(buffer[..(int)Math.Min(buffer.Length, _left)], ct);
             _left -= n;
             return n;
         }
@@ -185,24 +195,24 @@ internal static class UnixHttp
         private long _chunkLeft;
         private bool _done;
 
-        public override int Read(Span<byte> buffer)
+        protected override int Read(Span<byte> buffer, CancellationToken ct)
         {
             while (!_done)
             {
                 if (_chunkLeft > 0)
                 {
-                    var n = r.Read(buffer[..(int)Math.Min(buffer.Length, _chunkLeft)]);
+                    var n = r.Read(buffer[..(int)Math.Min(buffer.Length, _chunkLeft)], ct);
                     if (n == 0) { _done = true; return 0; }
                     _chunkLeft -= n;
-                    if (_chunkLeft == 0) r.ReadLine(); // CRLF after the chunk
+                    if (_chunkLeft == 0) r.ReadLine(ct); // CRLF after the chunk
                     return n;
                 }
-                var sizeLine = r.ReadLine();
+                var sizeLine = r.ReadLine(ct);
                 if (sizeLine is null) { _done = true; break; }
                 var semi = sizeLine.IndexOf(';');
                 if (!long.TryParse(semi >= 0 ? sizeLine[..semi] : sizeLine, NumberStyles.HexNumber, CultureInfo.InvariantCulture, out _chunkLeft))
                     throw new IOException($"Bad chunk size '{sizeLine}' from the daemon.");
-                if (_chunkLeft == 0) { _done = true; r.ReadLine(); }
+                if (_chunkLeft == 0) { _done = true; r.ReadLine(ct); }
             }
             return 0;
         }

@@ -53,15 +53,16 @@ internal static class InstallRoutes
                 return new JobLine(null, null, null, string.Join("\n", lines.Append($"Clone '{vm.Name}' created successfully (uuid {vm.Uuid}{(macs.Any() ? ", MAC " + string.Join(", ", macs) : "")}).")));
             });
         });
-        app.MapPost("/v1/install/location", (LocationRequest body) =>
+        app.MapPost("/v1/install/location", async (LocationRequest body, CancellationToken ct) =>
         {
             if (DomainRules.NameProblem(body.Name) is { } bad) throw new VireoException(ErrorCode.InvalidArgument, bad);
-            if (!Path.IsPathFullyQualified(body.Source))
-                throw new VireoException(ErrorCode.InvalidArgument, $"--location '{body.Source}' must be an absolute path.");
-            var found = InstallMedia.Locate(body.Source, body.Kernel, body.Initrd);
+            if (!Path.IsPathFullyQualified(body.Source) && !InstallMedia.IsRemote(body.Source))
+                throw new VireoException(ErrorCode.InvalidArgument, $"--location '{body.Source}' must be an absolute path or an http(s) URL.");
+            var found = await InstallMedia.LocateAsync(body.Source, body.Kernel, body.Initrd, ct);
             var dir = hv.Options.BootDir(body.Name);
             // Only looks (for --print-xml, --dry-run and early errors); /v1/install copies them.
-            return Results.Json(new LocationResult(found.Distro, Path.Combine(dir, "vmlinuz"), Path.Combine(dir, "initrd"), found.KernelInside, found.InitrdInside, found.IsDirectory), ApiJson.Default.LocationResult);
+            return Results.Json(new LocationResult(found.Distro, Path.Combine(dir, "vmlinuz"), Path.Combine(dir, "initrd"), found.KernelInside, found.InitrdInside, found.IsDirectory,
+                InstallMedia.Cmdline(body.Source, found, body.ExtraArgs)), ApiJson.Default.LocationResult);
         });
     }
 }

@@ -3,16 +3,26 @@ using Vireo.Host;
 namespace Vireo.Engine;
 
 /// <summary>
-/// --location: finds an installer's kernel and initrd inside an ISO or an install tree (the
-/// places the common distributions put them, as virt-install's urldetect knows them) and
-/// copies them into the daemon's boot directory for the domain's first run.
+/// --location: finds an installer's kernel and initrd inside an ISO, an install tree, or an
+/// install tree on an http(s) server (the places the common distributions put them, as
+/// virt-install's urldetect knows them) and copies them into the daemon's boot directory for
+/// the domain's first run.
 /// </summary>
 public static class InstallMedia
 {
+    // One client for every remote tree: made at the first http(s) --location, not at daemon start.
+    private static readonly Lazy<HttpClient> Http = new(() => new HttpClient { Timeout = TimeSpan.FromMinutes(30) });
+
+    /// <summary>Whether a --location source is an http(s) URL rather than a path.</summary>
+    public static bool IsRemote(string source) => Vireo.Model.LocationPlan.IsRemote(source);
+
     /// <summary>(distribution, kernel, initrd) in the order they are tried.</summary>
     public static readonly IReadOnlyList<(string Distro, string Kernel, string Initrd)> Known =
     [
         ("debian", "install.amd/vmlinuz", "install.amd/initrd.gz"),
+        // A mirror's installer tree (…/dists/bookworm/main/installer-amd64/), as virt-install takes it.
+        ("debian", "current/images/netboot/debian-installer/amd64/linux", "current/images/netboot/debian-installer/amd64/initrd.gz"),
+        ("ubuntu", "current/legacy-images/netboot/ubuntu-installer/amd64/linux", "current/legacy-images/netboot/ubuntu-installer/amd64/initrd.gz"),
         ("debian", "install/vmlinuz", "install/initrd.gz"),
         ("ubuntu", "casper/vmlinuz", "casper/initrd"),
         ("ubuntu", "casper/vmlinuz", "casper/initrd.gz"),
@@ -28,7 +38,70 @@ public static class InstallMedia
 
     public sealed record Found(string Distro, string KernelInside, string InitrdInside, bool IsDirectory);
 
-    /// <summary>Where the kernel and initrd are in <paramref name="source"/>; an error lists what was looked for.</summary>
+    /// <summary>Where the kernel and initrd are in <paramref name="source"/> (a path or an http(s) URL); an error lists what was looked for.</summary>
+    public static async Task<Found> LocateAsync(string source, string? kernel, string? initrd, CancellationToken ct)
+    {
+        if (!IsRemote(source)) return Locate(source, kernel, initrd);
+        var root = TreeRoot(source);
+        // Each candidate is asked for with HEAD; a server refusing HEAD (405) is asked with GET.
+        async Task<bool> Exists(string inside)
+        {
+            var url = new Uri(root, inside);
+            try
+            {
+                using var head = await Http.Value.SendAsync(new HttpRequestMessage(HttpMethod.Head, url), HttpCompletionOption.ResponseHeadersRead, ct);
+                if (head.StatusCode != System.Net.HttpStatusCode.MethodNotAllowed) return head.IsSuccessStatusCode;
+                using var get = await Http.Value.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, ct);
+                return get.IsSuccessStatusCode;
+            }
+            catch (HttpRequestException e)
+            {
+                throw new VireoException(ErrorCode.InvalidArgument, $"Cannot reach --location '{source}': {e.Message}");
+            }
+        }
+        return await PickAsync(source, kernel, initrd, dir: true, Exists);
+    }
+
+    /// <summary>A remote tree's address as a base for relative paths (ending in '/').</summary>
+    private static Uri TreeRoot(string source)
+    {
+        if (!Uri.TryCreate(source.EndsWith('/') ? source : source + "/", UriKind.Absolute, out var root))
+            throw new VireoException(ErrorCode.InvalidArgument, $"--location '{source}' is not a valid URL.");
+        return root;
+    }
+
+    /// <summary>The first known (or the named) kernel and initrd that <paramref name="exists"/> finds.</summary>
+    private static async Task<Found> PickAsync(string source, string? kernel, string? initrd, bool dir, Func<string, Task<bool>> exists)
+    {
+        if (kernel is not null || initrd is not null)
+        {
+            if (kernel is null || initrd is null)
+                throw new VireoException(ErrorCode.InvalidArgument, "--location: give both kernel= and initrd= (paths inside the ISO or tree), or neither.");
+            foreach (var p in new[] { kernel, initrd })
+                if (!await exists(p.TrimStart('/')))
+                    throw new VireoException(ErrorCode.InvalidArgument, $"--location '{source}' has no file '{p}'.");
+            return new Found("custom", kernel.TrimStart('/'), initrd.TrimStart('/'), dir);
+        }
+        foreach (var (distro, k, i) in Known)
+            if (await exists(k) && await exists(i)) return new Found(distro, k, i, dir);
+        throw new VireoException(ErrorCode.InvalidArgument,
+            $"--location '{source}' holds no installer kernel and initrd Vireo knows (looked for {string.Join(", ", Known.Select(x => x.Kernel).Distinct())}); name them with --location {source},kernel=PATH,initrd=PATH.");
+    }
+
+    /// <summary>
+    /// The installer kernel's command line for a remote tree: the installers that do not find
+    /// their packages by themselves are told where the tree is, as virt-install does (Fedora's
+    /// anaconda: inst.repo=; openSUSE's linuxrc: install=), unless the user already said.
+    /// </summary>
+    public static string? Cmdline(string source, Found f, string? extraArgs)
+    {
+        if (!IsRemote(source)) return extraArgs;
+        var arg = f.Distro switch { "fedora" => "inst.repo", "opensuse" => "install", _ => null };
+        if (arg is null || (extraArgs ?? "").Split(' ').Any(a => a.StartsWith(arg + "=", StringComparison.Ordinal))) return extraArgs;
+        return $"{extraArgs} {arg}={source}".Trim();
+    }
+
+    /// <summary>Where the kernel and initrd are in a local ISO or tree; an error lists what was looked for.</summary>
     public static Found Locate(string source, string? kernel, string? initrd)
     {
         bool dir = Directory.Exists(source);
@@ -50,24 +123,43 @@ public static class InstallMedia
                 }
                 exists = p => image.Find(p) is { IsDirectory: false };
             }
-            if (kernel is not null || initrd is not null)
-            {
-                if (kernel is null || initrd is null)
-                    throw new VireoException(ErrorCode.InvalidArgument, "--location: give both kernel= and initrd= (paths inside the ISO or tree), or neither.");
-                foreach (var p in new[] { kernel, initrd })
-                    if (!exists(p.TrimStart('/')))
-                        throw new VireoException(ErrorCode.InvalidArgument, $"--location '{source}' has no file '{p}'.");
-                return new Found("custom", kernel.TrimStart('/'), initrd.TrimStart('/'), dir);
-            }
-            foreach (var (distro, k, i) in Known)
-                if (exists(k) && exists(i)) return new Found(distro, k, i, dir);
-            throw new VireoException(ErrorCode.InvalidArgument,
-                $"--location '{source}' holds no installer kernel and initrd Vireo knows (looked for {string.Join(", ", Known.Select(x => x.Kernel).Distinct())}); name them with --location {source},kernel=PATH,initrd=PATH.");
+            // Synchronous underneath: a local lookup never waits.
+            return PickAsync(source, kernel, initrd, dir, p => Task.FromResult(exists(p))).GetAwaiter().GetResult();
         }
         finally { stream?.Dispose(); }
     }
 
-    /// <summary>Copies the kernel and initrd into <paramref name="destDir"/> as vmlinuz and initrd; returns their paths.</summary>
+    /// <summary>
+    /// Copies (from a remote tree: downloads) the kernel and initrd into <paramref name="destDir"/>
+    /// as vmlinuz and initrd; returns their paths. A failed download leaves no directory behind.
+    /// </summary>
+    public static async Task<(string Kernel, string Initrd)> ExtractAsync(string source, Found f, string destDir, CancellationToken ct)
+    {
+        if (!IsRemote(source)) return Extract(source, f, destDir);
+        Directory.CreateDirectory(destDir);
+        var root = TreeRoot(source);
+        var (kernel, initrd) = (Path.Combine(destDir, "vmlinuz"), Path.Combine(destDir, "initrd"));
+        try
+        {
+            foreach (var (inside, to) in new[] { (f.KernelInside, kernel), (f.InitrdInside, initrd) })
+            {
+                using var r = await Http.Value.GetAsync(new Uri(root, inside), HttpCompletionOption.ResponseHeadersRead, ct);
+                if (!r.IsSuccessStatusCode)
+                    throw new VireoException(ErrorCode.OperationFailed, $"Cannot download {new Uri(root, inside)}: the server answered {(int)r.StatusCode} {r.ReasonPhrase}.");
+                await using var file = File.Create(to);
+                await r.Content.CopyToAsync(file, ct);
+            }
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException or VireoException or OperationCanceledException)
+        {
+            try { Directory.Delete(destDir, recursive: true); } catch (IOException) { }
+            if (e is VireoException or OperationCanceledException) throw;
+            throw new VireoException(ErrorCode.OperationFailed, $"Cannot download the installer's kernel from '{source}': {e.Message}");
+        }
+        return (kernel, initrd);
+    }
+
+    /// <summary>Copies the kernel and initrd out of a local ISO or tree into <paramref name="destDir"/> as vmlinuz and initrd; returns their paths.</summary>
     public static (string Kernel, string Initrd) Extract(string source, Found f, string destDir)
     {
         Directory.CreateDirectory(destDir);

@@ -32,10 +32,11 @@ public sealed class Installer(Hypervisor hv)
         {
             if (plan.Location is { } lp)
             {
-                var found = InstallMedia.Locate(lp.Source, lp.Kernel, lp.Initrd);
+                var found = await InstallMedia.LocateAsync(lp.Source, lp.Kernel, lp.Initrd, ct);
                 bootDir = hv.Options.BootDir(dom.Name);
-                (dom.Os.Kernel, dom.Os.Initrd) = InstallMedia.Extract(lp.Source, found, bootDir);
-                lines.Add($"Copied the {found.Distro} installer's kernel and initrd ({found.KernelInside}, {found.InitrdInside}) for the first run");
+                (dom.Os.Kernel, dom.Os.Initrd) = await InstallMedia.ExtractAsync(lp.Source, found, bootDir, ct);
+                dom.Os.Cmdline = InstallMedia.Cmdline(lp.Source, found, dom.Os.Cmdline);
+                lines.Add($"{(InstallMedia.IsRemote(lp.Source) ? "Retrieved" : "Copied")} the {found.Distro} installer's kernel and initrd ({found.KernelInside}, {found.InitrdInside}) for the first run");
             }
             foreach (var nd in plan.NewDisks)
             {

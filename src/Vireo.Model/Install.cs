@@ -144,7 +144,12 @@ public sealed record InstallPlan(DomainDef Domain, IReadOnlyList<NewDisk> NewDis
     LocationPlan? Location = null, CloudInitPlan? CloudInit = null);
 
 /// <summary>--location SOURCE[,kernel=PATH,initrd=PATH]: the installer's kernel and initrd, inside an ISO or a directory.</summary>
-public sealed record LocationPlan(string Source, bool IsDirectory, string? Kernel, string? Initrd);
+public sealed record LocationPlan(string Source, bool IsDirectory, string? Kernel, string? Initrd)
+{
+    /// <summary>Whether a --location source is an http(s) URL of an install tree rather than a path.</summary>
+    public static bool IsRemote(string source) =>
+        source.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || source.StartsWith("https://", StringComparison.OrdinalIgnoreCase);
+}
 
 /// <summary>
 /// Turns virt-install options into a domain definition (and the disks to create), the same
@@ -365,7 +370,7 @@ public static class InstallBuilder
             if (o.Boot is null) d.Os.BootDevices.AddRange(["cdrom", "hd"]);
         }
         var media = (o.Cdrom is not null ? 1 : 0) + (o.Location is not null ? 1 : 0) + (o.Import ? 1 : 0) + (d.Os.Kernel is not null ? 1 : 0);
-        if (media == 0) Bad("Say how the guest installs: --cdrom ISO, --location ISO|DIR, --import (boot the first disk), or --boot kernel=…,initrd=….");
+        if (media == 0) Bad("Say how the guest installs: --cdrom ISO, --location ISO|DIR|URL, --import (boot the first disk), or --boot kernel=…,initrd=….");
         if ((o.Cdrom is not null ? 1 : 0) + (o.Location is not null ? 1 : 0) + (o.Import ? 1 : 0) > 1) Bad("Give one install source: --cdrom, --location or --import.");
         if (o.Location is not null && d.Os.Kernel is not null) Bad("--location brings the installer's kernel; drop --boot kernel= (or use it without --location).");
         if (o.Import && o.Boot is null) d.Os.BootDevices.Add("hd");
@@ -376,7 +381,11 @@ public static class InstallBuilder
         {
             var l = new OptionString("--location", o.Location, "source");
             var src = l.Get("source") ?? "";
-            if (!src.StartsWith('/')) Bad($"--location '{src}' must be an absolute path to an ISO or an install tree (http and other URLs are not supported).");
+            // An http(s) tree is a tree: no ISO to attach as the installer's CD-ROM.
+            var remote = LocationPlan.IsRemote(src);
+            if (!src.StartsWith('/') && !remote)
+                Bad($"--location '{src}' must be an absolute path to an ISO or an install tree, or an http(s) URL of a tree (other URLs, ftp:// say, are not supported).");
+            o.LocationIsDirectory |= remote;
             location = new LocationPlan(src, o.LocationIsDirectory, l.Get("kernel"), l.Get("initrd"));
             Unknown(l, problems);
             // The kernel and initrd are filled in by the daemon once it has found them.

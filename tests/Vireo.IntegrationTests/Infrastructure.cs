@@ -343,3 +343,55 @@ public sealed class UnixForwarder : IAsyncDisposable
         await _accepting;
     }
 }
+
+/// <summary>
+/// A static file server on the host's loopback (HttpListener): an install tree "on a mirror"
+/// for --location http://. Answers GET and HEAD; records each request as "METHOD /path".
+/// </summary>
+public sealed class TreeServer : IDisposable
+{
+    private readonly System.Net.HttpListener _listener = new();
+    private readonly string _root;
+    public System.Collections.Concurrent.ConcurrentQueue<string> Requests { get; } = new();
+    public string Url { get; }
+
+    public TreeServer(string root)
+    {
+        _root = root;
+        var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        probe.Start();
+        var port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        Url = $"http://127.0.0.1:{port}/";
+        _listener.Prefixes.Add(Url);
+        _listener.Start();
+        _ = ServeAsync();
+    }
+
+    private async Task ServeAsync()
+    {
+        while (_listener.IsListening)
+        {
+            System.Net.HttpListenerContext ctx;
+            try { ctx = await _listener.GetContextAsync(); }
+            catch (Exception e) when (e is System.Net.HttpListenerException or ObjectDisposedException) { return; }
+            var rq = ctx.Request;
+            Requests.Enqueue($"{rq.HttpMethod} {rq.Url!.AbsolutePath}");
+            var path = Path.GetFullPath(Path.Combine(_root, Uri.UnescapeDataString(rq.Url.AbsolutePath).TrimStart('/')));
+            try
+            {
+                if (!path.StartsWith(_root, StringComparison.Ordinal) || !File.Exists(path)) { ctx.Response.StatusCode = 404; continue; }
+                ctx.Response.ContentLength64 = new FileInfo(path).Length;
+                if (rq.HttpMethod == "GET")
+                {
+                    await using var f = File.OpenRead(path);
+                    await f.CopyToAsync(ctx.Response.OutputStream);
+                }
+            }
+            catch (Exception e) when (e is IOException or System.Net.HttpListenerException) { }
+            finally { try { ctx.Response.Close(); } catch (Exception) { } }
+        }
+    }
+
+    public void Dispose() => _listener.Close();
+}

@@ -224,6 +224,55 @@ public sealed class InstallFirstRunTests(VireoFixture fx)
     }
 
     [Fact]
+    public async Task Location_retrieves_the_installer_from_an_http_tree()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        // A Debian mirror's installer tree, served on the host's loopback.
+        var mirror = Directory.CreateDirectory(Path.Combine(d.Root, "mirror")).FullName;
+        var netboot = Directory.CreateDirectory(Path.Combine(mirror, "debian/dists/bookworm/main/installer-amd64/current/images/netboot/debian-installer/amd64")).FullName;
+        File.Copy($"{fx.GuestDir}/vmlinuz", Path.Combine(netboot, "linux"));
+        File.Copy($"{fx.GuestDir}/initrd.img", Path.Combine(netboot, "initrd.gz"));
+        var fedora = Directory.CreateDirectory(Path.Combine(mirror, "fedora/os/images/pxeboot")).FullName;
+        File.Copy($"{fx.GuestDir}/vmlinuz", Path.Combine(fedora, "vmlinuz"));
+        File.Copy($"{fx.GuestDir}/initrd.img", Path.Combine(fedora, "initrd.img"));
+        using var http = new TreeServer(mirror);
+        var tree = http.Url + "debian/dists/bookworm/main/installer-amd64/";
+
+        // Fedora's installer is told where its tree is (inst.repo=), as virt-install does; Debian's finds its mirror itself.
+        var xml = await d.OkAsync("install", "--name", "fed", "--location", http.Url + "fedora/os", "--os-variant", "fedora40", "--disk", "none",
+            "--extra-args", "console=ttyS0", "--print-xml");
+        Assert.Contains($"<cmdline>console=ttyS0 inst.repo={http.Url}fedora/os</cmdline>", xml);
+        Assert.DoesNotContain("device='cdrom'", xml);   // a tree, not an ISO to attach
+
+        var r = await d.RunAsync("install", "--name", "net", "--location", tree, "--os-variant", "generic", "--memory", "128",
+            "--extra-args", "console=ttyS0 quiet panic=-1 vireo.reboot=2", "--disk", "pool=default,size=0.01", "--network", "none",
+            "--serial", $"pty,log.file={d.SerialLog("net")},log.append=on", "--wait", "2");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("Retrieved the debian installer's kernel and initrd (current/images/netboot/debian-installer/amd64/linux, current/images/netboot/debian-installer/amd64/initrd.gz) for the first run", r.Stdout);
+        Assert.Contains("Installation finished; the domain starts again from its disk.", r.Stdout);
+        Assert.Contains("VIREO-GUEST: rebooting by itself", await File.ReadAllTextAsync(d.SerialLog("net")));
+        Assert.Contains("GET /debian/dists/bookworm/main/installer-amd64/current/images/netboot/debian-installer/amd64/initrd.gz", http.Requests);
+        await WaitAsync(async () => (await d.StateAsync("net")).StartsWith("running"));
+        Assert.DoesNotContain("<kernel>", await d.OkAsync("dumpxml", "net", "--inactive"));
+        Assert.False(Directory.Exists(Path.Combine(d.DataDir, "boot", "net")));
+        await d.OkAsync("destroy", "net");
+
+        // A tree without a known installer, a server that is not there, and ftp: exact errors, nothing made.
+        Assert.StartsWith($"error: --location '{http.Url}fedora' holds no installer kernel and initrd Vireo knows (looked for install.amd/vmlinuz, ",
+            await d.FailAsync("install", "--name", "x", "--location", http.Url + "fedora", "--os-variant", "generic", "--disk", "none"));
+        var closed = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        closed.Start();
+        var port = ((System.Net.IPEndPoint)closed.LocalEndpoint).Port;
+        closed.Stop();
+        Assert.StartsWith($"error: Cannot reach --location 'http://127.0.0.1:{port}/tree': Connection refused",
+            await d.FailAsync("install", "--name", "x", "--location", $"http://127.0.0.1:{port}/tree", "--os-variant", "generic", "--disk", "none"));
+        Assert.Equal("error: --location 'ftp://example.org/tree' must be an absolute path to an ISO or an install tree, or an http(s) URL of a tree (other URLs, ftp:// say, are not supported).\n",
+            await d.FailAsync("install", "--name", "x", "--location", "ftp://example.org/tree", "--os-variant", "generic", "--disk", "none"));
+        Assert.DoesNotContain("x", (await d.OkAsync("list", "--all", "--name")).Split('\n'));
+        Assert.False(Directory.Exists(Path.Combine(d.DataDir, "boot", "x")));
+    }
+
+    [Fact]
     public async Task Transient_install_is_gone_when_it_stops()
     {
         await using var d = await TestDaemon.StartAsync(fx);

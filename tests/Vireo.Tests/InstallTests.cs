@@ -78,8 +78,27 @@ public class InstallTests
         Assert.Equal("--network 'bogus=1' names no network; use network=NAME, bridge=BR, type=direct,source=DEV, user or none.", Errors(o => o.Networks = ["bogus=1"]));
         Assert.Equal("--graphics 'spice' is not supported; use none or vnc[,listen=ADDR,port=N].", Errors(o => o.Graphics = "spice"));
         Assert.Equal("--cpu host-passthrough needs KVM; under TCG (--virt-type qemu) use a model such as qemu64 or 'maximum'.", Errors(o => o.Cpu = "host-passthrough"));
-        Assert.Equal("Say how the guest installs: --cdrom ISO, --location ISO|DIR, --import (boot the first disk), or --boot kernel=…,initrd=….", Errors(o => o.Import = false));
+        Assert.Equal("Say how the guest installs: --cdrom ISO, --location ISO|DIR|URL, --import (boot the first disk), or --boot kernel=…,initrd=….", Errors(o => o.Import = false));
         Assert.Equal("--name is required: the domain's name.", Errors(o => o.Name = null));
+    }
+
+    [Fact]
+    public void An_http_location_is_a_tree_and_fedora_is_told_where_it_is()
+    {
+        var plan = Build(o => { o.Import = false; o.Location = "http://mirror.example/fedora/os/"; o.ExtraArgs = "console=ttyS0"; });
+        Assert.Equal(new LocationPlan("http://mirror.example/fedora/os/", true, null, null), plan.Location);
+        Assert.DoesNotContain(plan.Domain.Devices.Disks, d => d.Device == "cdrom");   // no ISO to give the installer
+        Assert.Equal("--location 'ftp://mirror.example/os' must be an absolute path to an ISO or an install tree, or an http(s) URL of a tree (other URLs, ftp:// say, are not supported).",
+            Errors(o => { o.Import = false; o.Location = "ftp://mirror.example/os"; }));
+
+        var fedora = new Vireo.Engine.InstallMedia.Found("fedora", "images/pxeboot/vmlinuz", "images/pxeboot/initrd.img", true);
+        var url = "https://mirror.example/fedora/os";
+        Assert.Equal($"console=ttyS0 inst.repo={url}", Vireo.Engine.InstallMedia.Cmdline(url, fedora, "console=ttyS0"));
+        Assert.Equal($"inst.repo={url}", Vireo.Engine.InstallMedia.Cmdline(url, fedora, null));
+        Assert.Equal("inst.repo=http://other/", Vireo.Engine.InstallMedia.Cmdline(url, fedora, "inst.repo=http://other/"));   // the user's own wins
+        Assert.Equal("console=ttyS0", Vireo.Engine.InstallMedia.Cmdline("/isos/fedora", fedora, "console=ttyS0"));   // a local tree: nothing to add
+        Assert.Equal($"install={url}", Vireo.Engine.InstallMedia.Cmdline(url, fedora with { Distro = "opensuse" }, null));
+        Assert.Null(Vireo.Engine.InstallMedia.Cmdline(url, fedora with { Distro = "debian" }, null));   // d-i finds its mirror itself
     }
 
     [Fact]
