@@ -312,9 +312,15 @@ public sealed class WebConsoleTests(VireoFixture fx)
             Assert.Equal(await File.ReadAllBytesAsync(iso), await File.ReadAllBytesAsync(Path.Combine(d.Root, "isos", "web.iso")));
             Assert.Equal("iso", browser.FindElement(By.CssSelector("#vol-isos-web\\.iso td:nth-child(2)")).Text);
             Shot(browser, "storage-upload");
-            // The same name again: refused (after the upload is taken in), the first one untouched.
+            // The same name again: refused by the page before anything is sent, next to the name field ...
             Click("upload-toggle-isos");
             browser.FindElement(By.Id("upload-file-isos")).SendKeys(iso);
+            Click("upload-submit-isos");
+            Assert.Equal("A volume named 'web.iso' exists in this pool already; choose another name.",
+                browser.FindElement(By.Id("upload-name-isos")).GetDomProperty("validationMessage"));
+            Assert.Empty(browser.FindElements(By.Id("storage-error")));
+            // ... and by the daemon (a name taken meanwhile, say, from another tab): after the upload is taken in.
+            ((IJavaScriptExecutor)browser).ExecuteScript("document.getElementById('upload-isos').noValidate = true;");
             Click("upload-submit-isos");
             Expect("storage-error", $"Storage volume 'web.iso' already exists in pool 'isos' ({Path.Combine(d.Root, "isos", "web.iso")}).");
             Assert.Equal(await File.ReadAllBytesAsync(iso), await File.ReadAllBytesAsync(Path.Combine(d.Root, "isos", "web.iso")));
