@@ -279,30 +279,39 @@ public static class WebConsole
             await ConsoleBridge.RunAsync(ws, tcp.GetStream(), tcp.Dispose, ctx.RequestAborted);
         });
 
-        // Server-sent events: the overview's rows (or one machine's state block, device rows and
-        // snapshot rows) again whenever the engine says something changed, from here or the CLI;
-        // the overview also every 2 s, for its CPU figures. (A machine's blocks have nothing that
-        // changes by itself, and re-sending them would swap their buttons under the pointer.)
+        // Server-sent events: the overview's rows (or one machine's state block, facts, device rows
+        // and snapshot rows) again whenever the engine says something changed, from here or the
+        // CLI; the overview also every 2 s, for its CPU figures. A machine's blocks have nothing
+        // that changes by itself, and re-sending them would swap their buttons under the pointer;
+        // only its facts are looked at every 5 s (autostart has no event) and sent when they differ.
         app.MapGet("/events", async (HttpContext ctx, string? vm, ResourceHistory cpu) =>
         {
+            var csrf = vm is null ? "" : Csrf(ctx);   // before the response starts: it may set the token's cookie
             ctx.Response.ContentType = "text/event-stream";
             ctx.Response.Headers.CacheControl = "no-cache";
             using var sub = hv.Events.Subscribe();
             await using var html = new HtmlRenderer(ctx.RequestServices, logs);
             Task<string> Render<T>(params (string, object?)[] ps) where T : IComponent =>
                 html.Dispatcher.InvokeAsync(async () => (await html.RenderComponentAsync<T>(ParameterView.FromDictionary(P(ps)))).ToHtmlString());
-            async Task SendAsync()
+            string? lastFacts = null;
+            async Task SendAsync(bool tick)
             {
                 var blocks = new List<(string Event, string Html)>();
                 if (vm is null) blocks.Add(("vms", await Render<VmRows>(("Machines", Machines(hv, cpu)))));
                 else
                 {
                     if (hv.Find(vm) is not { } one) return;
-                    var devices = MachineEdits.Devices(hv, one);
-                    blocks.Add(("state", await Render<VmState>(("M", MachineView.Of(one, cpu, hv)))));
-                    blocks.Add(("disks", await Render<DeviceRows>(("D", devices), ("Which", "disks"))));
-                    blocks.Add(("nics", await Render<DeviceRows>(("D", devices), ("Which", "nics"))));
-                    blocks.Add(("snapshots", await Render<SnapshotRows>(("S", MachineEdits.Snapshots(one)))));
+                    var m = MachineView.Of(one, cpu, hv);
+                    var facts = await Render<VmFacts>(("M", m), ("Csrf", csrf));
+                    if (facts != lastFacts) blocks.Add(("facts", lastFacts = facts));
+                    if (!tick)
+                    {
+                        var devices = MachineEdits.Devices(hv, one);
+                        blocks.Add(("state", await Render<VmState>(("M", m))));
+                        blocks.Add(("disks", await Render<DeviceRows>(("D", devices), ("Which", "disks"))));
+                        blocks.Add(("nics", await Render<DeviceRows>(("D", devices), ("Which", "nics"))));
+                        blocks.Add(("snapshots", await Render<SnapshotRows>(("S", MachineEdits.Snapshots(one)))));
+                    }
                 }
                 foreach (var (ev, fragment) in blocks)
                 {
@@ -311,10 +320,11 @@ public static class WebConsole
                 }
                 await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
             }
+            var period = TimeSpan.FromSeconds(vm is null ? 2 : 5);
             try
             {
-                await SendAsync();
-                var tick = vm is null ? Task.Delay(TimeSpan.FromSeconds(2), ctx.RequestAborted) : Task.Delay(Timeout.Infinite, ctx.RequestAborted);
+                await SendAsync(tick: false);
+                var tick = Task.Delay(period, ctx.RequestAborted);
                 var next = sub.Reader.WaitToReadAsync(ctx.RequestAborted).AsTask();
                 while (!ctx.RequestAborted.IsCancellationRequested)
                 {
@@ -326,9 +336,13 @@ public static class WebConsole
                         while (sub.Reader.TryRead(out var e)) relevant |= vm is null || e.Domain == vm;
                         next = sub.Reader.WaitToReadAsync(ctx.RequestAborted).AsTask();
                         if (!relevant) continue;
+                        await SendAsync(tick: false);
                     }
-                    else tick = Task.Delay(TimeSpan.FromSeconds(2), ctx.RequestAborted);
-                    await SendAsync();
+                    else
+                    {
+                        tick = Task.Delay(period, ctx.RequestAborted);
+                        await SendAsync(tick: vm is not null);
+                    }
                 }
             }
             catch (OperationCanceledException) { }

@@ -467,6 +467,9 @@ public sealed class WebConsoleTests(VireoFixture fx)
             wait.Until(b => b.FindElement(By.Id("disk-hdc")).Text.Contains(isoPath));
             await d.OkAsync("change-media", "dev1", "hdc", "--eject");
             wait.Until(b => b.FindElement(By.Id("disk-hdc")).Text.Contains("(empty)"));
+            Assert.False(browser.FindElement(By.Id("autostart")).Selected);
+            await d.OkAsync("autostart", "dev1");
+            wait.Until(b => b.FindElement(By.Id("autostart")).Selected);
             Assert.Equal(1L, ((IJavaScriptExecutor)browser).ExecuteScript("return window.vireoNoReload;"));
 
             // Display: VNC on a listen address (a bad one is named), kept for the next start.
