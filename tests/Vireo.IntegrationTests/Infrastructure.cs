@@ -358,11 +358,7 @@ public sealed class TreeServer : IDisposable
     public TreeServer(string root)
     {
         _root = root;
-        var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        probe.Start();
-        var port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
-        Url = $"http://127.0.0.1:{port}/";
+        Url = $"http://127.0.0.1:{Net.FreePort()}/";
         _listener.Prefixes.Add(Url);
         _listener.Start();
         _ = ServeAsync();

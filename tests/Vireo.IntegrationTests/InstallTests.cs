@@ -260,10 +260,7 @@ public sealed class InstallFirstRunTests(VireoFixture fx)
         // A tree without a known installer, a server that is not there, and ftp: exact errors, nothing made.
         Assert.StartsWith($"error: --location '{http.Url}fedora' holds no installer kernel and initrd Vireo knows (looked for install.amd/vmlinuz, ",
             await d.FailAsync("install", "--name", "x", "--location", http.Url + "fedora", "--os-variant", "generic", "--disk", "none"));
-        var closed = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        closed.Start();
-        var port = ((System.Net.IPEndPoint)closed.LocalEndpoint).Port;
-        closed.Stop();
+        var port = Net.FreePort();   // nothing listens there
         Assert.StartsWith($"error: Cannot reach --location 'http://127.0.0.1:{port}/tree': Connection refused",
             await d.FailAsync("install", "--name", "x", "--location", $"http://127.0.0.1:{port}/tree", "--os-variant", "generic", "--disk", "none"));
         Assert.Equal("error: --location 'ftp://example.org/tree' must be an absolute path to an ISO or an install tree, or an http(s) URL of a tree (other URLs, ftp:// say, are not supported).\n",
