@@ -178,7 +178,6 @@ public sealed record InstallRequest(Vireo.Model.InstallOptions Options, SeedFile
 
 public sealed record SeedFile(string Name, string Text);
 
-public sealed record InstallResult(string Name, string[] Lines);
 
 public sealed record ProblemInfo(string? Title, int? Status, string? Detail, string[]? Errors);
 
@@ -229,5 +228,4 @@ public sealed record ProblemInfo(string? Title, int? Status, string? Detail, str
 [JsonSerializable(typeof(LocationResult))]
 [JsonSerializable(typeof(CloneRequest))]
 [JsonSerializable(typeof(InstallRequest))]
-[JsonSerializable(typeof(InstallResult))]
 public sealed partial class ApiJson : JsonSerializerContext;

@@ -107,8 +107,11 @@ public static partial class CliMain
             using var events = waitMinutes is not null and not 0 ? await c.SendAsync("GET", "v1/events", null, ct) : null;
             // The daemon carries the plan out (the same Installer as the web console's wizard).
             var req = new InstallRequest(o, seedFiles?.Select(f => new SeedFile(f.Name, f.Text)).ToArray(), pr.GetValue(autostart), Start: true);
-            var done = await c.JsonAsync("POST", "v1/install", ApiJson.Default.InstallResult, DaemonClient.Json(req, ApiJson.Default.InstallRequest), ct);
-            foreach (var line in done.Lines) Console.WriteLine(line);
+            var remote = plan.Location is { } rl && LocationPlan.IsRemote(rl.Source);
+            var bar = new ProgressBar("Retrieving the installer's kernel and initrd");
+            var done = await JobAsync(c, "v1/install", DaemonClient.Json(req, ApiJson.Default.InstallRequest), bar, ct);
+            if (remote) bar.Done();
+            Console.WriteLine(done.Message);
             if (password is not null && plan.CloudInit!.GeneratePassword)
                 Console.WriteLine($"Generated password for the first boot (root; it must be changed at the first login): {password}");
             if (events is not null)

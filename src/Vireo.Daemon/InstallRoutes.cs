@@ -11,14 +11,19 @@ internal static class InstallRoutes
 {
     public static void Map(WebApplication app, Hypervisor hv)
     {
-        app.MapPost("/v1/install", async (InstallRequest body, CancellationToken ct) =>
+        // A job stream (NDJSON): progress while a remote --location's kernel downloads, then the
+        // lines of what was done (JobLine.Message, one per line), or the error.
+        app.MapPost("/v1/install", async (HttpContext ctx, InstallRequest body) =>
         {
             InstallPlan plan;
             try { plan = InstallBuilder.Build(body.Options, hv.Kvm.Usable); }
             catch (DefinitionException e) { throw new VireoException(ErrorCode.InvalidArgument, string.Join("\n", e.Problems.Select(p => p.Message))); }
             var seed = body.Seed?.Select(f => (f.Name, f.Text)).ToList();
-            var done = await new Installer(hv).RunAsync(plan, seed, body.Options.Transient, body.Autostart, body.Start, ct);
-            return Results.Json(new InstallResult(done.Vm.Name, done.Lines.ToArray()), ApiJson.Default.InstallResult, statusCode: 201);
+            await JobStream.RunAsync(ctx, async progress =>
+            {
+                var done = await new Installer(hv).RunAsync(plan, seed, body.Options.Transient, body.Autostart, body.Start, ctx.RequestAborted, progress);
+                return new JobLine(null, null, null, string.Join("\n", done.Lines));
+            });
         });
         // virsh create: a transient domain, started at once and forgotten when it stops.
         app.MapPost("/v1/create", async (HttpRequest req, bool? paused, CancellationToken ct) =>

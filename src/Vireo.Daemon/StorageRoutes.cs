@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Vireo.Api;
 using Vireo.Engine;
+using Vireo.Host;
 using Vireo.Model;
 
 namespace Vireo.Daemon;
@@ -143,6 +144,8 @@ internal static class JobStream
         JobLine result;
         try { result = await job(new Reporter(lines.Writer)); }
         catch (VireoException e) { result = new JobLine(null, e.Message, null, null); }
+        // The answer has begun, so the middleware can no longer turn these into a problem: an error line instead.
+        catch (Exception e) when (e is LinkException or FirewallException or CommandException) { result = new JobLine(null, e.Message, null, null); }
         lines.Writer.TryWrite(result);
         lines.Writer.Complete();
         await writer;

@@ -130,10 +130,11 @@ public static class InstallMedia
     }
 
     /// <summary>
-    /// Copies (from a remote tree: downloads) the kernel and initrd into <paramref name="destDir"/>
-    /// as vmlinuz and initrd; returns their paths. A failed download leaves no directory behind.
+    /// Copies (from a remote tree: downloads, reporting the percent of both files' bytes) the
+    /// kernel and initrd into <paramref name="destDir"/> as vmlinuz and initrd; returns their
+    /// paths. A failed download leaves no directory behind.
     /// </summary>
-    public static async Task<(string Kernel, string Initrd)> ExtractAsync(string source, Found f, string destDir, CancellationToken ct)
+    public static async Task<(string Kernel, string Initrd)> ExtractAsync(string source, Found f, string destDir, CancellationToken ct, IProgress<double>? progress = null)
     {
         if (!IsRemote(source)) return Extract(source, f, destDir);
         Directory.CreateDirectory(destDir);
@@ -141,13 +142,31 @@ public static class InstallMedia
         var (kernel, initrd) = (Path.Combine(destDir, "vmlinuz"), Path.Combine(destDir, "initrd"));
         try
         {
-            foreach (var (inside, to) in new[] { (f.KernelInside, kernel), (f.InitrdInside, initrd) })
+            // One file after the other; the total the progress is a percent of comes from HEAD
+            // (no progress when a server does not say a length).
+            var files = new[] { (Url: new Uri(root, f.KernelInside), To: kernel), (Url: new Uri(root, f.InitrdInside), To: initrd) };
+            long total = 0;
+            foreach (var (url, _) in files)
             {
-                using var r = await Http.Value.GetAsync(new Uri(root, inside), HttpCompletionOption.ResponseHeadersRead, ct);
+                using var head = await Http.Value.SendAsync(new HttpRequestMessage(HttpMethod.Head, url), HttpCompletionOption.ResponseHeadersRead, ct);
+                total = total >= 0 && head.IsSuccessStatusCode && head.Content.Headers.ContentLength is { } n ? total + n : -1;
+            }
+            long done = 0;
+            var buf = new byte[1 << 16];
+            foreach (var (url, to) in files)
+            {
+                using var r = await Http.Value.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, ct);
                 if (!r.IsSuccessStatusCode)
-                    throw new VireoException(ErrorCode.OperationFailed, $"Cannot download {new Uri(root, inside)}: the server answered {(int)r.StatusCode} {r.ReasonPhrase}.");
+                    throw new VireoException(ErrorCode.OperationFailed, $"Cannot download {url}: the server answered {(int)r.StatusCode} {r.ReasonPhrase}.");
+                await using var body = await r.Content.ReadAsStreamAsync(ct);
                 await using var file = File.Create(to);
-                await r.Content.CopyToAsync(file, ct);
+                int n;
+                while ((n = await body.ReadAsync(buf, ct)) > 0)
+                {
+                    await file.WriteAsync(buf.AsMemory(0, n), ct);
+                    done += n;
+                    if (total > 0) progress?.Report(Math.Min(100.0, 100.0 * done / total));
+                }
             }
         }
         catch (Exception e) when (e is HttpRequestException or IOException or VireoException or OperationCanceledException)

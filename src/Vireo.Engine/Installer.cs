@@ -16,7 +16,9 @@ public sealed record InstallOutcome(Vm Vm, IReadOnlyList<string> Lines);
 /// </summary>
 public sealed class Installer(Hypervisor hv)
 {
-    public async Task<InstallOutcome> RunAsync(InstallPlan plan, IReadOnlyList<(string Name, string Text)>? seed, bool transient, bool autostart, bool start, CancellationToken ct)
+    /// <param name="progress">Percent of a remote --location's kernel and initrd downloaded (nothing else reports).</param>
+    public async Task<InstallOutcome> RunAsync(InstallPlan plan, IReadOnlyList<(string Name, string Text)>? seed, bool transient, bool autostart, bool start,
+        CancellationToken ct, IProgress<double>? progress = null)
     {
         var dom = plan.Domain;
         if (hv.All().Any(v => v.Name == dom.Name))
@@ -34,7 +36,7 @@ public sealed class Installer(Hypervisor hv)
             {
                 var found = await InstallMedia.LocateAsync(lp.Source, lp.Kernel, lp.Initrd, ct);
                 bootDir = hv.Options.BootDir(dom.Name);
-                (dom.Os.Kernel, dom.Os.Initrd) = await InstallMedia.ExtractAsync(lp.Source, found, bootDir, ct);
+                (dom.Os.Kernel, dom.Os.Initrd) = await InstallMedia.ExtractAsync(lp.Source, found, bootDir, ct, progress);
                 dom.Os.Cmdline = InstallMedia.Cmdline(lp.Source, found, dom.Os.Cmdline);
                 lines.Add($"{(InstallMedia.IsRemote(lp.Source) ? "Retrieved" : "Copied")} the {found.Distro} installer's kernel and initrd ({found.KernelInside}, {found.InitrdInside}) for the first run");
             }

@@ -250,6 +250,7 @@ public sealed class InstallFirstRunTests(VireoFixture fx)
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.Contains("Retrieved the debian installer's kernel and initrd (current/images/netboot/debian-installer/amd64/linux, current/images/netboot/debian-installer/amd64/initrd.gz) for the first run", r.Stdout);
         Assert.Contains("Installation finished; the domain starts again from its disk.", r.Stdout);
+        Assert.Matches(@"Retrieving the installer's kernel and initrd: done in \d+\.\d s", r.Stderr);   // the bar's summary (drawn only on a terminal)
         Assert.Contains("VIREO-GUEST: rebooting by itself", await File.ReadAllTextAsync(d.SerialLog("net")));
         Assert.Contains("GET /debian/dists/bookworm/main/installer-amd64/current/images/netboot/debian-installer/amd64/initrd.gz", http.Requests);
         await WaitAsync(async () => (await d.StateAsync("net")).StartsWith("running"));
