@@ -61,7 +61,7 @@ internal static class InstallRoutes
         app.MapPost("/v1/install/location", async (LocationRequest body, CancellationToken ct) =>
         {
             if (DomainRules.NameProblem(body.Name) is { } bad) throw new VireoException(ErrorCode.InvalidArgument, bad);
-            if (!Path.IsPathFullyQualified(body.Source) && !InstallMedia.IsRemote(body.Source))
+            if (!Path.IsPathFullyQualified(body.Source) && !LocationPlan.IsRemote(body.Source))
                 throw new VireoException(ErrorCode.InvalidArgument, $"--location '{body.Source}' must be an absolute path or an http(s) URL.");
             var found = await InstallMedia.LocateAsync(body.Source, body.Kernel, body.Initrd, ct);
             var dir = hv.Options.BootDir(body.Name);

@@ -1,4 +1,5 @@
 using Vireo.Host;
+using Vireo.Model;
 
 namespace Vireo.Engine;
 
@@ -13,8 +14,6 @@ public static class InstallMedia
     // One client for every remote tree: made at the first http(s) --location, not at daemon start.
     private static readonly Lazy<HttpClient> Http = new(() => new HttpClient { Timeout = TimeSpan.FromMinutes(30) });
 
-    /// <summary>Whether a --location source is an http(s) URL rather than a path.</summary>
-    public static bool IsRemote(string source) => Vireo.Model.LocationPlan.IsRemote(source);
 
     /// <summary>(distribution, kernel, initrd) in the order they are tried.</summary>
     public static readonly IReadOnlyList<(string Distro, string Kernel, string Initrd)> Known =
@@ -41,25 +40,27 @@ public static class InstallMedia
     /// <summary>Where the kernel and initrd are in <paramref name="source"/> (a path or an http(s) URL); an error lists what was looked for.</summary>
     public static async Task<Found> LocateAsync(string source, string? kernel, string? initrd, CancellationToken ct)
     {
-        if (!IsRemote(source)) return Locate(source, kernel, initrd);
+        if (!LocationPlan.IsRemote(source)) return Locate(source, kernel, initrd);
         var root = TreeRoot(source);
-        // Each candidate is asked for with HEAD; a server refusing HEAD (405) is asked with GET.
         async Task<bool> Exists(string inside)
         {
-            var url = new Uri(root, inside);
-            try
-            {
-                using var head = await Http.Value.SendAsync(new HttpRequestMessage(HttpMethod.Head, url), HttpCompletionOption.ResponseHeadersRead, ct);
-                if (head.StatusCode != System.Net.HttpStatusCode.MethodNotAllowed) return head.IsSuccessStatusCode;
-                using var get = await Http.Value.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, ct);
-                return get.IsSuccessStatusCode;
-            }
+            try { return (await HeadAsync(new Uri(root, inside), ct)).Found; }
             catch (HttpRequestException e)
             {
-                throw new VireoException(ErrorCode.InvalidArgument, $"Cannot reach --location '{source}': {e.Message}");
+                throw new VireoException(ErrorCode.InvalidArgument, $"Cannot reach --location '{source}': {e.Message}; check the URL and that the server is up.");
             }
         }
         return await PickAsync(source, kernel, initrd, dir: true, Exists);
+    }
+
+    /// <summary>Whether a file is on the server, and its length if the server says: HEAD, or GET (headers only) when HEAD is refused (405).</summary>
+    private static async Task<(bool Found, long? Length)> HeadAsync(Uri url, CancellationToken ct)
+    {
+        using var head = await Http.Value.SendAsync(new HttpRequestMessage(HttpMethod.Head, url), HttpCompletionOption.ResponseHeadersRead, ct);
+        if (head.StatusCode != System.Net.HttpStatusCode.MethodNotAllowed)
+            return (head.IsSuccessStatusCode, head.Content.Headers.ContentLength);
+        using var get = await Http.Value.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, ct);
+        return (get.IsSuccessStatusCode, get.Content.Headers.ContentLength);
     }
 
     /// <summary>A remote tree's address as a base for relative paths (ending in '/').</summary>
@@ -95,7 +96,7 @@ public static class InstallMedia
     /// </summary>
     public static string? Cmdline(string source, Found f, string? extraArgs)
     {
-        if (!IsRemote(source)) return extraArgs;
+        if (!LocationPlan.IsRemote(source)) return extraArgs;
         var arg = f.Distro switch { "fedora" => "inst.repo", "opensuse" => "install", _ => null };
         if (arg is null || (extraArgs ?? "").Split(' ').Any(a => a.StartsWith(arg + "=", StringComparison.Ordinal))) return extraArgs;
         return $"{extraArgs} {arg}={source}".Trim();
@@ -136,7 +137,7 @@ public static class InstallMedia
     /// </summary>
     public static async Task<(string Kernel, string Initrd)> ExtractAsync(string source, Found f, string destDir, CancellationToken ct, IProgress<double>? progress = null)
     {
-        if (!IsRemote(source)) return Extract(source, f, destDir);
+        if (!LocationPlan.IsRemote(source)) return Extract(source, f, destDir);
         Directory.CreateDirectory(destDir);
         var root = TreeRoot(source);
         var (kernel, initrd) = (Path.Combine(destDir, "vmlinuz"), Path.Combine(destDir, "initrd"));
@@ -147,10 +148,7 @@ public static class InstallMedia
             var files = new[] { (Url: new Uri(root, f.KernelInside), To: kernel), (Url: new Uri(root, f.InitrdInside), To: initrd) };
             long total = 0;
             foreach (var (url, _) in files)
-            {
-                using var head = await Http.Value.SendAsync(new HttpRequestMessage(HttpMethod.Head, url), HttpCompletionOption.ResponseHeadersRead, ct);
-                total = total >= 0 && head.IsSuccessStatusCode && head.Content.Headers.ContentLength is { } n ? total + n : -1;
-            }
+                total = total >= 0 && await HeadAsync(url, ct) is (true, { } n) ? total + n : -1;
             long done = 0;
             var buf = new byte[1 << 16];
             foreach (var (url, to) in files)
@@ -173,7 +171,7 @@ public static class InstallMedia
         {
             try { Directory.Delete(destDir, recursive: true); } catch (IOException) { }
             if (e is VireoException or OperationCanceledException) throw;
-            throw new VireoException(ErrorCode.OperationFailed, $"Cannot download the installer's kernel from '{source}': {e.Message}");
+            throw new VireoException(ErrorCode.OperationFailed, $"Cannot download the installer's kernel and initrd from '{source}': {e.Message}; check that the server is up, then run the install again.");
         }
         return (kernel, initrd);
     }

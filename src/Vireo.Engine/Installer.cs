@@ -38,7 +38,7 @@ public sealed class Installer(Hypervisor hv)
                 bootDir = hv.Options.BootDir(dom.Name);
                 (dom.Os.Kernel, dom.Os.Initrd) = await InstallMedia.ExtractAsync(lp.Source, found, bootDir, ct, progress);
                 dom.Os.Cmdline = InstallMedia.Cmdline(lp.Source, found, dom.Os.Cmdline);
-                lines.Add($"{(InstallMedia.IsRemote(lp.Source) ? "Retrieved" : "Copied")} the {found.Distro} installer's kernel and initrd ({found.KernelInside}, {found.InitrdInside}) for the first run");
+                lines.Add($"{(LocationPlan.IsRemote(lp.Source) ? "Retrieved" : "Copied")} the {found.Distro} installer's kernel and initrd ({found.KernelInside}, {found.InitrdInside}) for the first run");
             }
             foreach (var nd in plan.NewDisks)
             {

@@ -385,12 +385,11 @@ public static class InstallBuilder
             var remote = LocationPlan.IsRemote(src);
             if (!src.StartsWith('/') && !remote)
                 Bad($"--location '{src}' must be an absolute path to an ISO or an install tree, or an http(s) URL of a tree (other URLs, ftp:// say, are not supported).");
-            o.LocationIsDirectory |= remote;
-            location = new LocationPlan(src, o.LocationIsDirectory, l.Get("kernel"), l.Get("initrd"));
+            location = new LocationPlan(src, o.LocationIsDirectory || remote, l.Get("kernel"), l.Get("initrd"));
             Unknown(l, problems);
             // The kernel and initrd are filled in by the daemon once it has found them.
             d.Os.Cmdline = o.ExtraArgs;
-            if (!o.LocationIsDirectory)
+            if (!location.IsDirectory)
             {
                 // The installer reads its packages from the same ISO, as a CD-ROM, for the first run.
                 var bus = d.Os.Machine.Contains("q35") ? "sata" : "ide";

@@ -211,6 +211,10 @@ public static class MachineEdits
         });
     }
 
+    /// <summary>What is wrong with a VNC listen address (the machine page's and the wizard's), or null.</summary>
+    public static string? ListenProblem(string listen) => IPAddress.TryParse(listen, out _) ? null
+        : $"Listen address '{listen}' is not an IP address; use 127.0.0.1 (this host only) or 0.0.0.0 (every network).";
+
     /// <summary>virt-install's --graphics none|vnc,listen= on an existing definition: VNC brings a VGA card and a USB tablet along.</summary>
     public static void SetGraphics(DomainDef def, string type, string listen)
     {
@@ -221,8 +225,7 @@ public static class MachineEdits
                 def.Devices.Videos.Clear();
                 break;
             case "vnc":
-                if (!IPAddress.TryParse(listen, out _))
-                    throw new VireoException(ErrorCode.InvalidArgument, $"Listen address '{listen}' is not an IP address; use 127.0.0.1 (this host only) or 0.0.0.0 (every network).");
+                if (ListenProblem(listen) is { } problem) throw new VireoException(ErrorCode.InvalidArgument, problem);
                 var g = def.Devices.Graphics.FirstOrDefault(x => x.Type == "vnc");
                 if (g is null) def.Devices.Graphics.Add(g = new GraphicsDef());
                 g.Listen = listen;

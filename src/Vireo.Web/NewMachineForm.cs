@@ -62,8 +62,7 @@ public sealed class NewMachineForm
     /// <summary>Problems with the form itself (before the options are built): a VNC listen address, user-data that is cloud-config YAML.</summary>
     public IEnumerable<(string Field, string Message)> Check()
     {
-        if (Graphics == "vnc" && !System.Net.IPAddress.TryParse(GraphicsListen, out _))
-            yield return ("graphics", $"Listen address '{GraphicsListen}' is not an IP address; use 127.0.0.1 (this host only) or 0.0.0.0 (every network).");
+        if (Graphics == "vnc" && MachineEdits.ListenProblem(GraphicsListen) is { } problem) yield return ("graphics", problem);
         foreach (var p in CheckUserData()) yield return p;
     }
 

@@ -192,10 +192,7 @@ public sealed class InstallFirstRunTests(VireoFixture fx)
 
         // The "installer" reboots by itself after 2 s: that ends the first run, and the domain
         // starts again from its (empty) disk without the kernel and the ISO.
-        var r = await d.RunAsync("install", "--name", "inst", "--location", iso, "--os-variant", "generic", "--memory", "128",
-            "--extra-args", "console=ttyS0 quiet panic=-1 vireo.reboot=2", "--disk", "pool=default,size=0.01", "--network", "none",
-            "--serial", $"pty,log.file={d.SerialLog("inst")},log.append=on", "--wait", "2");
-        Assert.True(r.ExitCode == 0, r.ToString());
+        var r = await InstallFirstRunAsync(d, "inst", iso);
         Assert.Contains("Copied the debian installer's kernel and initrd (install.amd/vmlinuz, install.amd/initrd.gz) for the first run", r.Stdout);
         Assert.Contains("Installation finished; the domain starts again from its disk.", r.Stdout);
         var log = await File.ReadAllTextAsync(d.SerialLog("inst"));
@@ -244,10 +241,7 @@ public sealed class InstallFirstRunTests(VireoFixture fx)
         Assert.Contains($"<cmdline>console=ttyS0 inst.repo={http.Url}fedora/os</cmdline>", xml);
         Assert.DoesNotContain("device='cdrom'", xml);   // a tree, not an ISO to attach
 
-        var r = await d.RunAsync("install", "--name", "net", "--location", tree, "--os-variant", "generic", "--memory", "128",
-            "--extra-args", "console=ttyS0 quiet panic=-1 vireo.reboot=2", "--disk", "pool=default,size=0.01", "--network", "none",
-            "--serial", $"pty,log.file={d.SerialLog("net")},log.append=on", "--wait", "2");
-        Assert.True(r.ExitCode == 0, r.ToString());
+        var r = await InstallFirstRunAsync(d, "net", tree);
         Assert.Contains("Retrieved the debian installer's kernel and initrd (current/images/netboot/debian-installer/amd64/linux, current/images/netboot/debian-installer/amd64/initrd.gz) for the first run", r.Stdout);
         Assert.Contains("Installation finished; the domain starts again from its disk.", r.Stdout);
         Assert.Matches(@"Retrieving the installer's kernel and initrd: done in \d+\.\d s", r.Stderr);   // the bar's summary (drawn only on a terminal)
@@ -262,8 +256,9 @@ public sealed class InstallFirstRunTests(VireoFixture fx)
         Assert.StartsWith($"error: --location '{http.Url}fedora' holds no installer kernel and initrd Vireo knows (looked for install.amd/vmlinuz, ",
             await d.FailAsync("install", "--name", "x", "--location", http.Url + "fedora", "--os-variant", "generic", "--disk", "none"));
         var port = Net.FreePort();   // nothing listens there
-        Assert.StartsWith($"error: Cannot reach --location 'http://127.0.0.1:{port}/tree': Connection refused",
-            await d.FailAsync("install", "--name", "x", "--location", $"http://127.0.0.1:{port}/tree", "--os-variant", "generic", "--disk", "none"));
+        var refused = await d.FailAsync("install", "--name", "x", "--location", $"http://127.0.0.1:{port}/tree", "--os-variant", "generic", "--disk", "none");
+        Assert.StartsWith($"error: Cannot reach --location 'http://127.0.0.1:{port}/tree': Connection refused", refused);
+        Assert.EndsWith("; check the URL and that the server is up.\n", refused);
         Assert.Equal("error: --location 'ftp://example.org/tree' must be an absolute path to an ISO or an install tree, or an http(s) URL of a tree (other URLs, ftp:// say, are not supported).\n",
             await d.FailAsync("install", "--name", "x", "--location", "ftp://example.org/tree", "--os-variant", "generic", "--disk", "none"));
         Assert.DoesNotContain("x", (await d.OkAsync("list", "--all", "--name")).Split('\n'));
@@ -286,6 +281,19 @@ public sealed class InstallFirstRunTests(VireoFixture fx)
     }
 
     private static async Task<string> WriteAsync(string path, string text) { await File.WriteAllTextAsync(path, text); return path; }
+
+    /// <summary>
+    /// vireo install --location with the test kernel as the "installer": it reboots by itself
+    /// after 2 s, which ends the first run (--wait 2 returns then); serial log in d.SerialLog(name).
+    /// </summary>
+    private static async Task<CliResult> InstallFirstRunAsync(TestDaemon d, string name, string location)
+    {
+        var r = await d.RunAsync("install", "--name", name, "--location", location, "--os-variant", "generic", "--memory", "128",
+            "--extra-args", "console=ttyS0 quiet panic=-1 vireo.reboot=2", "--disk", "pool=default,size=0.01", "--network", "none",
+            "--serial", $"pty,log.file={d.SerialLog(name)},log.append=on", "--wait", "2");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        return r;
+    }
 
     private static async Task WaitAsync(Func<Task<bool>> condition, double seconds = 20)
     {
