@@ -64,6 +64,7 @@ public sealed partial class Vm
             problems.Add($"The virtiofs share '{fs.Target}' needs virtiofsd at {fs.BinaryPath ?? DefaultVirtiofsd} (Debian's qemu-system-common); install it or set <binary path=>.");
         foreach (var fs in d.Devices.Filesystems.Where(f => !Directory.Exists(f.Source)))
             problems.Add($"The shared directory '{fs.Source}' (tag '{fs.Target}') does not exist.");
+        problems.AddRange(PlatformProblems(d));
         if (problems.Count > 0)
             throw new VireoException(ErrorCode.InvalidArgument, problems.Count == 1 ? problems[0] : string.Join(" ", problems), problems);
         return emulator;
@@ -131,6 +132,10 @@ public sealed partial class Vm
                 ChannelDir = channelDir,
                 TapFds = nics.Fds,
                 Incoming = incoming,
+                SpicePort = FreeSpicePort(live),
+                HugepagesMount = HugepagesMount(),
+                HostdevPaths = live.Devices.Hostdevs.Where(h => h.Type == "usb").Select(h => (h.Alias!, FindUsbDevice(h)))
+                    .Where(x => x.Item2 is not null).ToDictionary(x => x.Item1, x => x.Item2!.Value),
             };
             try
             {
@@ -174,6 +179,7 @@ public sealed partial class Vm
             qmp = await QmpClient.ConnectAsync(sockPath, Name, ct);
             ready = clock.Elapsed.TotalMilliseconds;
             await FillRuntimeInfoAsync(qmp, live, ct);
+            await ApplyRuntimeSettingsAsync(qmp, live, ct);
             if (beforeRun is not null) await beforeRun(qmp);
             if (!paused) await qmp.ExecuteAsync("cont", null, ct);
         }
@@ -241,6 +247,11 @@ public sealed partial class Vm
         {
             var info = await qmp.ExecuteAsync("query-vnc", null, ct) as JsonObject;
             if (info?["service"]?.GetValue<string>() is { } port && int.TryParse(port, out var p)) vnc.Port = p;
+        }
+        if (live.Devices.Graphics.FirstOrDefault(g => g.Type == "spice" && g.ListenType != "none") is { } spice)
+        {
+            var info = await qmp.ExecuteAsync("query-spice", null, ct) as JsonObject;
+            if (info?["port"]?.GetValue<int>() is { } p and > 0) spice.Port = p;
         }
     }
 

@@ -91,6 +91,7 @@ public static partial class DomainRules
         if (dev.Filesystems.Any(f => f.DriverType == "virtiofs") && d.MemoryBacking is null)
             d.MemoryBacking = new MemoryBackingDef { SourceType = "memfd", AccessMode = "shared" };
         if (dev.Memballoon is { Model: "virtio" } mb) mb.Alias ??= "balloon0";
+        FillDesktop(d);
         // Controllers the devices need, made explicit as libvirt does (so they get addresses too).
         var q35 = d.Os.Machine?.Contains("q35", StringComparison.Ordinal) == true;
         void Need(string type, string? model)
@@ -102,6 +103,13 @@ public static partial class DomainRules
         if (dev.Channels.Count > 0 || dev.Consoles.Any(c => c.TargetType == "virtio")) Need("virtio-serial", null);
         if (dev.Inputs.Any(i => i.Bus == "usb")) Need("usb", q35 ? "qemu-xhci" : "piix3-uhci");
 
+        // A USB1 companion (ich9-uhciN, with <master startport>) shares its EHCI controller's index.
+        int? ehci = null;
+        foreach (var c in dev.Controllers.Where(c => c.Type == "usb"))
+        {
+            if (c.Model == "ich9-ehci1") ehci = c.Index ??= dev.Controllers.Where(x => x.Type == "usb" && x.Index is not null).Select(x => x.Index!.Value + 1).DefaultIfEmpty(0).Max();
+            else if (IsUsbCompanion(c) && c.Index is null && ehci is not null) c.Index = ehci;
+        }
         // Controllers without an index get the next free one of their type, as libvirt does.
         foreach (var group in dev.Controllers.GroupBy(c => c.Type))
         {
@@ -121,9 +129,60 @@ public static partial class DomainRules
                 "pci" => $"pci.{c.Index}",
                 "usb" => c.Index == 0 ? "usb" : $"usb{c.Index}",
                 "ide" => "ide",
+                "ccid" => $"ccid{c.Index}",
                 _ => $"{c.Type}{c.Index}",
             };
     }
+
+    /// <summary>What libvirt fills in for displays, sound, USB redirection, TPMs and the other devices: aliases and defaults.</summary>
+    private static void FillDesktop(DomainDef d)
+    {
+        var dev = d.Devices;
+        // libvirt 9 gives every x86 guest a PS/2 mouse and keyboard (the i8042 is always there) and an audio back-end.
+        if (!dev.Inputs.Any(i => i.Type == "mouse" && i.Bus == "ps2")) dev.Inputs.Add(new InputDef { Type = "mouse", Bus = "ps2" });
+        if (!dev.Inputs.Any(i => i.Type == "keyboard" && i.Bus == "ps2")) dev.Inputs.Add(new InputDef { Type = "keyboard", Bus = "ps2" });
+        for (int i = 0; i < dev.Inputs.Count; i++) dev.Inputs[i].Alias ??= $"input{i}";
+        if (dev.Audios.Count == 0)
+            dev.Audios.Add(new AudioDef { Id = 1, Type = dev.Graphics.Any(g => g.Type == "spice") ? "spice" : "none" });
+        foreach (var g in dev.Graphics.Where(g => g.Type == "spice"))
+            if (g.ListenType is null && g.Listen is null) g.ListenType = "address";
+        foreach (var v in dev.Videos)
+        {
+            switch (v.Model)
+            {
+                case "qxl": v.Ram ??= 65536; v.Vram ??= 65536; v.Vgamem ??= 16384; v.Heads ??= 1; break;
+                case "vga" or "cirrus" or "bochs" or "vmvga": v.Vram ??= 16384; v.Heads ??= 1; break;
+                case "virtio": v.Heads ??= 1; break;
+            }
+        }
+        if (dev.Videos.FirstOrDefault(v => v.Model != "none") is { } primary) primary.Primary ??= true;
+        for (int i = 0; i < dev.Sounds.Count; i++) dev.Sounds[i].Alias ??= $"sound{i}";
+        for (int i = 0; i < dev.Redirdevs.Count; i++) dev.Redirdevs[i].Alias ??= $"redir{i}";
+        for (int i = 0; i < dev.Hubs.Count; i++) dev.Hubs[i].Alias ??= $"hub{i}";
+        for (int i = 0; i < dev.Tpms.Count; i++)
+        {
+            var t = dev.Tpms[i];
+            if (t.BackendType == "emulator") t.Version ??= "2.0";
+            t.Alias ??= $"tpm{i}";
+        }
+        for (int i = 0; i < dev.Watchdogs.Count; i++) dev.Watchdogs[i].Alias ??= $"watchdog{i}";
+        for (int i = 0; i < dev.Hostdevs.Count; i++) dev.Hostdevs[i].Alias ??= $"hostdev{i}";
+        for (int i = 0; i < dev.Parallels.Count; i++)
+        {
+            dev.Parallels[i].TargetPort ??= i;
+            dev.Parallels[i].Alias ??= $"parallel{i}";
+        }
+        for (int i = 0; i < dev.Smartcards.Count; i++) dev.Smartcards[i].Alias ??= $"smartcard{i}";
+        if (dev.Smartcards.Count > 0 && !dev.Controllers.Any(c => c.Type == "ccid")) dev.Controllers.Add(new ControllerDef { Type = "ccid", Index = 0 });
+        if (dev.Vsock is { } vs) { vs.Model ??= "virtio"; vs.Alias ??= "vsock0"; }
+        if (dev.Iommu is { } mmu) mmu.Alias ??= "iommu0";
+        if (d.Features.Hyperv is { Mode: null } hv) hv.Mode = "custom";
+        if (dev.Panics.Count > 0) foreach (var p in dev.Panics) p.Model ??= "isa";
+    }
+
+    /// <summary>A USB1 companion of an EHCI controller: it shares the EHCI's index and takes ports from startport on.</summary>
+    public static bool IsUsbCompanion(ControllerDef c) =>
+        c.Type == "usb" && (c.MasterStartPort is not null || c.Model is "ich9-uhci1" or "ich9-uhci2" or "ich9-uhci3");
 
     /// <summary>vda → 0, vdb → 1, sdaa → 26 (libvirt's disk name index).</summary>
     public static int DiskIndex(string dev)
@@ -227,7 +286,7 @@ public static partial class DomainRules
         if (dev.Graphics.Count > 1) p.Add(new("Only one <graphics> device is supported."));
         if (d.Type == "qemu" && d.Clock?.Timers.Any(t => t.Name == "kvmclock" && t.Present == "yes") == true)
             p.Add(new("<timer name='kvmclock' present='yes'/> (the clock the guest's KVM PTP device, ptp_kvm, reads) needs KVM, and this domain runs under TCG (type='qemu'); remove the timer or use type='kvm' on a host where KVM works."));
-        foreach (var dup in dev.Controllers.GroupBy(c => (c.Type, c.Index)).Where(g => g.Count() > 1))
+        foreach (var dup in dev.Controllers.Where(c => !IsUsbCompanion(c)).GroupBy(c => (c.Type, c.Index)).Where(g => g.Count() > 1))
             p.Add(new($"Controller type '{dup.Key.Type}' index {dup.Key.Index} is defined twice."));
         return p;
     }

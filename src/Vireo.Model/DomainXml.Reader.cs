@@ -20,7 +20,7 @@ public static partial class DomainXml
         return def;
     }
 
-    private sealed class Reader : XmlReading
+    private sealed partial class Reader : XmlReading
     {
         public DomainDef Domain(XElement root)
         {
@@ -46,16 +46,25 @@ public static partial class DomainXml
                         else Problems.Add($"<vcpu> must hold a number of CPUs, not '{e.Value.Trim()}'.", e);
                         break;
                     case "os": d.Os = Os(e); break;
-                    case "memoryBacking":
-                        d.MemoryBacking = new MemoryBackingDef();
-                        foreach (var m in e.Elements())
-                            switch (m.Name.LocalName)
-                            {
-                                case "source": d.MemoryBacking.SourceType = OneOf(m, "type", "memfd", "file", "anonymous"); break;
-                                case "access": d.MemoryBacking.AccessMode = OneOf(m, "mode", "shared", "private"); break;
-                                default: Unsupported(m, "memoryBacking"); break;
-                            }
+                    case "memoryBacking": d.MemoryBacking = MemoryBacking(e); break;
+                    case "maxMemory": d.MaxMemory = new MaxMemoryDef { KiB = Memory(e), Slots = Int(e, "slots") ?? 0 }; break;
+                    case "iothreads":
+                        (d.Iothreads ??= new()).Count = int.TryParse(e.Value.Trim(), out var nt) ? nt : 0;
+                        if (nt < 1) Problems.Add($"<iothreads> must hold a number of I/O threads, not '{e.Value.Trim()}'.", e);
                         break;
+                    case "iothreadids":
+                        d.Iothreads ??= new();
+                        foreach (var t in e.Elements())
+                            if (t.Name.LocalName == "iothread" && Int(t, "id") is { } tid) d.Iothreads.Ids.Add(tid);
+                            else Unsupported(t, "iothreadids");
+                        break;
+                    case "cputune": d.Cputune = Cputune(e); break;
+                    case "numatune": d.Numatune = Numatune(e); break;
+                    case "memtune": d.Memtune = Memtune(e); break;
+                    case "blkiotune": d.Blkiotune = Blkiotune(e); break;
+                    case "sysinfo": d.Sysinfo.Add(Sysinfo(e)); break;
+                    case "seclabel": d.Seclabels.Add(Seclabel(e)); break;
+                    case "commandline" when e.Name.NamespaceName == QemuNs.NamespaceName: QemuCommandline(e, d); break;
                     case "features": d.Features = Features(e); break;
                     case "cpu": d.Cpu = Cpu(e); break;
                     case "clock": d.Clock = Clock(e); break;
@@ -70,7 +79,10 @@ public static partial class DomainXml
                         };
                         break;
                     case "devices": d.Devices = Devices(e); break;
-                    case "resource": // <partition>/machine</partition>: the default, nothing to do
+                    case "resource":
+                        foreach (var c in e.Elements())
+                            if (c.Name.LocalName == "partition") d.ResourcePartition = c.Value.Trim();
+                            else Unsupported(c, "resource");
                         break;
                     default: Unsupported(e, "domain"); break;
                 }
@@ -110,7 +122,9 @@ public static partial class DomainXml
                         var dev = OneOf(e, "dev", "hd", "cdrom", "network", "fd");
                         if (dev is not null) o.BootDevices.Add(dev);
                         break;
-                    case "bootmenu": o.BootMenu = YesNo(A(e, "enable")); break;
+                    case "bootmenu": o.BootMenu = YesNo(A(e, "enable")); o.BootMenuTimeout = Int(e, "timeout"); break;
+                    case "smbios": o.SmbiosMode = OneOf(e, "mode", "sysinfo", "host", "emulate"); break;
+                    case "bios": o.BiosUseSerial = OneOf(e, "useserial", "yes", "no"); o.BiosRebootTimeout = Int(e, "rebootTimeout"); break;
                     case "kernel": o.Kernel = e.Value.Trim(); break;
                     case "initrd": o.Initrd = e.Value.Trim(); break;
                     case "cmdline": o.Cmdline = e.Value; break;
@@ -147,6 +161,19 @@ public static partial class DomainXml
                     case "pae": f.Pae = true; break;
                     case "vmport": f.VmPortState = A(e, "state"); break;
                     case "smm": f.Smm = A(e, "state") != "off"; break;
+                    case "hyperv": f.Hyperv = Hyperv(e); break;
+                    case "kvm":
+                        f.Kvm = [];
+                        foreach (var k in e.Elements())
+                            if (k.Name.LocalName is "hidden" or "hint-dedicated" or "poll-control" or "pv-ipi" or "dirty-ring")
+                                f.Kvm.Add((k.Name.LocalName, OneOf(k, "state", "on", "off") ?? "on"));
+                            else Unsupported(k, "kvm");
+                        break;
+                    case "pvspinlock" or "pmu" or "vmcoreinfo" or "hap" or "privnet" or "htm" or "async-teardown":
+                        f.Switches.Add((e.Name.LocalName, OneOf(e, e.Name.LocalName == "async-teardown" ? "enabled" : "state", "on", "off", "yes", "no") ?? "on"));
+                        break;
+                    case "ioapic": f.IoapicDriver = OneOf(e, "driver", "qemu", "kvm"); break;
+                    case "msrs": f.MsrsUnknown = OneOf(e, "unknown", "ignore", "fail"); break;
                     default: Unsupported(e, "features"); break;
                 }
             }
@@ -174,7 +201,23 @@ public static partial class DomainXml
                     case "feature":
                         cpu.Features.Add((OneOf(e, "policy", "force", "require", "optional", "disable", "forbid") ?? "require", A(e, "name") ?? ""));
                         break;
-                    case "cache": break; // <cache mode='passthrough'/>: QEMU's default for host CPUs
+                    case "cache": cpu.CacheMode = OneOf(e, "mode", "passthrough", "emulate", "disable"); cpu.CacheLevel = Int(e, "level"); break;
+                    case "maxphysaddr": cpu.MaxPhysAddrMode = OneOf(e, "mode", "passthrough", "emulate"); cpu.MaxPhysAddrBits = Int(e, "bits"); break;
+                    case "vendor": break; // <vendor> is host-model's, written by libvirt only in live XML
+                    case "numa":
+                        foreach (var cell in e.Elements())
+                        {
+                            if (cell.Name.LocalName != "cell") { Unsupported(cell, "numa"); continue; }
+                            if (!Units.TryToKiB(A(cell, "memory") ?? "", A(cell, "unit"), out var ck))
+                                Problems.Add($"A NUMA <cell> needs memory='SIZE' (with unit=), not '{A(cell, "memory")}'.", cell);
+                            cpu.NumaCells.Add(new NumaCellDef
+                            {
+                                Id = Int(cell, "id"), Cpus = A(cell, "cpus") ?? "", MemoryKiB = ck,
+                                MemAccess = OneOf(cell, "memAccess", "shared", "private"), Discard = OneOf(cell, "discard", "yes", "no"),
+                            });
+                            foreach (var x in cell.Elements()) Unsupported(x, "cell");
+                        }
+                        break;
                     default: Unsupported(e, "cpu"); break;
                 }
             }
@@ -195,7 +238,7 @@ public static partial class DomainXml
 
         private AddressDef Address(XElement e) => new()
         {
-            Type = OneOf(e, "type", "pci", "drive", "virtio-serial", "usb", "isa") ?? "pci",
+            Type = OneOf(e, "type", "pci", "drive", "virtio-serial", "usb", "isa", "ccid", "unassigned") ?? "pci",
             Attributes = e.Attributes().Where(a => a.Name != "type").Select(a => KeyValuePair.Create(a.Name.LocalName, a.Value)).ToList(),
         };
 
@@ -210,27 +253,49 @@ public static partial class DomainXml
                     case "disk": d.Disks.Add(Disk(e)); break;
                     case "controller": d.Controllers.Add(Controller(e)); break;
                     case "interface": d.Interfaces.Add(Interface(e)); break;
-                    case "serial": d.Serials.Add(Char(e, "pty", "file", "unix", "null")); break;
-                    case "console": d.Consoles.Add(Char(e, "pty", "file", "unix", "null")); break;
-                    case "channel": d.Channels.Add(Char(e, "unix", "pty")); break;
+                    case "serial": d.Serials.Add(Char(e, CharTypes)); break;
+                    case "console": d.Consoles.Add(Char(e, CharTypes)); break;
+                    case "channel": d.Channels.Add(Char(e, "unix", "pty", "spicevmc", "spiceport")); break;
+                    case "parallel": d.Parallels.Add(Char(e, CharTypes)); break;
+                    case "sound": d.Sounds.Add(Sound(e)); break;
+                    case "audio": d.Audios.Add(Audio(e)); break;
+                    case "redirdev": d.Redirdevs.Add(Redirdev(e)); break;
+                    case "smartcard": d.Smartcards.Add(Smartcard(e)); break;
+                    case "hub": d.Hubs.Add(Hub(e)); break;
+                    case "tpm": d.Tpms.Add(Tpm(e)); break;
+                    case "watchdog": d.Watchdogs.Add(Watchdog(e)); break;
+                    case "hostdev": d.Hostdevs.Add(Hostdev(e)); break;
+                    case "vsock":
+                        if (d.Vsock is not null) Problems.Add("Only one <vsock> device is allowed.", e);
+                        d.Vsock = Vsock(e);
+                        break;
+                    case "iommu":
+                        if (d.Iommu is not null) Problems.Add("Only one <iommu> device is allowed.", e);
+                        d.Iommu = Iommu(e);
+                        break;
                     case "input": d.Inputs.Add(Input(e)); break;
                     case "graphics": d.Graphics.Add(Graphics(e)); break;
                     case "video": d.Videos.Add(Video(e)); break;
                     case "memballoon":
-                        d.Memballoon = new MemballoonDef { Model = OneOf(e, "model", "virtio", "none") ?? "virtio" };
+                        d.Memballoon = new MemballoonDef
+                        {
+                            Model = OneOf(e, "model", "virtio", "virtio-transitional", "virtio-non-transitional", "none") ?? "virtio",
+                            Autodeflate = OneOf(e, "autodeflate", "on", "off"), FreePageReporting = OneOf(e, "freePageReporting", "on", "off"),
+                        };
                         foreach (var c in e.Elements())
                             switch (c.Name.LocalName)
                             {
                                 case "alias": d.Memballoon.Alias = A(c, "name"); break;
                                 case "address": d.Memballoon.Address = Address(c); break;
-                                case "stats": break;
+                                case "stats": d.Memballoon.StatsPeriod = Int(c, "period"); break;
+                                case "driver": d.Memballoon.Driver = Attrs(c); break;
                                 default: Unsupported(c, "memballoon"); break;
                             }
                         break;
                     case "rng": d.Rngs.Add(Rng(e)); break;
                     case "filesystem": d.Filesystems.Add(Filesystem(e)); break;
                     case "panic":
-                        var panic = new PanicDef { Model = OneOf(e, "model", "isa", "pvpanic") ?? "isa" };
+                        var panic = new PanicDef { Model = OneOf(e, "model", "isa", "pvpanic", "hyperv") };
                         foreach (var c in e.Elements())
                             if (c.Name.LocalName == "address") panic.Address = Address(c);
                             else Unsupported(c, "panic");
@@ -247,7 +312,7 @@ public static partial class DomainXml
             var disk = new DiskDef
             {
                 Type = OneOf(e, "type", "file", "block", "volume", "network") ?? "file",
-                Device = OneOf(e, "device", "disk", "cdrom") ?? "disk",
+                Device = OneOf(e, "device", "disk", "cdrom", "floppy", "lun") ?? "disk",
             };
             foreach (var c in e.Elements())
             {
@@ -260,9 +325,32 @@ public static partial class DomainXml
                         disk.Cache = OneOf(c, "cache", "default", "none", "writethrough", "writeback", "directsync", "unsafe");
                         disk.Io = OneOf(c, "io", "native", "threads", "io_uring");
                         disk.Discard = OneOf(c, "discard", "unmap", "ignore");
+                        disk.Iothread = Int(c, "iothread");
+                        disk.Queues = Int(c, "queues");
+                        disk.ErrorPolicy = OneOf(c, "error_policy", "stop", "report", "ignore", "enospace");
+                        disk.RerrorPolicy = OneOf(c, "rerror_policy", "stop", "report", "ignore");
+                        disk.DetectZeroes = OneOf(c, "detect_zeroes", "off", "on", "unmap");
+                        disk.CopyOnRead = OneOf(c, "copy_on_read", "on", "off");
+                        foreach (var a in c.Attributes().Select(a => a.Name.LocalName).Except(DiskDriverAttributes))
+                            Problems.Add($"Unsupported attribute {a} of <disk><driver>.", c);
                         break;
+                    case "iotune":
+                        foreach (var t in c.Elements())
+                        {
+                            var n = t.Name.LocalName;
+                            if (!IotuneNames.Contains(n)) { Unsupported(t, "iotune"); continue; }
+                            if (n != "group_name" && !ulong.TryParse(t.Value.Trim(), out _))
+                                Problems.Add($"<iotune><{n}> must hold a whole number, not '{t.Value.Trim()}'.", t);
+                            disk.Iotune.Add((n, t.Value.Trim()));
+                        }
+                        break;
+                    case "wwn": disk.Wwn = c.Value.Trim(); break;
+                    case "vendor": disk.Vendor = c.Value.Trim(); break;
+                    case "product": disk.Product = c.Value.Trim(); break;
+                    case "blockio": disk.BlockIoLogical = Int(c, "logical_block_size"); disk.BlockIoPhysical = Int(c, "physical_block_size"); break;
                     case "source":
                         disk.Source = A(c, "file") ?? A(c, "dev");
+                        disk.StartupPolicy = OneOf(c, "startupPolicy", "mandatory", "requisite", "optional");
                         disk.SourcePool = A(c, "pool");
                         disk.SourceVolume = A(c, "volume");
                         if (disk.Type == "network")
@@ -274,7 +362,9 @@ public static partial class DomainXml
                         break;
                     case "target":
                         disk.TargetDev = A(c, "dev") ?? "";
-                        disk.TargetBus = OneOf(c, "bus", "virtio", "sata", "scsi", "ide");
+                        disk.TargetBus = OneOf(c, "bus", "virtio", "sata", "scsi", "ide", "usb", "fdc");
+                        disk.TargetRemovable = OneOf(c, "removable", "on", "off");
+                        disk.TargetRotationRate = Int(c, "rotation_rate");
                         break;
                     case "readonly": disk.ReadOnly = true; break;
                     case "shareable": disk.Shareable = true; break;
@@ -293,20 +383,30 @@ public static partial class DomainXml
         {
             var c = new ControllerDef
             {
-                Type = OneOf(e, "type", "usb", "pci", "sata", "scsi", "virtio-serial", "ide") ?? "",
+                Type = OneOf(e, "type", "usb", "pci", "sata", "scsi", "virtio-serial", "ide", "fdc", "ccid") ?? "",
                 Index = Int(e, "index"),
                 Model = A(e, "model"),
                 Ports = Int(e, "ports"),
+                Vectors = Int(e, "vectors"),
             };
+            if (c.Model is not null && ControllerModels.TryGetValue(c.Type, out var models) && !models.Contains(c.Model))
+                BadValue(e.Attribute("model")!, $"model of <controller type='{c.Type}'>", c.Model, string.Join(", ", models.Select(m => $"'{m}'")));
             foreach (var x in e.Elements())
             {
                 switch (x.Name.LocalName)
                 {
                     case "alias": c.Alias = A(x, "name"); break;
                     case "address": c.Address = Address(x); break;
-                    case "target": c.TargetChassis = A(x, "chassis"); c.TargetPort = A(x, "port"); break;
-                    case "model": break; // <model name='pcie-root-port'/>: implied by the model attribute
-                    case "driver": break;
+                    case "target":
+                        c.TargetChassis = A(x, "chassis"); c.TargetPort = A(x, "port"); c.TargetBusNr = A(x, "busNr");
+                        c.TargetIndex = A(x, "index"); c.TargetHotplug = OneOf(x, "hotplug", "on", "off");
+                        foreach (var n in x.Elements())
+                            if (n.Name.LocalName == "node" && int.TryParse(n.Value.Trim(), out var node)) c.TargetNode = node;
+                            else Unsupported(n, "target");
+                        break;
+                    case "model": c.ModelName = A(x, "name"); break;
+                    case "master": c.MasterStartPort = Int(x, "startport"); break;
+                    case "driver": c.Driver = Attrs(x); break;
                     default: Unsupported(x, "controller"); break;
                 }
             }
@@ -315,7 +415,7 @@ public static partial class DomainXml
 
         private InterfaceDef Interface(XElement e)
         {
-            var n = new InterfaceDef { Type = OneOf(e, "type", "user", "network", "bridge", "direct") ?? "user" };
+            var n = new InterfaceDef { Type = OneOf(e, "type", "user", "network", "bridge", "direct", "ethernet") ?? "user" };
             foreach (var c in e.Elements())
             {
                 switch (c.Name.LocalName)
@@ -340,7 +440,22 @@ public static partial class DomainXml
                         OneOf(c, "type", "default", "slirp", "passt");
                         n.Backend = A(c, "type");
                         break;
-                    case "driver": break; // <driver name='vhost'/> is a hint; vhost is used only where the host has it
+                    // <driver name='vhost'/> is a hint; vhost is used only where the host has it
+                    case "driver": n.Driver = Attrs(c); break;
+                    case "bandwidth":
+                        n.Bandwidth = new BandwidthDef();
+                        foreach (var b in c.Elements())
+                        {
+                            var attrs = Attrs(b);
+                            foreach (var a in attrs.Where(a => a.Key is not ("average" or "peak" or "burst" or "floor") || !ulong.TryParse(a.Value, out _)))
+                                Problems.Add($"<bandwidth><{b.Name.LocalName} {a.Key}='{a.Value}'>: use average, peak, burst (and floor on inbound) as whole numbers (KiB/s, KiB).", b);
+                            if (b.Name.LocalName == "inbound") n.Bandwidth.Inbound = attrs;
+                            else if (b.Name.LocalName == "outbound") n.Bandwidth.Outbound = attrs;
+                            else Unsupported(b, "bandwidth");
+                        }
+                        break;
+                    case "mtu": n.Mtu = Int(c, "size"); break;
+                    case "rom": n.RomBar = OneOf(c, "bar", "on", "off"); n.RomFile = A(c, "file"); break;
                     default: Unsupported(c, "interface"); break;
                 }
             }
@@ -369,6 +484,28 @@ public static partial class DomainXml
             return pf;
         }
 
+        private static readonly string[] CharTypes = ["pty", "file", "unix", "null", "spicevmc", "spiceport", "tcp", "udp", "stdio", "vc", "dev", "pipe"];
+
+        private static readonly string[] DiskDriverAttributes =
+            ["name", "type", "cache", "io", "discard", "iothread", "queues", "queue_size", "error_policy", "rerror_policy", "detect_zeroes", "copy_on_read"];
+
+        private static readonly string[] IotuneNames =
+        [
+            "total_bytes_sec", "read_bytes_sec", "write_bytes_sec", "total_iops_sec", "read_iops_sec", "write_iops_sec",
+            "total_bytes_sec_max", "read_bytes_sec_max", "write_bytes_sec_max", "total_iops_sec_max", "read_iops_sec_max", "write_iops_sec_max",
+            "total_bytes_sec_max_length", "read_bytes_sec_max_length", "write_bytes_sec_max_length",
+            "total_iops_sec_max_length", "read_iops_sec_max_length", "write_iops_sec_max_length", "size_iops_sec", "group_name",
+        ];
+
+        private static readonly Dictionary<string, string[]> ControllerModels = new()
+        {
+            ["usb"] = ["piix3-uhci", "piix4-uhci", "ehci", "ich9-ehci1", "ich9-uhci1", "ich9-uhci2", "ich9-uhci3", "vt82c686b-uhci", "pci-ohci", "nec-xhci", "qemu-xhci", "none"],
+            ["pci"] = ["pci-root", "pcie-root", "pci-bridge", "dmi-to-pci-bridge", "pcie-to-pci-bridge", "pcie-root-port", "pcie-switch-upstream-port", "pcie-switch-downstream-port", "pci-expander-bus", "pcie-expander-bus"],
+            ["scsi"] = ["virtio-scsi", "virtio-transitional", "virtio-non-transitional", "lsilogic", "lsisas1068", "lsisas1078", "vmpvscsi", "buslogic", "auto"],
+            ["virtio-serial"] = ["virtio", "virtio-transitional", "virtio-non-transitional"],
+            ["ide"] = ["piix3", "piix4", "ich6"],
+        };
+
         private CharDef Char(XElement e, params string[] types)
         {
             var ch = new CharDef { Type = OneOf(e, "type", types) ?? "pty" };
@@ -379,9 +516,10 @@ public static partial class DomainXml
                 {
                     case "source":
                         ch.SourcePath = A(c, "path"); ch.SourceMode = A(c, "mode"); ch.SourceAppend = A(c, "append");
+                        ch.SourceChannel = A(c, "channel"); ch.SourceHost = A(c, "host"); ch.SourceService = A(c, "service");
                         break;
                     case "target":
-                        ch.TargetType = A(c, "type"); ch.TargetPort = Int(c, "port"); ch.TargetName = A(c, "name");
+                        ch.TargetType = A(c, "type"); ch.TargetPort = Int(c, "port"); ch.TargetName = A(c, "name"); ch.TargetState = A(c, "state");
                         foreach (var m in c.Elements())
                             if (m.Name.LocalName == "model") ch.TargetModel = A(m, "name");
                             else Unsupported(m, "target");
@@ -389,7 +527,7 @@ public static partial class DomainXml
                     case "log": ch.LogFile = A(c, "file"); ch.LogAppend = A(c, "append"); break;
                     case "alias": ch.Alias = A(c, "name"); break;
                     case "address": ch.Address = Address(c); break;
-                    case "protocol": break;
+                    case "protocol": ch.Protocol = OneOf(c, "type", "raw", "telnet", "telnets", "tls"); break;
                     default: Unsupported(c, parent); break;
                 }
             }
@@ -397,6 +535,8 @@ public static partial class DomainXml
             if (ch.Type == "unix" && ch.SourcePath is null && parent != "channel") Problems.Add($"A <{parent} type='unix'> needs <source mode='bind' path='...'/>.", e);
             if (parent == "channel" && ch.TargetType != "virtio")
                 Problems.Add($"Unsupported channel target type '{ch.TargetType}'; Vireo supports <target type='virtio' name='...'/>.", e);
+            if (ch.Type == "spiceport" && ch.SourceChannel is null) Problems.Add($"A <{parent} type='spiceport'> needs <source channel='NAME'/>.", e);
+            if (ch.Type is "tcp" or "udp" && ch.SourceService is null) Problems.Add($"A <{parent} type='{ch.Type}'> needs <source mode='bind|connect' host='HOST' service='PORT'/>.", e);
             if (parent == "console" && ch.TargetType is not (null or "serial" or "virtio"))
                 BadValue(e, "console target type", ch.TargetType, "'serial' or 'virtio'");
             return ch;
@@ -406,12 +546,16 @@ public static partial class DomainXml
         {
             var i = new InputDef
             {
-                Type = OneOf(e, "type", "tablet", "mouse", "keyboard") ?? "tablet",
+                Type = OneOf(e, "type", "tablet", "mouse", "keyboard", "passthrough", "evdev") ?? "tablet",
                 Bus = OneOf(e, "bus", "usb", "ps2", "virtio") ?? "usb",
+                Model = OneOf(e, "model", "virtio", "virtio-transitional", "virtio-non-transitional"),
             };
+            if (A(e, "bus") is null && i.Type is "mouse" or "keyboard") i.Bus = "ps2";
             foreach (var c in e.Elements())
                 switch (c.Name.LocalName)
                 {
+                    case "source": i.SourceEvdev = A(c, "evdev") ?? A(c, "dev"); break;
+                    case "driver": break;
                     case "alias": i.Alias = A(c, "name"); break;
                     case "address": i.Address = Address(c); break;
                     default: Unsupported(c, "input"); break;
@@ -421,19 +565,43 @@ public static partial class DomainXml
 
         private GraphicsDef Graphics(XElement e)
         {
-            var g = new GraphicsDef { Type = OneOf(e, "type", "vnc") ?? "vnc", Passwd = A(e, "passwd") };
+            var g = new GraphicsDef
+            {
+                Type = OneOf(e, "type", "vnc", "spice") ?? "vnc", Passwd = A(e, "passwd"), PasswdValidTo = A(e, "passwdValidTo"),
+                Keymap = A(e, "keymap"), Connected = OneOf(e, "connected", "keep", "disconnect", "fail"),
+                SharePolicy = OneOf(e, "sharePolicy", "allow-exclusive", "force-shared", "ignore"),
+                DefaultMode = OneOf(e, "defaultMode", "any", "secure", "insecure"),
+            };
             g.Port = Int(e, "port");
+            g.TlsPort = Int(e, "tlsPort");
+            g.WebsocketPort = Int(e, "websocket");
             g.AutoPort = A(e, "autoport") is null ? g.Port is null or -1 : YesNo(A(e, "autoport"));
             if (g.Port == -1) g.Port = null;
+            if (g.WebsocketPort == -1) g.WebsocketPort = null;
             g.Listen = A(e, "listen");
             foreach (var c in e.Elements())
                 switch (c.Name.LocalName)
                 {
                     case "listen":
-                        var lt = OneOf(c, "type", "address", "none");
-                        if (lt == "address") g.Listen = A(c, "address") ?? g.Listen;
+                        g.ListenType = OneOf(c, "type", "address", "none", "network", "socket");
+                        if (g.ListenType == "address") g.Listen = A(c, "address") ?? g.Listen;
+                        g.ListenNetwork = A(c, "network");
+                        g.ListenSocket = A(c, "socket");
                         break;
-                    case "image": break; // <image compression='off'/> is spice's
+                    case "image" when g.Type == "spice": g.ImageCompression = OneOf(c, "compression", "auto_glz", "auto_lz", "quic", "glz", "lz", "off"); break;
+                    case "jpeg" when g.Type == "spice": g.JpegCompression = OneOf(c, "compression", "auto", "never", "always"); break;
+                    case "zlib" when g.Type == "spice": g.ZlibCompression = OneOf(c, "compression", "auto", "never", "always"); break;
+                    case "playback" when g.Type == "spice": g.PlaybackCompression = OneOf(c, "compression", "on", "off"); break;
+                    case "streaming" when g.Type == "spice": g.StreamingMode = OneOf(c, "mode", "filter", "all", "off"); break;
+                    case "clipboard" when g.Type == "spice": g.ClipboardCopyPaste = OneOf(c, "copypaste", "yes", "no"); break;
+                    case "mouse" when g.Type == "spice": g.MouseMode = OneOf(c, "mode", "server", "client"); break;
+                    case "filetransfer" when g.Type == "spice": g.FileTransfer = OneOf(c, "enable", "yes", "no"); break;
+                    case "gl" when g.Type == "spice": g.GlEnable = OneOf(c, "enable", "yes", "no"); g.GlRenderNode = A(c, "rendernode"); break;
+                    case "channel" when g.Type == "spice":
+                        g.Channels.Add((OneOf(c, "name", "main", "display", "inputs", "cursor", "playback", "record", "smartcard", "usbredir") ?? "",
+                            OneOf(c, "mode", "secure", "insecure", "any") ?? "any"));
+                        break;
+                    case "audio": g.AudioId = Int(c, "id"); break;
                     default: Unsupported(c, "graphics"); break;
                 }
             return g;
@@ -446,10 +614,14 @@ public static partial class DomainXml
                 switch (c.Name.LocalName)
                 {
                     case "model":
-                        v.Model = OneOf(c, "type", "vga", "cirrus", "virtio", "bochs", "qxl", "none") ?? "vga";
-                        v.Vram = Int(c, "vram"); v.Heads = Int(c, "heads");
+                        v.Model = OneOf(c, "type", "vga", "cirrus", "virtio", "bochs", "qxl", "ramfb", "vmvga", "none") ?? "vga";
+                        v.Vram = Int(c, "vram"); v.Heads = Int(c, "heads"); v.Ram = Int(c, "ram"); v.Vgamem = Int(c, "vgamem"); v.Vram64 = Int(c, "vram64");
                         v.Primary = A(c, "primary") is { } p ? YesNo(p) : null;
+                        foreach (var x in c.Elements())
+                            if (x.Name.LocalName == "acceleration") { v.Accel3d = OneOf(x, "accel3d", "yes", "no"); v.Accel2d = OneOf(x, "accel2d", "yes", "no"); }
+                            else Unsupported(x, "model");
                         break;
+                    case "driver": v.Driver = Attrs(c); break;
                     case "alias": v.Alias = A(c, "name"); break;
                     case "address": v.Address = Address(c); break;
                     default: Unsupported(c, "video"); break;

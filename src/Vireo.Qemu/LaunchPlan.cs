@@ -22,6 +22,17 @@ public sealed record LaunchContext
     public IReadOnlyDictionary<string, int> TapFds { get; init; } = new Dictionary<string, int>();
     /// <summary>Wait for the guest's state from a saved file (-incoming defer; restore sends migrate-incoming).</summary>
     public bool Incoming { get; init; }
+    /// <summary>The TCP port the engine found free for a SPICE display with autoport.</summary>
+    public int? SpicePort { get; init; }
+    /// <summary>USB host devices found on the host (by alias): bus and device number for usb-host.</summary>
+    public IReadOnlyDictionary<string, (int Bus, int Device)> HostdevPaths { get; init; } = new Dictionary<string, (int, int)>();
+    /// <summary>swtpm's control sockets, by TPM alias (the engine starts one swtpm per emulated TPM).</summary>
+    public IReadOnlyDictionary<string, string> TpmSockets { get; init; } = new Dictionary<string, string>();
+    /// <summary>An fd of /dev/vhost-vsock in the child, and the guest CID the engine chose for cid auto='yes'.</summary>
+    public int? VsockFd { get; init; }
+    public uint? VsockCid { get; init; }
+    /// <summary>Where hugetlbfs is mounted, when the host has it (memory backed by huge pages).</summary>
+    public string? HugepagesMount { get; init; }
 }
 
 /// <summary>A definition this QEMU cannot run; the message says why and what to change.</summary>

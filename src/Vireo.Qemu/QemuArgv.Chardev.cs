@@ -14,6 +14,12 @@ public static partial class QemuArgv
             "unix" => $"socket,id={id},path={Escape(c.SourcePath ?? Path.Combine(ctx.ChannelDir, $"{c.TargetName ?? id}.sock"))}" +
                       (c.SourceMode == "connect" ? "" : ",server=on,wait=off"),
             "null" => $"null,id={id}",
+            // SPICE channels: the agent (vdagent) on com.redhat.spice.0, or a named port the client opens.
+            "spicevmc" => $"spicevmc,id={id},name=vdagent",
+            "spiceport" => $"spiceport,id={id},name={Escape(c.SourceChannel!)}",
+            "tcp" => $"socket,id={id},host={c.SourceHost ?? "127.0.0.1"},port={c.SourceService}" +
+                     (c.SourceMode == "connect" ? "" : ",server=on,wait=off") + (c.Protocol == "telnet" ? ",telnet=on" : ""),
+            "udp" => $"udp,id={id},host={c.SourceHost ?? "127.0.0.1"},port={c.SourceService}",
             _ => throw new LaunchException($"Unsupported character device type '{c.Type}'."),
         };
         if (c.LogFile is { } log) s += $",logfile={Escape(log)}{(c.LogAppend == "off" ? ",logappend=off" : ",logappend=on")}";
@@ -35,14 +41,24 @@ public static partial class QemuArgv
             a.Add("-chardev", ChardevBackend(c, id, ctx));
             a.Device(new JsonObject { ["driver"] = "virtconsole", ["chardev"] = id, ["id"] = c.Alias });
         }
+        foreach (var p in d.Devices.Parallels)
+        {
+            var id = $"char{p.Alias}";
+            a.Add("-chardev", ChardevBackend(p, id, ctx));
+            a.Device(new JsonObject { ["driver"] = "isa-parallel", ["chardev"] = id, ["id"] = p.Alias });
+        }
         var nr = 1;
         foreach (var c in d.Devices.Channels)
         {
             var id = $"char{c.Alias}";
             a.Add("-chardev", ChardevBackend(c, id, ctx));
+            var port = c.Address is { Type: "virtio-serial" } && c.Address.Get("port") is { } pn ? ParseNum(pn) : nr;
+            var ctl = c.Address is { Type: "virtio-serial" } && c.Address.Get("controller") is { } cn ? ParseNum(cn) : 0;
+            nr = port + 1;
             a.Device(new JsonObject
             {
-                ["driver"] = "virtserialport", ["bus"] = "virtio-serial0.0", ["nr"] = nr++, ["chardev"] = id, ["id"] = c.Alias, ["name"] = c.TargetName,
+                ["driver"] = "virtserialport", ["bus"] = $"virtio-serial{ctl}.0", ["nr"] = port, ["chardev"] = id, ["id"] = c.Alias,
+                ["name"] = c.TargetName ?? (c.Type == "spicevmc" ? "com.redhat.spice.0" : null),
             });
         }
     }

@@ -37,7 +37,8 @@ public static partial class QemuArgv
                     "ich9-ehci1" => new JsonObject { ["driver"] = "ich9-usb-ehci1", ["id"] = c.Alias },
                     "ich9-uhci1" or "ich9-uhci2" or "ich9-uhci3" => new JsonObject
                     {
-                        ["driver"] = "ich9-usb-" + c.Model![5..], ["masterbus"] = "usb.0", ["firstport"] = c.Model[^1] switch { '1' => 0, '2' => 2, _ => 4 }, ["id"] = c.Alias,
+                        // A companion joins its EHCI's bus: it has no bus of its own, and no id (the alias is the EHCI's).
+                        ["driver"] = "ich9-usb-" + c.Model![5..], ["masterbus"] = $"{c.Alias}.0", ["firstport"] = c.MasterStartPort ?? c.Model[^1] switch { '1' => 0, '2' => 2, _ => 4 },
                     },
                     var m => throw new LaunchException($"Unsupported USB controller model '{m}'; use qemu-xhci, piix3-uhci or none."),
                 },
@@ -145,7 +146,18 @@ public static partial class QemuArgv
         {
             case "virtio":
                 dev["driver"] = "virtio-blk-pci";
+                if (disk.Iothread is { } it) dev["iothread"] = $"iothread{it}";
+                if (disk.Queues is { } q) dev["num-queues"] = q;
                 PciAddress(d, disk.Address, dev);
+                break;
+            case "usb":
+                dev["driver"] = "usb-storage";
+                UsbAddress(disk.Address, dev);
+                if (cd) dev["removable"] = true;
+                break;
+            case "fdc":
+                dev["driver"] = "floppy";
+                dev["unit"] = idx;
                 break;
             case "sata":
                 dev["driver"] = cd ? "ide-cd" : "ide-hd";
@@ -251,9 +263,10 @@ public static partial class QemuArgv
         }
     }
 
-    private static void Misc(DomainDef d, Args a)
+    private static void Misc(DomainDef d, LaunchContext ctx, Args a)
     {
         Panics(d, a);
+        Platform(d, ctx, a);
         foreach (var i in d.Devices.Inputs.Where(i => i.Bus != "ps2"))
         {
             var driver = (i.Type, i.Bus) switch
@@ -261,32 +274,18 @@ public static partial class QemuArgv
                 ("tablet", "usb") => "usb-tablet", ("mouse", "usb") => "usb-mouse", ("keyboard", "usb") => "usb-kbd",
                 ("tablet", _) => "virtio-tablet-pci", ("mouse", _) => "virtio-mouse-pci", _ => "virtio-keyboard-pci",
             };
+            if (i.Type is "passthrough" or "evdev")
+                throw new LaunchException($"<input type='{i.Type}'> passes a host input device ({i.SourceEvdev}) to the guest; Vireo does not support it yet.");
             var dev = new JsonObject { ["driver"] = driver, ["id"] = i.Alias };
-            if (i.Bus == "usb") dev["bus"] = "usb.0";
+            if (i.Bus == "usb") UsbAddress(i.Address, dev);
             else PciAddress(d, i.Address, dev);
-            a.Device(dev);
-        }
-        foreach (var g in d.Devices.Graphics)
-        {
-            var listen = g.Listen ?? "127.0.0.1";
-            // Autoport: QEMU picks the first free display from :0 up (port 5900 up); the engine reads it back.
-            a.Add("-vnc", g.AutoPort || g.Port is null ? $"{listen}:0,to=99" : $"{listen}:{g.Port - 5900}");
-        }
-        foreach (var v in d.Devices.Videos)
-        {
-            if (v.Model == "none") continue;
-            var dev = new JsonObject
-            {
-                ["driver"] = v.Model switch { "cirrus" => "cirrus-vga", "virtio" => "virtio-vga", "bochs" => "bochs-display", "qxl" => "qxl-vga", _ => "VGA" },
-                ["id"] = v.Alias,
-            };
-            if (v.Vram is { } vram && v.Model is "vga") dev["vgamem_mb"] = Math.Max(1, vram / 1024);
-            PciAddress(d, v.Address, dev);
             a.Device(dev);
         }
         if (d.Devices.Memballoon is { Model: "virtio" } mb)
         {
             var dev = new JsonObject { ["driver"] = "virtio-balloon-pci", ["id"] = mb.Alias };
+            if (mb.Autodeflate == "on") dev["deflate-on-oom"] = true;
+            if (mb.FreePageReporting == "on") dev["free-page-reporting"] = true;
             PciAddress(d, mb.Address, dev);
             a.Device(dev);
         }
@@ -303,10 +302,87 @@ public static partial class QemuArgv
         }
     }
 
+    private static void Watchdogs(DomainDef d, Args a)
+    {
+        foreach (var w in d.Devices.Watchdogs)
+        {
+            switch (w.Model)
+            {
+                case "i6300esb":
+                    var dev = new JsonObject { ["driver"] = "i6300esb", ["id"] = w.Alias };
+                    PciAddress(d, w.Address, dev);
+                    a.Device(dev);
+                    break;
+                case "ib700":
+                    a.Device(new JsonObject { ["driver"] = "ib700", ["id"] = w.Alias });
+                    break;
+                case "itco":
+                    // q35's ICH9 LPC has the TCO watchdog built in; it only has to be allowed to act.
+                    if (!IsQ35(d)) throw new LaunchException("The itco watchdog is part of the q35 machine's ICH9 chipset; use model='i6300esb' or 'ib700' on machine 'pc'.");
+                    a.Add("-global", "ICH9-LPC.noreboot=off");
+                    break;
+                default:
+                    throw new LaunchException($"Watchdog model '{w.Model}' is not available on x86; use i6300esb, ib700 or itco.");
+            }
+        }
+        if (d.Devices.Watchdogs.FirstOrDefault()?.Action is { } action)
+            a.Add("-action", "watchdog=" + action switch
+            {
+                "reset" or "shutdown" or "pause" or "none" or "inject-nmi" => action,
+                "poweroff" => "poweroff",
+                _ => throw new LaunchException($"Watchdog action '{action}' is not supported; use reset, shutdown, poweroff, pause, none or inject-nmi."),
+            });
+    }
+
+    private static void Platform(DomainDef d, LaunchContext ctx, Args a)
+    {
+        var dev = d.Devices;
+        if (d.Features.Switch("vmcoreinfo") == "on") a.Device(new JsonObject { ["driver"] = "vmcoreinfo" });
+        if (dev.Iommu is { } mmu)
+        {
+            var o = new JsonObject { ["driver"] = mmu.Model switch { "intel" => "intel-iommu", "virtio" => "virtio-iommu-pci", var m => throw new LaunchException($"IOMMU model '{m}' is not available on x86; use intel or virtio.") }, ["id"] = mmu.Alias };
+            if (mmu.Option("intremap") is { } ir) o["intremap"] = ir;
+            if (mmu.Option("caching_mode") is { } cm) o["caching-mode"] = cm == "on";
+            if (mmu.Option("eim") is { } eim) o["eim"] = eim;
+            if (mmu.Option("iotlb") is { } iotlb) o["device-iotlb"] = iotlb == "on";
+            if (mmu.Option("aw_bits") is { } aw) o["aw-bits"] = ParseNum(aw);
+            if (mmu.Model == "virtio") PciAddress(d, mmu.Address, o);
+            a.Device(o);
+        }
+        if (dev.Vsock is { } vs)
+        {
+            if (ctx.VsockFd is not { } vfd)
+                throw new LaunchException("A <vsock> device needs /dev/vhost-vsock opened by the engine before the argv is built.");
+            var o = new JsonObject { ["driver"] = "vhost-vsock-pci", ["id"] = vs.Alias, ["guest-cid"] = vs.CidAddress ?? ctx.VsockCid ?? 0, ["vhostfd"] = vfd.ToString(CultureInfo.InvariantCulture) };
+            PciAddress(d, vs.Address, o);
+            a.Device(o);
+        }
+        foreach (var t in dev.Tpms)
+        {
+            // The emulator backend is swtpm on a unix socket the engine starts it on; passthrough is the host's own TPM.
+            var chr = $"chr{t.Alias}";
+            var tpmdev = $"tpm-{t.Alias}";
+            if (t.BackendType == "emulator")
+            {
+                if (!ctx.TpmSockets.TryGetValue(t.Alias!, out var sock))
+                    throw new LaunchException($"<tpm> {t.Alias} needs its swtpm socket: the engine starts swtpm before the argv is built.");
+                a.Add("-chardev", $"socket,id={chr},path={Escape(sock)}");
+                a.Add("-tpmdev", $"emulator,id={tpmdev},chardev={chr}");
+            }
+            else if (t.BackendType == "passthrough")
+                a.Add("-tpmdev", $"passthrough,id={tpmdev},path={Escape(t.DevicePath ?? "/dev/tpm0")}");
+            else
+                throw new LaunchException($"TPM backend type '{t.BackendType}' is not supported; use 'emulator' (swtpm) or 'passthrough'.");
+            a.Device(new JsonObject { ["driver"] = t.Model, ["tpmdev"] = tpmdev, ["id"] = t.Alias });
+        }
+        Watchdogs(d, a);
+    }
+
     private static void Panics(DomainDef d, Args a)
     {
         foreach (var p in d.Devices.Panics)
         {
+            if (p.Model == "hyperv") continue; // a CPU flag (hv-crash), set with the CPU model
             if (p.Model == "pvpanic")
             {
                 var dev = new JsonObject { ["driver"] = "pvpanic-pci" };

@@ -15,8 +15,19 @@ public static partial class QemuArgv
         if (d.Features.VmPortState is { } vp) mopts += $",vmport={vp}";
         if (!d.Features.Acpi) mopts += ",acpi=off";
         if (d.Features.Smm is { } smm) mopts += smm ? ",smm=on" : ",smm=off";
+        if (d.Features.IoapicDriver is { } ioapic) mopts += ioapic == "qemu" ? ",kernel_irqchip=split" : ",kernel_irqchip=on";
+        if (d.MemoryBacking?.NoSharePages == true) mopts += ",mem-merge=off";
+        var hugepages = d.MemoryBacking?.Hugepages == true;
+        if (hugepages && ctx.HugepagesMount is null)
+            throw new LaunchException("<memoryBacking><hugepages/> needs huge pages, and this host has no hugetlbfs mounted; mount one (mount -t hugetlbfs none /dev/hugepages), reserve pages (sysctl vm.nr_hugepages), or remove <hugepages/>.");
+        var numa = d.Cpu?.NumaCells ?? [];
         // Shared guest RAM (virtiofs): a memfd backend the vhost-user process can map.
-        if (d.MemoryBacking is { AccessMode: "shared" } || d.MemoryBacking?.SourceType is "memfd")
+        if (numa.Count == 0 && hugepages)
+        {
+            a.Add("-object", MemoryBackend(d, "pc.ram", d.MemoryKiB, ctx, null).ToJsonString());
+            mopts += ",memory-backend=pc.ram";
+        }
+        else if (numa.Count == 0 && (d.MemoryBacking is { AccessMode: "shared" } || d.MemoryBacking?.SourceType is "memfd"))
         {
             var backend = new System.Text.Json.Nodes.JsonObject
             {
@@ -40,10 +51,21 @@ public static partial class QemuArgv
         // type='qemu' is TCG; multi-threaded TCG gives each vCPU its own host thread.
         a.Add("-accel", d.Type == "kvm" ? "kvm" : "tcg,thread=multi");
         a.Add("-cpu", CpuModel(d));
-        a.Add("-m", $"size={d.MemoryKiB}k");
-        a.Add("-overcommit", "mem-lock=off");
+        a.Add("-m", d.MaxMemory is { } mm ? $"size={d.MemoryKiB}k,slots={mm.Slots},maxmem={mm.KiB}k" : $"size={d.MemoryKiB}k");
+        a.Add("-overcommit", d.MemoryBacking?.Locked == true ? "mem-lock=on" : "mem-lock=off");
         a.Add("-smp", Smp(d));
+        for (int n = 0; n < numa.Count; n++)
+        {
+            var cell = numa[n];
+            var id = cell.Id ?? n;
+            a.Add("-object", MemoryBackend(d, $"ram-node{id}", cell.MemoryKiB, ctx, cell.MemAccess).ToJsonString());
+            a.Add("-numa", $"node,nodeid={id},cpus={cell.Cpus.Replace(",", ",cpus=")},memdev=ram-node{id}");
+        }
+        if (d.Iothreads is { } io)
+            for (int t = 1; t <= io.Count; t++)
+                a.Object(new System.Text.Json.Nodes.JsonObject { ["qom-type"] = "iothread", ["id"] = $"iothread{(io.Ids.Count >= t ? io.Ids[t - 1] : t)}" });
         a.Add("-uuid", d.Uuid.ToString());
+        Smbios(d, a);
         a.Add("-no-user-config", "-nodefaults");
         a.Add("-chardev", $"socket,id=charmonitor,fd={ctx.MonitorFd},server=on,wait=off");
         a.Add("-mon", "chardev=charmonitor,id=monitor,mode=control");
@@ -80,6 +102,50 @@ public static partial class QemuArgv
         a.Add("-msg", "timestamp=on");
     }
 
+    /// <summary>A RAM backend: huge pages from hugetlbfs, memfd when shared (vhost-user), plain RAM otherwise.</summary>
+    private static System.Text.Json.Nodes.JsonObject MemoryBackend(DomainDef d, string id, ulong kib, LaunchContext ctx, string? access)
+    {
+        var mb = d.MemoryBacking;
+        var shared = (access ?? mb?.AccessMode) == "shared";
+        var o = new System.Text.Json.Nodes.JsonObject();
+        if (mb?.Hugepages == true)
+        {
+            o["qom-type"] = "memory-backend-file";
+            o["id"] = id;
+            o["mem-path"] = ctx.HugepagesMount;
+            o["prealloc"] = true;
+        }
+        else if (shared || mb?.SourceType == "memfd")
+        {
+            o["qom-type"] = "memory-backend-memfd";
+            o["id"] = id;
+        }
+        else
+        {
+            o["qom-type"] = "memory-backend-ram";
+            o["id"] = id;
+        }
+        o["size"] = kib * 1024;
+        if (shared) o["share"] = true;
+        if (mb?.Discard == true) o["discard-data"] = true;
+        return o;
+    }
+
+    /// <summary>&lt;os&gt;&lt;smbios mode='sysinfo'/&gt;: the &lt;sysinfo&gt; strings as SMBIOS tables 0-3 and 11 (OEM strings).</summary>
+    private static void Smbios(DomainDef d, Args a)
+    {
+        if (d.Os.SmbiosMode is "host")
+            throw new LaunchException("<smbios mode='host'/> copies this host's SMBIOS tables, which Vireo does not do; use mode='sysinfo' with a <sysinfo> block, or remove it.");
+        if (d.Os.SmbiosMode != "sysinfo" || d.Sysinfo.FirstOrDefault(s => s.Type == "smbios") is not { } si) return;
+        foreach (var (block, entries) in si.Blocks)
+        {
+            var type = block switch { "bios" => 0, "system" => 1, "baseBoard" => 2, "chassis" => 3, _ => -1 };
+            if (type < 0 || entries.Count == 0) continue;
+            a.Add("-smbios", $"type={type}" + string.Concat(entries.Select(e => $",{e.Name}={Escape(e.Value)}")));
+        }
+        foreach (var oem in si.OemStrings) a.Add("-smbios", $"type=11,value={Escape(oem)}");
+    }
+
     private static void Flash(Args a, string node, string path, bool readOnly)
     {
         a.Add("-blockdev", new System.Text.Json.Nodes.JsonObject
@@ -107,6 +173,30 @@ public static partial class QemuArgv
         // kvmclock (and the guest's ptp_kvm on top of it) is KVM's paravirtual clock.
         if (kvm && d.Clock?.Timers.FirstOrDefault(t => t.Name == "kvmclock") is { Present: { } present })
             model += present == "yes" ? ",kvmclock=on" : ",kvmclock=off";
+        // Hyper-V enlightenments: QEMU's hv-* flags. Under TCG QEMU takes some and refuses the ones that need KVM in its own words.
+        if (d.Clock?.Timers.Any(t => t.Name == "hypervclock" && t.Present == "yes") == true) model += ",hv-time=on";
+        if (d.Features.Hyperv is { } hv)
+        {
+            if (hv.Mode == "passthrough") model += ",hv-passthrough=on";
+            foreach (var f in hv.Features)
+            {
+                var flag = "hv-" + f.Name.Replace('_', '-');
+                if (f.Name == "spinlocks") model += f.State == "on" ? $",hv-spinlocks=0x{f.Retries ?? 0x1fff:x}" : "";
+                else if (f.Name == "vendor_id") model += f.State == "on" && f.Value is not null ? $",hv-vendor-id={f.Value}" : "";
+                else model += $",{flag}={f.State}";
+                foreach (var (child, state) in f.Children) model += $",{flag}-{child}={state}";
+            }
+        }
+        if (d.Devices.Panics.Any(p => p.Model == "hyperv")) model += ",hv-crash";
+        foreach (var (name, state) in d.Features.Kvm ?? [])
+            model += name switch
+            {
+                "hidden" => state == "on" ? ",kvm=off" : "",
+                "dirty-ring" => "",
+                _ => $",kvm-{name}={state}",
+            };
+        if (d.Features.Switch("pvspinlock") is { } pv) model += $",kvm-pv-unhalt={pv}";
+        if (d.Features.Switch("pmu") is { } pmu) model += $",pmu={pmu}";
         if (cpu is null) return model;
         foreach (var (policy, name) in cpu.Features)
             model += policy is "disable" or "forbid" ? $",{name}=off" : $",{name}=on";

@@ -22,7 +22,14 @@ public static partial class QemuArgv
         Filesystems(d, ctx, a);
         Nics(d, ctx, a);
         Chardevs(d, ctx, a);
-        Misc(d, a);
+        Audio(d, a);
+        Graphics(d, ctx, a);
+        Videos(d, a);
+        Sounds(d, a);
+        UsbDevices(d, ctx, a);
+        Misc(d, ctx, a);
+        // <qemu:commandline>: the user's own arguments, last, exactly as written.
+        a.Add([.. d.QemuArgs]);
         return a.List;
     }
 

@@ -69,13 +69,13 @@ public class DomainXmlTests
               <name>vm1</name>
               <memory>1024</memory>
               <devices>
-                <sound model='ich9'/>
+                <gpu model='fast'/>
               </devices>
             </domain>
             """));
         var p = Assert.Single(e.Problems);
         Assert.Equal(5, p.Line);
-        Assert.Contains("Unsupported element <sound> in <devices>", p.Message);
+        Assert.Contains("Unsupported element <gpu> in <devices>", p.Message);
     }
 
     [Fact]
@@ -85,15 +85,15 @@ public class DomainXmlTests
             <domain type='xen'>
               <name>vm1</name>
               <memory unit='parsecs'>3</memory>
-              <blkiotune/>
-              <devices><hostdev/><disk type='nvme' device='disk'><target dev='vda'/></disk></devices>
+              <frobnicate/>
+              <devices><gpu/><disk type='nvme' device='disk'><target dev='vda'/></disk></devices>
             </domain>
             """));
         var text = string.Join("\n", e.Problems);
         Assert.Contains("line 1: Unsupported type of <domain> 'xen'", text);
         Assert.Contains("line 3: Bad memory size '3' unit 'parsecs'", text);
-        Assert.Contains("line 4: Unsupported element <blkiotune> in <domain>", text);
-        Assert.Contains("line 5: Unsupported element <hostdev> in <devices>", text);
+        Assert.Contains("line 4: Unsupported element <frobnicate> in <domain>", text);
+        Assert.Contains("line 5: Unsupported element <gpu> in <devices>", text);
         Assert.Contains("Unsupported type of <disk> 'nvme'", text);
         Assert.Equal(5, e.Problems.Count);
     }

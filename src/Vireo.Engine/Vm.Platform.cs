@@ -1,0 +1,148 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Vireo.Model;
+using Vireo.Qemu;
+
+namespace Vireo.Engine;
+
+// What a start needs from the host for the devices beyond disks and NICs (SPICE ports, host
+// devices, huge pages), and what is set over QMP before the guest runs (display passwords,
+// disk I/O limits, balloon statistics).
+public sealed partial class Vm
+{
+    /// <summary>Problems with what the host must provide for the definition's other devices and tuning.</summary>
+    private static IEnumerable<string> PlatformProblems(DomainDef d)
+    {
+        // Tuning that needs cgroups or thread affinity is kept in the definition but not applied yet:
+        // starting without it would hand the user a guest that silently ignores what they asked for.
+        if (d.Cputune is { } ct && (ct.Vcpupins.Count > 0 || ct.Emulatorpin is not null || ct.Iothreadpins.Count > 0 || ct.Shares is not null || ct.Quota is not null || ct.Period is not null || ct.Other.Count > 0))
+            yield return "<cputune> (CPU pinning, shares and quota) is kept in the definition but not applied by Vireo yet; remove it to start this guest.";
+        if (d.Numatune is not null) yield return "<numatune> (host NUMA memory placement) is kept in the definition but not applied by Vireo yet; remove it to start this guest.";
+        if (d.Memtune is not null) yield return "<memtune> (cgroup memory limits) is kept in the definition but not applied by Vireo yet; remove it to start this guest.";
+        if (d.Blkiotune is not null) yield return "<blkiotune> (cgroup block I/O weights) is kept in the definition but not applied by Vireo yet; remove it to start this guest.";
+        foreach (var t in d.Devices.Tpms)
+            yield return $"<tpm model='{t.Model}'> is kept in the definition, but Vireo does not start swtpm for it yet; remove the TPM to start this guest.";
+        if (d.Devices.Vsock is not null && !File.Exists("/dev/vhost-vsock"))
+            yield return "<vsock> needs /dev/vhost-vsock (the vhost_vsock kernel module), which this host does not have; load vhost_vsock or remove the vsock device.";
+        else if (d.Devices.Vsock is not null)
+            yield return "<vsock> is kept in the definition, but Vireo does not open /dev/vhost-vsock for it yet; remove the vsock device to start this guest.";
+        foreach (var n in d.Devices.Interfaces.Where(n => n.Bandwidth is not null))
+            yield return $"Interface '{n.Mac}' has <bandwidth>, which Vireo does not apply yet (tc on the tap); remove it to start this guest.";
+        foreach (var l in d.Seclabels.Where(l => l.Type is "dynamic" or "static" && l.Model is not null))
+            yield return $"<seclabel type='{l.Type}' model='{l.Model}'> needs that security driver, which this host does not run; use <seclabel type='none'/> or remove it.";
+        foreach (var h in d.Devices.Hostdevs)
+        {
+            if (h.Type == "pci" && h.SourceAddress is { } sa)
+            {
+                var addr = PciHostAddress(sa);
+                if (!Directory.Exists($"/sys/bus/pci/devices/{addr}"))
+                    yield return $"Host PCI device {addr} (<hostdev> {h.Alias}) is not present on this host; check lspci -D, or remove the <hostdev>.";
+            }
+            else if (h.Type == "usb" && FindUsbDevice(h) is null)
+                yield return $"Host USB device {UsbName(h)} (<hostdev> {h.Alias}) is not plugged into this host; check lsusb, or remove the <hostdev>.";
+        }
+    }
+
+    internal static string PciHostAddress(AddressDef sa)
+    {
+        int N(string k) => QemuArgvNum(sa.Get(k) ?? "0");
+        return $"{N("domain"):x4}:{N("bus"):x2}:{N("slot"):x2}.{N("function"):x}";
+    }
+
+    private static int QemuArgvNum(string s) =>
+        s.StartsWith("0x", StringComparison.OrdinalIgnoreCase) ? int.Parse(s.AsSpan(2), NumberStyles.HexNumber, CultureInfo.InvariantCulture) : int.Parse(s, CultureInfo.InvariantCulture);
+
+    private static string UsbName(HostdevDef h) =>
+        h.Vendor is not null ? $"{h.Vendor}:{h.Product}" : $"bus {h.SourceAddress?.Get("bus")} device {h.SourceAddress?.Get("device")}";
+
+    /// <summary>The bus and device number of a USB host device, found by vendor/product or by its address in sysfs.</summary>
+    private static (int Bus, int Device)? FindUsbDevice(HostdevDef h)
+    {
+        const string root = "/sys/bus/usb/devices";
+        if (!Directory.Exists(root)) return null;
+        static string? Read(string dir, string f) { try { return File.ReadAllText(Path.Combine(dir, f)).Trim(); } catch (IOException) { return null; } catch (UnauthorizedAccessException) { return null; } }
+        static int Hex(string? v) => v is null ? -1 : int.TryParse(v.StartsWith("0x") ? v[2..] : v, NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var x) ? x : -1;
+        foreach (var dir in Directory.EnumerateDirectories(root))
+        {
+            if (!int.TryParse(Read(dir, "busnum"), out var bus) || !int.TryParse(Read(dir, "devnum"), out var dev)) continue;
+            if (h.Vendor is not null)
+            {
+                if (Hex(Read(dir, "idVendor")) == Hex(h.Vendor) && Hex(Read(dir, "idProduct")) == Hex(h.Product)) return (bus, dev);
+            }
+            else if (h.SourceAddress?.Get("bus") is { } b && h.SourceAddress.Get("device") is { } dv && int.Parse(b) == bus && int.Parse(dv) == dev)
+                return (bus, dev);
+        }
+        return null;
+    }
+
+    /// <summary>Where hugetlbfs is mounted, from /proc/mounts; null when it is not.</summary>
+    private static string? HugepagesMount()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/mounts"))
+            {
+                var f = line.Split(' ');
+                if (f.Length > 2 && f[2] == "hugetlbfs") return f[1];
+            }
+        }
+        catch (IOException) { }
+        return null;
+    }
+
+    /// <summary>A free TCP port for a SPICE display with autoport, from 5900 up, as libvirt picks one (bound and released at once).</summary>
+    private static int? FreeSpicePort(DomainDef d)
+    {
+        if (d.Devices.Graphics.FirstOrDefault(g => g.Type == "spice") is not { } g || g.ListenType == "none" || !(g.AutoPort || g.Port is null)) return null;
+        var address = System.Net.IPAddress.TryParse(g.Listen ?? "127.0.0.1", out var ip) ? ip : System.Net.IPAddress.Loopback;
+        for (var port = 5900; port < 65535; port++)
+        {
+            try
+            {
+                using var l = new System.Net.Sockets.TcpListener(address, port);
+                l.Start();
+                l.Stop();
+                return port;
+            }
+            catch (System.Net.Sockets.SocketException) { }
+        }
+        throw new VireoException(ErrorCode.OperationFailed, "No free TCP port from 5900 up for the SPICE display.");
+    }
+
+    /// <summary>Settings QEMU takes over QMP once it runs (still paused): display passwords, disk I/O limits, balloon statistics.</summary>
+    private static async Task ApplyRuntimeSettingsAsync(QmpClient qmp, DomainDef live, CancellationToken ct)
+    {
+        foreach (var g in live.Devices.Graphics.Where(g => g.Passwd is not null))
+            await qmp.ExecuteAsync("set_password", new JsonObject { ["protocol"] = g.Type, ["password"] = g.Passwd }, ct);
+        foreach (var disk in live.Devices.Disks.Where(x => x.Iotune.Count > 0 && x.HasMedia))
+            await qmp.ExecuteAsync("block_set_io_throttle", Throttle(disk), ct);
+        if (live.Devices.Memballoon is { Model: "virtio", StatsPeriod: { } period } mb)
+            await qmp.ExecuteAsync("qom-set", new JsonObject
+            {
+                ["path"] = $"/machine/peripheral/{mb.Alias}", ["property"] = "guest-stats-polling-interval", ["value"] = period,
+            }, ct);
+    }
+
+    /// <summary>A disk's &lt;iotune&gt; as QMP's block_set_io_throttle arguments (QEMU wants the six base limits always).</summary>
+    public static JsonObject Throttle(DiskDef disk)
+    {
+        var args = new JsonObject { ["id"] = disk.Alias };
+        foreach (var k in new[] { "bps", "bps_rd", "bps_wr", "iops", "iops_rd", "iops_wr" }) args[k] = 0;
+        foreach (var (name, value) in disk.Iotune)
+        {
+            if (name == "group_name") { args["group"] = value; continue; }
+            var key = name.Replace("total_", "").Replace("read_", "rd_").Replace("write_", "wr_")
+                .Replace("bytes_sec", "bps").Replace("iops_sec", "iops");
+            // libvirt's read_bytes_sec is QEMU's bps_rd: the direction goes last.
+            key = key switch
+            {
+                var k when k.StartsWith("rd_") => k[3..].Insert(k[3..].IndexOf('_') < 0 ? k.Length - 3 : k[3..].IndexOf('_'), "_rd"),
+                var k when k.StartsWith("wr_") => k[3..].Insert(k[3..].IndexOf('_') < 0 ? k.Length - 3 : k[3..].IndexOf('_'), "_wr"),
+                var k => k,
+            };
+            if (name == "size_iops_sec") key = "iops_size";
+            args[key] = long.Parse(value, CultureInfo.InvariantCulture);
+        }
+        return args;
+    }
+}

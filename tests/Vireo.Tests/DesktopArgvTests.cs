@@ -1,0 +1,87 @@
+using Vireo.Engine;
+using Vireo.Model;
+using Vireo.Qemu;
+
+namespace Vireo.Tests;
+
+/// <summary>The QEMU arguments for SPICE desktops, Windows enlightenments, SMBIOS and disk limits, from the corpus documents.</summary>
+public class DesktopArgvTests
+{
+    private static (DomainDef Def, List<string> Argv) Build(string corpusCase)
+    {
+        var d = DomainRules.ParseForDefine(CorpusTests.Read(corpusCase, "dumpxml.xml"));
+        return (d, QemuArgv.Build(d, CorpusTests.Context(d)));
+    }
+
+    private static string After(List<string> argv, string flag) => argv[argv.IndexOf(flag) + 1];
+
+    [Fact]
+    public void Spice_options_become_the_spice_server_settings()
+    {
+        var (_, argv) = Build("spice-full");
+        Assert.Equal("port=5930,addr=127.0.0.1,agent-mouse=on,disable-ticketing=on,image-compression=auto_glz,jpeg-wan-compression=never," +
+                     "zlib-glz-wan-compression=never,playback-compression=off,streaming-video=filter,disable-copy-paste=on,disable-agent-file-xfer=on,seamless-migration=on",
+            After(argv, "-spice"));
+        Assert.Contains("""{"id":"audio1","driver":"spice"}""", argv);
+    }
+
+    [Fact]
+    public void A_spice_desktop_gets_its_agent_channel_usb_redirection_and_sound()
+    {
+        var (_, argv) = Build("win11-installed");
+        Assert.Contains("spicevmc,id=charchannel0,name=vdagent", argv);
+        Assert.Contains("spicevmc,id=charredir0,name=usbredir", argv);
+        Assert.Contains(argv, a => a.Contains("\"driver\":\"hda-duplex\"") && a.Contains("\"audiodev\":\"audio1\"") && a.Contains("\"bus\":\"sound0.0\""));
+        Assert.Contains(argv, a => a.StartsWith("{\"driver\":\"qxl-vga\",\"id\":\"video0\",\"max_outputs\":1,\"ram_size\":67108864,\"vram_size\":67108864"));
+    }
+
+    [Fact]
+    public void Hyper_v_enlightenments_are_cpu_flags()
+    {
+        var (_, argv) = Build("win10-hyperv-full");
+        var cpu = After(argv, "-cpu");
+        foreach (var flag in new[] { "hv-time=on", "hv-relaxed=on", "hv-vapic=on", "hv-spinlocks=0x1fff", "hv-vpindex=on", "hv-synic=on", "hv-stimer=on", "hv-vendor-id=KVMKVMKVM", "kvm=off" })
+            Assert.Contains(flag, cpu.Split(','));
+    }
+
+    [Fact]
+    public void Sysinfo_becomes_smbios_tables()
+    {
+        var (_, argv) = Build("sysinfo-smbios");
+        var smbios = argv.Select((a, i) => (a, i)).Where(x => x.a == "-smbios").Select(x => argv[x.i + 1]).ToList();
+        Assert.Equal(["type=0,vendor=Vireo,version=1.2", "type=1,manufacturer=ACME,product=Rocket,version=3,serial=SN-42,sku=SKU1,family=Birds",
+            "type=2,manufacturer=ACME,product=Board1", "type=3,manufacturer=ACME,serial=CH-7", "type=11,value=vireo:test"], smbios);
+    }
+
+    [Fact]
+    public void Spice_gl_and_tls_ports_are_refused_with_the_fix()
+    {
+        var d = DomainRules.ParseForDefine(CorpusTests.Read("spice-full", "dumpxml.xml"));
+        d.Devices.Graphics[0].GlEnable = "yes";
+        var e = Assert.Throws<LaunchException>(() => QemuArgv.Build(d, CorpusTests.Context(d)));
+        Assert.Contains("render node", e.Message);
+        d.Devices.Graphics[0].GlEnable = null;
+        d.Devices.Graphics[0].TlsPort = 5999;
+        e = Assert.Throws<LaunchException>(() => QemuArgv.Build(d, CorpusTests.Context(d)));
+        Assert.Contains("TLS certificates", e.Message);
+    }
+
+    [Fact]
+    public void Iotune_becomes_qemu_throttle_limits()
+    {
+        var d = DomainRules.ParseForDefine(CorpusTests.Read("disk-iotune", "dumpxml.xml"));
+        Assert.Equal("""{"id":"virtio-disk0","bps":10485760,"bps_rd":0,"bps_wr":0,"iops":0,"iops_rd":400,"iops_wr":200}""",
+            Vm.Throttle(d.Devices.Disks[0]).ToJsonString());
+        d.Devices.Disks[0].Iotune = [("read_bytes_sec_max", "5"), ("write_iops_sec_max_length", "3"), ("size_iops_sec", "4096"), ("group_name", "g")];
+        Assert.Equal("""{"id":"virtio-disk0","bps":0,"bps_rd":0,"bps_wr":0,"iops":0,"iops_rd":0,"iops_wr":0,"bps_rd_max":5,"iops_wr_max_length":3,"iops_size":4096,"group":"g"}""",
+            Vm.Throttle(d.Devices.Disks[0]).ToJsonString());
+    }
+
+    [Fact]
+    public void Usb2_companions_join_their_ehci_bus()
+    {
+        var (_, argv) = Build("usb2-ehci");
+        Assert.Contains(argv, a => a.StartsWith("{\"driver\":\"ich9-usb-uhci2\",\"masterbus\":\"usb.0\",\"firstport\":2,"));
+        Assert.Single(argv, a => a.Contains("\"id\":\"usb\""));
+    }
+}
