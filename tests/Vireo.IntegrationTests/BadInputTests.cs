@@ -11,13 +11,13 @@ public sealed class BadInputTests(VireoFixture fx)
         Assert.Equal(1, r.ExitCode);
         Assert.StartsWith("error: line 4: The XML is not well-formed", r.Stderr);
 
-        r = await d.DefineResultAsync(d.GuestXml("snd", devices: "<sound model='ich9'/>"));
+        r = await d.DefineResultAsync(d.GuestXml("snd", devices: "<gpu model='fast'/>"));
         Assert.Equal(1, r.ExitCode);
-        Assert.Matches(@"error: line \d+: Unsupported element <sound> in <devices>", r.Stderr);
+        Assert.Matches(@"error: line \d+: Unsupported element <gpu> in <devices>", r.Stderr);
 
-        r = await d.DefineResultAsync("<domain type='qemu'><name>two</name><memory unit='MiB'>64</memory><devices><watchdog model='i6300esb'/><hostdev/></devices></domain>");
-        Assert.Contains("Unsupported element <watchdog> in <devices>", r.Stderr);
-        Assert.Contains("Unsupported element <hostdev> in <devices>", r.Stderr);
+        r = await d.DefineResultAsync("<domain type='qemu'><name>two</name><memory unit='MiB'>64</memory><devices><watchdog model='i8042'/><hostdev/></devices></domain>");
+        Assert.Contains("Unsupported model of <watchdog> 'i8042'", r.Stderr);
+        Assert.Contains("A <hostdev> needs type='pci' or 'usb'.", r.Stderr);
 
         Assert.Equal(" Id   Name   State\n-------------------\n\n", await d.OkAsync("list", "--all"));
         Assert.Empty(Directory.GetFiles(Path.Combine(d.ConfigDir, "qemu"), "*.xml"));
