@@ -34,32 +34,23 @@ public sealed partial class Vm
         {
             if (h.Type == "pci" && h.SourceAddress is { } sa)
             {
-                var addr = PciHostAddress(sa);
+                var addr = QemuArgv.PciHostAddress(sa);
                 if (!Directory.Exists($"/sys/bus/pci/devices/{addr}"))
                     yield return $"Host PCI device {addr} (<hostdev> {h.Alias}) is not present on this host; check lspci -D, or remove the <hostdev>.";
             }
-            else if (h.Type == "usb" && FindUsbDevice(h) is null)
+            else if (h.Type == "usb" && !UsbDevicePresent(h))
                 yield return $"Host USB device {UsbName(h)} (<hostdev> {h.Alias}) is not plugged into this host; check lsusb, or remove the <hostdev>.";
         }
     }
 
-    internal static string PciHostAddress(AddressDef sa)
-    {
-        int N(string k) => QemuArgvNum(sa.Get(k) ?? "0");
-        return $"{N("domain"):x4}:{N("bus"):x2}:{N("slot"):x2}.{N("function"):x}";
-    }
-
-    private static int QemuArgvNum(string s) =>
-        s.StartsWith("0x", StringComparison.OrdinalIgnoreCase) ? int.Parse(s.AsSpan(2), NumberStyles.HexNumber, CultureInfo.InvariantCulture) : int.Parse(s, CultureInfo.InvariantCulture);
-
     private static string UsbName(HostdevDef h) =>
         h.Vendor is not null ? $"{h.Vendor}:{h.Product}" : $"bus {h.SourceAddress?.Get("bus")} device {h.SourceAddress?.Get("device")}";
 
-    /// <summary>The bus and device number of a USB host device, found by vendor/product or by its address in sysfs.</summary>
-    private static (int Bus, int Device)? FindUsbDevice(HostdevDef h)
+    /// <summary>Whether a USB host device is plugged in: found in sysfs by vendor/product or by bus and device number.</summary>
+    private static bool UsbDevicePresent(HostdevDef h)
     {
         const string root = "/sys/bus/usb/devices";
-        if (!Directory.Exists(root)) return null;
+        if (!Directory.Exists(root)) return false;
         static string? Read(string dir, string f) { try { return File.ReadAllText(Path.Combine(dir, f)).Trim(); } catch (IOException) { return null; } catch (UnauthorizedAccessException) { return null; } }
         static int Hex(string? v) => v is null ? -1 : int.TryParse(v.StartsWith("0x") ? v[2..] : v, NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var x) ? x : -1;
         foreach (var dir in Directory.EnumerateDirectories(root))
@@ -67,17 +58,18 @@ public sealed partial class Vm
             if (!int.TryParse(Read(dir, "busnum"), out var bus) || !int.TryParse(Read(dir, "devnum"), out var dev)) continue;
             if (h.Vendor is not null)
             {
-                if (Hex(Read(dir, "idVendor")) == Hex(h.Vendor) && Hex(Read(dir, "idProduct")) == Hex(h.Product)) return (bus, dev);
+                if (Hex(Read(dir, "idVendor")) == Hex(h.Vendor) && Hex(Read(dir, "idProduct")) == Hex(h.Product)) return true;
             }
-            else if (h.SourceAddress?.Get("bus") is { } b && h.SourceAddress.Get("device") is { } dv && int.Parse(b) == bus && int.Parse(dv) == dev)
-                return (bus, dev);
+            else if (int.TryParse(h.SourceAddress?.Get("bus"), out var b) && int.TryParse(h.SourceAddress?.Get("device"), out var dv) && b == bus && dv == dev)
+                return true;
         }
-        return null;
+        return false;
     }
 
-    /// <summary>Where hugetlbfs is mounted, from /proc/mounts; null when it is not.</summary>
-    private static string? HugepagesMount()
+    /// <summary>Where hugetlbfs is mounted, from /proc/mounts (read only for a guest that asks for huge pages); null when it is not.</summary>
+    private static string? HugepagesMount(DomainDef d)
     {
+        if (d.MemoryBacking?.Hugepages != true) return null;
         try
         {
             foreach (var line in File.ReadLines("/proc/mounts"))
@@ -126,23 +118,27 @@ public sealed partial class Vm
     /// <summary>A disk's &lt;iotune&gt; as QMP's block_set_io_throttle arguments (QEMU wants the six base limits always).</summary>
     public static JsonObject Throttle(DiskDef disk)
     {
-        var args = new JsonObject { ["id"] = disk.Alias };
+        // The block backend of a virtio disk belongs to the virtio device inside the PCI proxy, as libvirt names it.
+        var args = new JsonObject { ["id"] = disk.TargetBus == "virtio" ? $"/machine/peripheral/{disk.Alias}/virtio-backend" : disk.Alias };
         foreach (var k in new[] { "bps", "bps_rd", "bps_wr", "iops", "iops_rd", "iops_wr" }) args[k] = 0;
         foreach (var (name, value) in disk.Iotune)
         {
-            if (name == "group_name") { args["group"] = value; continue; }
-            var key = name.Replace("total_", "").Replace("read_", "rd_").Replace("write_", "wr_")
-                .Replace("bytes_sec", "bps").Replace("iops_sec", "iops");
-            // libvirt's read_bytes_sec is QEMU's bps_rd: the direction goes last.
-            key = key switch
-            {
-                var k when k.StartsWith("rd_") => k[3..].Insert(k[3..].IndexOf('_') < 0 ? k.Length - 3 : k[3..].IndexOf('_'), "_rd"),
-                var k when k.StartsWith("wr_") => k[3..].Insert(k[3..].IndexOf('_') < 0 ? k.Length - 3 : k[3..].IndexOf('_'), "_wr"),
-                var k => k,
-            };
-            if (name == "size_iops_sec") key = "iops_size";
-            args[key] = long.Parse(value, CultureInfo.InvariantCulture);
+            if (name == "group_name") args["group"] = value;
+            else args[ThrottleNames[name]] = long.Parse(value, CultureInfo.InvariantCulture);
         }
         return args;
     }
+
+    /// <summary>libvirt's &lt;iotune&gt; names and QEMU's (the direction goes after bps/iops there).</summary>
+    private static readonly Dictionary<string, string> ThrottleNames = new()
+    {
+        ["total_bytes_sec"] = "bps", ["read_bytes_sec"] = "bps_rd", ["write_bytes_sec"] = "bps_wr",
+        ["total_iops_sec"] = "iops", ["read_iops_sec"] = "iops_rd", ["write_iops_sec"] = "iops_wr",
+        ["total_bytes_sec_max"] = "bps_max", ["read_bytes_sec_max"] = "bps_rd_max", ["write_bytes_sec_max"] = "bps_wr_max",
+        ["total_iops_sec_max"] = "iops_max", ["read_iops_sec_max"] = "iops_rd_max", ["write_iops_sec_max"] = "iops_wr_max",
+        ["total_bytes_sec_max_length"] = "bps_max_length", ["read_bytes_sec_max_length"] = "bps_rd_max_length",
+        ["write_bytes_sec_max_length"] = "bps_wr_max_length", ["total_iops_sec_max_length"] = "iops_max_length",
+        ["read_iops_sec_max_length"] = "iops_rd_max_length", ["write_iops_sec_max_length"] = "iops_wr_max_length",
+        ["size_iops_sec"] = "iops_size",
+    };
 }

@@ -133,9 +133,7 @@ public sealed partial class Vm
                 TapFds = nics.Fds,
                 Incoming = incoming,
                 SpicePort = FreeSpicePort(live),
-                HugepagesMount = HugepagesMount(),
-                HostdevPaths = live.Devices.Hostdevs.Where(h => h.Type == "usb").Select(h => (h.Alias!, FindUsbDevice(h)))
-                    .Where(x => x.Item2 is not null).ToDictionary(x => x.Item1, x => x.Item2!.Value),
+                HugepagesMount = HugepagesMount(live),
             };
             try
             {
@@ -192,7 +190,8 @@ public sealed partial class Vm
             StopVirtiofsd();
             CleanupRunFiles();
             await _hv.Networks.ReleaseNicsAsync(live);
-            var why = LogTail(logPath, logOffset);
+            // QEMU refusing a setup command is the reason (its log only says what it set up); else QEMU died, and its log says why.
+            var why = e is QmpErrorException ? e.Message : LogTail(logPath, logOffset);
             Log.StartFailed(_log, e, Name);
             throw new VireoException(ErrorCode.OperationFailed,
                 $"Failed to start domain '{Name}': {(why.Length > 0 ? why : e.Message)}");

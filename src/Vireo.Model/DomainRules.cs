@@ -90,7 +90,7 @@ public static partial class DomainRules
         // virtiofsd maps guest RAM: a virtiofs share brings shared memory backing with it (as virt-install sets up).
         if (dev.Filesystems.Any(f => f.DriverType == "virtiofs") && d.MemoryBacking is null)
             d.MemoryBacking = new MemoryBackingDef { SourceType = "memfd", AccessMode = "shared" };
-        if (dev.Memballoon is { Model: "virtio" } mb) mb.Alias ??= "balloon0";
+        if (dev.Memballoon is { } mb && mb.Model != "none") mb.Alias ??= "balloon0";
         FillDesktop(d);
         // Controllers the devices need, made explicit as libvirt does (so they get addresses too).
         var q35 = d.Os.Machine?.Contains("q35", StringComparison.Ordinal) == true;
@@ -103,15 +103,9 @@ public static partial class DomainRules
         if (dev.Channels.Count > 0 || dev.Consoles.Any(c => c.TargetType == "virtio")) Need("virtio-serial", null);
         if (dev.Inputs.Any(i => i.Bus == "usb")) Need("usb", q35 ? "qemu-xhci" : "piix3-uhci");
 
-        // A USB1 companion (ich9-uhciN, with <master startport>) shares its EHCI controller's index.
-        int? ehci = null;
-        foreach (var c in dev.Controllers.Where(c => c.Type == "usb"))
-        {
-            if (c.Model == "ich9-ehci1") ehci = c.Index ??= dev.Controllers.Where(x => x.Type == "usb" && x.Index is not null).Select(x => x.Index!.Value + 1).DefaultIfEmpty(0).Max();
-            else if (IsUsbCompanion(c) && c.Index is null && ehci is not null) c.Index = ehci;
-        }
-        // Controllers without an index get the next free one of their type, as libvirt does.
-        foreach (var group in dev.Controllers.GroupBy(c => c.Type))
+        // Controllers without an index get the next free one of their type, as libvirt does; a
+        // USB1 companion (ich9-uhciN, <master startport>) instead shares the EHCI before it.
+        foreach (var group in dev.Controllers.Where(c => !IsUsbCompanion(c)).GroupBy(c => c.Type))
         {
             var used = group.Where(c => c.Index is not null).Select(c => c.Index!.Value).ToHashSet();
             var next = 0;
@@ -122,6 +116,10 @@ public static partial class DomainRules
                 used.Add(next);
             }
         }
+        int? ehci = null;
+        foreach (var c in dev.Controllers.Where(c => c.Type == "usb"))
+            if (!IsUsbCompanion(c)) ehci = c.Index;
+            else c.Index ??= ehci ?? 0;
         PciAddresses.Assign(d);
         foreach (var c in dev.Controllers)
             c.Alias ??= c.Type switch
@@ -177,7 +175,7 @@ public static partial class DomainRules
         if (dev.Vsock is { } vs) { vs.Model ??= "virtio"; vs.Alias ??= "vsock0"; }
         if (dev.Iommu is { } mmu) mmu.Alias ??= "iommu0";
         if (d.Features.Hyperv is { Mode: null } hv) hv.Mode = "custom";
-        if (dev.Panics.Count > 0) foreach (var p in dev.Panics) p.Model ??= "isa";
+        foreach (var p in dev.Panics) p.Model ??= "isa";
     }
 
     /// <summary>A USB1 companion of an EHCI controller: it shares the EHCI's index and takes ports from startport on.</summary>

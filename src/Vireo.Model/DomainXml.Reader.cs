@@ -239,7 +239,7 @@ public static partial class DomainXml
         private AddressDef Address(XElement e) => new()
         {
             Type = OneOf(e, "type", "pci", "drive", "virtio-serial", "usb", "isa", "ccid", "unassigned") ?? "pci",
-            Attributes = e.Attributes().Where(a => a.Name != "type").Select(a => KeyValuePair.Create(a.Name.LocalName, a.Value)).ToList(),
+            Attributes = Attrs(e, "type"),
         };
 
         private DevicesDef Devices(XElement ds)

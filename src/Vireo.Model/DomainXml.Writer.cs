@@ -323,9 +323,7 @@ public static partial class DomainXml
     {
         var e = new XElement("graphics", new XAttribute("type", g.Type));
         if (g.Type == "spice")
-        {
-            if (!g.AutoPort) e.Add(Attr("port", g.Port ?? -1), Attr("tlsPort", g.TlsPort));
-        }
+            e.Add(Attr("port", g.Port ?? (g.AutoPort ? null : -1)), Attr("tlsPort", g.AutoPort && g.TlsPort == -1 ? null : g.TlsPort));
         else e.Add(new XAttribute("port", g.Port ?? -1));
         e.Add(new XAttribute("autoport", g.AutoPort ? "yes" : "no"), Attr("websocket", g.WebsocketPort), Attr("listen", g.ListenType is null or "address" ? g.Listen : null),
             Attr("passwd", g.Passwd), Attr("passwdValidTo", g.PasswdValidTo), Attr("keymap", g.Keymap), Attr("sharePolicy", g.SharePolicy),

@@ -64,7 +64,7 @@ public static class PciAddresses
         foreach (var n in dev.Interfaces.Where(x => x.Address is null)) n.Address = Next();
         foreach (var f in dev.Filesystems.Where(x => x.Address is null)) f.Address = Next();
         foreach (var i in dev.Inputs.Where(x => x.Bus == "virtio" && x.Address is null)) i.Address = Next();
-        if (dev.Memballoon is { Model: "virtio", Address: null } mb) mb.Address = Next();
+        if (dev.Memballoon is { Address: null } mb && mb.Model != "none") mb.Address = Next();
         foreach (var r in dev.Rngs.Where(x => x.Address is null)) r.Address = Next();
         foreach (var p in dev.Panics.Where(x => x.Model == "pvpanic" && x.Address is null)) p.Address = Next();
     }

@@ -24,8 +24,6 @@ public sealed record LaunchContext
     public bool Incoming { get; init; }
     /// <summary>The TCP port the engine found free for a SPICE display with autoport.</summary>
     public int? SpicePort { get; init; }
-    /// <summary>USB host devices found on the host (by alias): bus and device number for usb-host.</summary>
-    public IReadOnlyDictionary<string, (int Bus, int Device)> HostdevPaths { get; init; } = new Dictionary<string, (int, int)>();
     /// <summary>swtpm's control sockets, by TPM alias (the engine starts one swtpm per emulated TPM).</summary>
     public IReadOnlyDictionary<string, string> TpmSockets { get; init; } = new Dictionary<string, string>();
     /// <summary>An fd of /dev/vhost-vsock in the child, and the guest CID the engine chose for cid auto='yes'.</summary>

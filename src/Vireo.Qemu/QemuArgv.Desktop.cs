@@ -86,11 +86,23 @@ public static partial class QemuArgv
             if (v.Model == "none") continue;
             if (v.Accel3d == "yes")
                 throw new LaunchException($"Video '{v.Alias}' asks for 3D acceleration (<acceleration accel3d='yes'/>), which needs a GPU render node this host does not have; remove it.");
-            var dev = new JsonObject { ["driver"] = "" , ["id"] = v.Alias };
+            var dev = new JsonObject
+            {
+                ["driver"] = v.Model switch
+                {
+                    "qxl" => primary ? "qxl-vga" : "qxl",
+                    "virtio" => primary ? "virtio-vga" : "virtio-gpu-pci",
+                    "bochs" => "bochs-display",
+                    "ramfb" => "ramfb",
+                    "cirrus" => "cirrus-vga",
+                    "vmvga" => "vmware-svga",
+                    _ => primary ? "VGA" : "secondary-vga",
+                },
+                ["id"] = v.Alias,
+            };
             switch (v.Model)
             {
                 case "qxl":
-                    dev["driver"] = primary ? "qxl-vga" : "qxl";
                     dev["max_outputs"] = v.Heads ?? 1;
                     dev["ram_size"] = (long)(v.Ram ?? 65536) * 1024;
                     dev["vram_size"] = (long)(v.Vram ?? 65536) * 1024;
@@ -98,24 +110,12 @@ public static partial class QemuArgv
                     dev["vgamem_mb"] = (v.Vgamem ?? 16384) / 1024;
                     break;
                 case "virtio":
-                    dev["driver"] = primary ? "virtio-vga" : "virtio-gpu-pci";
                     dev["max_outputs"] = v.Heads ?? 1;
                     break;
                 case "bochs":
-                    dev["driver"] = "bochs-display";
                     dev["vgamem"] = (long)(v.Vram ?? 16384) * 1024;
                     break;
-                case "ramfb":
-                    dev["driver"] = "ramfb";
-                    break;
-                case "cirrus":
-                    dev["driver"] = "cirrus-vga";
-                    break;
-                case "vmvga":
-                    dev["driver"] = "vmware-svga";
-                    break;
-                default:
-                    dev["driver"] = primary ? "VGA" : "secondary-vga";
+                case "vga":
                     if (v.Vram is { } vram) dev["vgamem_mb"] = Math.Max(1, vram / 1024);
                     break;
             }
@@ -182,7 +182,14 @@ public static partial class QemuArgv
         if (address is { Type: "usb" } && address.Get("port") is { } port) props["port"] = port;
     }
 
-    private static void UsbDevices(DomainDef d, LaunchContext ctx, Args a)
+    /// <summary>A host PCI address as QEMU and sysfs write it: 0000:06:00.0.</summary>
+    public static string PciHostAddress(AddressDef a)
+    {
+        int N(string k) => ParseNum(a.Get(k) ?? "0");
+        return $"{N("domain"):x4}:{N("bus"):x2}:{N("slot"):x2}.{N("function"):x}";
+    }
+
+    private static void UsbDevices(DomainDef d, Args a)
     {
         var dev = d.Devices;
         foreach (var h in dev.Hubs)
@@ -227,15 +234,15 @@ public static partial class QemuArgv
                 case "usb":
                 {
                     var o = new JsonObject { ["driver"] = "usb-host", ["id"] = h.Alias };
-                    if (ctx.HostdevPaths.TryGetValue(h.Alias!, out var found))
-                    {
-                        o["hostbus"] = found.Bus;
-                        o["hostaddr"] = found.Device;
-                    }
-                    else if (h.Vendor is not null && h.Product is not null)
+                    if (h.Vendor is not null && h.Product is not null)
                     {
                         o["vendorid"] = h.Vendor;
                         o["productid"] = h.Product;
+                    }
+                    else if (h.SourceAddress is { } usb)
+                    {
+                        o["hostbus"] = ParseNum(usb.Get("bus") ?? "0");
+                        o["hostaddr"] = ParseNum(usb.Get("device") ?? "0");
                     }
                     UsbAddress(h.Address, o);
                     if (h.BootOrder is { } bo) o["bootindex"] = bo;
@@ -244,14 +251,7 @@ public static partial class QemuArgv
                 }
                 case "pci":
                 {
-                    var sa = h.SourceAddress!;
-                    int N(string k) => ParseNum(sa.Get(k) ?? "0");
-                    var o = new JsonObject
-                    {
-                        ["driver"] = "vfio-pci",
-                        ["host"] = $"{N("domain"):x4}:{N("bus"):x2}:{N("slot"):x2}.{N("function"):x}",
-                        ["id"] = h.Alias,
-                    };
+                    var o = new JsonObject { ["driver"] = "vfio-pci", ["host"] = PciHostAddress(h.SourceAddress!), ["id"] = h.Alias };
                     if (h.BootOrder is { } bo) o["bootindex"] = bo;
                     if (h.RomBar is { } bar) o["rombar"] = bar == "on" ? 1 : 0;
                     if (h.RomFile is { } rf) o["romfile"] = rf;

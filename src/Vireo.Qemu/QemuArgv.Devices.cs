@@ -281,9 +281,9 @@ public static partial class QemuArgv
             else PciAddress(d, i.Address, dev);
             a.Device(dev);
         }
-        if (d.Devices.Memballoon is { Model: "virtio" } mb)
+        if (d.Devices.Memballoon is { } mb && mb.Model != "none")
         {
-            var dev = new JsonObject { ["driver"] = "virtio-balloon-pci", ["id"] = mb.Alias };
+            var dev = new JsonObject { ["driver"] = "virtio-balloon-pci" + (mb.Model == "virtio" ? "" : mb.Model[6..]), ["id"] = mb.Alias };
             if (mb.Autodeflate == "on") dev["deflate-on-oom"] = true;
             if (mb.FreePageReporting == "on") dev["free-page-reporting"] = true;
             PciAddress(d, mb.Address, dev);
@@ -326,12 +326,9 @@ public static partial class QemuArgv
             }
         }
         if (d.Devices.Watchdogs.FirstOrDefault()?.Action is { } action)
-            a.Add("-action", "watchdog=" + action switch
-            {
-                "reset" or "shutdown" or "pause" or "none" or "inject-nmi" => action,
-                "poweroff" => "poweroff",
-                _ => throw new LaunchException($"Watchdog action '{action}' is not supported; use reset, shutdown, poweroff, pause, none or inject-nmi."),
-            });
+            a.Add("-action", action is "reset" or "shutdown" or "poweroff" or "pause" or "none" or "inject-nmi"
+                ? $"watchdog={action}"
+                : throw new LaunchException($"Watchdog action '{action}' is not supported; use reset, shutdown, poweroff, pause, none or inject-nmi."));
     }
 
     private static void Platform(DomainDef d, LaunchContext ctx, Args a)

@@ -26,7 +26,7 @@ public static partial class QemuArgv
         Graphics(d, ctx, a);
         Videos(d, a);
         Sounds(d, a);
-        UsbDevices(d, ctx, a);
+        UsbDevices(d, a);
         Misc(d, ctx, a);
         // <qemu:commandline>: the user's own arguments, last, exactly as written.
         a.Add([.. d.QemuArgs]);

@@ -70,11 +70,39 @@ public class DesktopArgvTests
     public void Iotune_becomes_qemu_throttle_limits()
     {
         var d = DomainRules.ParseForDefine(CorpusTests.Read("disk-iotune", "dumpxml.xml"));
-        Assert.Equal("""{"id":"virtio-disk0","bps":10485760,"bps_rd":0,"bps_wr":0,"iops":0,"iops_rd":400,"iops_wr":200}""",
+        Assert.Equal("""{"id":"/machine/peripheral/virtio-disk0/virtio-backend","bps":10485760,"bps_rd":0,"bps_wr":0,"iops":0,"iops_rd":400,"iops_wr":200}""",
             Vm.Throttle(d.Devices.Disks[0]).ToJsonString());
         d.Devices.Disks[0].Iotune = [("read_bytes_sec_max", "5"), ("write_iops_sec_max_length", "3"), ("size_iops_sec", "4096"), ("group_name", "g")];
-        Assert.Equal("""{"id":"virtio-disk0","bps":0,"bps_rd":0,"bps_wr":0,"iops":0,"iops_rd":0,"iops_wr":0,"bps_rd_max":5,"iops_wr_max_length":3,"iops_size":4096,"group":"g"}""",
+        Assert.Equal("""{"id":"/machine/peripheral/virtio-disk0/virtio-backend","bps":0,"bps_rd":0,"bps_wr":0,"iops":0,"iops_rd":0,"iops_wr":0,"bps_rd_max":5,"iops_wr_max_length":3,"iops_size":4096,"group":"g"}""",
             Vm.Throttle(d.Devices.Disks[0]).ToJsonString());
+    }
+
+    [Fact]
+    public void Every_iotune_limit_the_reader_takes_has_a_qemu_name()
+    {
+        string[] names =
+        [
+            "total_bytes_sec", "read_bytes_sec", "write_bytes_sec", "total_iops_sec", "read_iops_sec", "write_iops_sec",
+            "total_bytes_sec_max", "read_bytes_sec_max", "write_bytes_sec_max", "total_iops_sec_max", "read_iops_sec_max", "write_iops_sec_max",
+            "total_bytes_sec_max_length", "read_bytes_sec_max_length", "write_bytes_sec_max_length",
+            "total_iops_sec_max_length", "read_iops_sec_max_length", "write_iops_sec_max_length", "size_iops_sec",
+        ];
+        var d = DomainRules.ParseForDefine($"""
+            <domain type='qemu'><name>t</name><memory>65536</memory><devices><disk type='file' device='disk'><source file='/x.raw'/>
+            <target dev='sda' bus='sata'/><iotune>{string.Concat(names.Select((n, i) => $"<{n}>{i + 1}</{n}>"))}<group_name>g</group_name></iotune></disk></devices></domain>
+            """);
+        var args = Vm.Throttle(d.Devices.Disks[0]);
+        Assert.Equal("sata0-0-0", args["id"]!.GetValue<string>());
+        Assert.Equal(1 + 19 + 1, args.Count);
+        Assert.Equal(Enumerable.Range(1, 19).Select(i => (long)i), args.Where(kv => kv.Key is not ("id" or "group")).Select(kv => kv.Value!.GetValue<long>()));
+    }
+
+    [Fact]
+    public void A_transitional_balloon_reaches_qemu_with_its_address()
+    {
+        var d = DomainRules.ParseForDefine("<domain type='qemu'><name>t</name><memory>65536</memory><devices><memballoon model='virtio-transitional'/></devices></domain>");
+        var argv = QemuArgv.Build(d, CorpusTests.Context(d));
+        Assert.Contains(argv, a => a.StartsWith("{\"driver\":\"virtio-balloon-pci-transitional\",\"id\":\"balloon0\",\"bus\":\"pci.0\",\"addr\":"));
     }
 
     [Fact]
