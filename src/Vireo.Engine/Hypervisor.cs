@@ -171,6 +171,7 @@ public sealed class Hypervisor
         {
             throw new VireoException(ErrorCode.InvalidArgument, e.Message, e.Problems.Select(p => p.ToString()).ToList());
         }
+        def.Os.Machine = CanonicalMachine(def.Os.Machine);
         PrepareFirmware(def);
         lock (_defineLock)
         {
@@ -257,6 +258,17 @@ public sealed class Hypervisor
         if (!vm.Persistent) throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{vm.Name}' is transient; define it before marking it autostart.");
         DefinitionFiles.SetAutostart(_o.AutostartLink(vm.Name), _o.ConfigFile(vm.Name), on);
         vm.SetAutostartFlag(on);
+    }
+
+    /// <summary>
+    /// q35 → pc-q35-7.2: a machine alias pinned on define to the versioned machine this host's
+    /// QEMU gives it, as libvirt does, so that a QEMU upgrade does not change the guest's hardware.
+    /// </summary>
+    private string? CanonicalMachine(string? machine)
+    {
+        if (machine is null || machine.StartsWith("pc-", StringComparison.Ordinal)) return machine;
+        try { return CapabilitiesAsync().GetAwaiter().GetResult().CanonicalMachine(machine); }
+        catch (VireoException) { return machine; } // no QEMU to ask: keep the name; start will say what is missing
     }
 
     /// <summary>QEMU's own view of machine types and CPU models, probed once per emulator binary change.</summary>

@@ -34,7 +34,7 @@ public sealed partial class Vm
                 copy.Alias = null;
                 // The same slot as the live device when the definition has it free, so the guest
                 // sees the NIC at the same place after a restart.
-                if (copy.Address?.Get("slot") is not { } slot || !PciAddresses.SlotFree(def, slot)) copy.Address = null;
+                if (copy.Address is not { Type: "pci" } || !PciAddresses.SlotFree(def, copy.Address)) copy.Address = null;
                 def.Devices.Interfaces.Add(copy);
                 _hv.Define(DomainXml.Write(def));
             }
@@ -57,7 +57,7 @@ public sealed partial class Vm
         while (used.Contains($"net{n}")) n++;
         nic.Alias = $"net{n}";
         live.Devices.Interfaces.Add(nic);
-        try { PciAddresses.Assign(live); }
+        try { PciAddresses.Assign(live, addBuses: false); }
         catch (DefinitionException e) { throw new VireoException(ErrorCode.InvalidOperation, e.Message); }
         var slot = nic.Address!.Get("slot")!;
 

@@ -141,7 +141,7 @@ public sealed partial class Vm
                 var copy = CloneDisk(disk);
                 if (copy.Type == "volume") copy.Source = null;
                 copy.Alias = null;
-                if (copy.Address?.Type == "pci" && (copy.Address.Get("slot") is not { } slot || !PciAddresses.SlotFree(def, slot))) copy.Address = null;
+                if (copy.Address is { Type: "pci" } && !PciAddresses.SlotFree(def, copy.Address)) copy.Address = null;
                 def.Devices.Disks.Add(copy);
                 _hv.Define(DomainXml.Write(def));
             }
@@ -160,7 +160,7 @@ public sealed partial class Vm
         var added = CloneDisk(disk);
         added.Source = path;
         live.Devices.Disks.Add(added);
-        try { DomainRules.Fill(live); }
+        try { DomainRules.Fill(live, running: true); }
         catch (DefinitionException e) { throw new VireoException(ErrorCode.InvalidOperation, e.Message); }
         if (DomainRules.Validate(live) is { Count: > 0 } problems) throw new VireoException(ErrorCode.InvalidArgument, problems[0].ToString());
         if (live.Os.Machine?.Contains("q35", StringComparison.Ordinal) == true && (added.TargetBus == "virtio" || live.Devices.Controllers.Any(c => !controllersBefore.Contains(c.Alias))))

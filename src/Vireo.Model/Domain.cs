@@ -257,6 +257,7 @@ public sealed class ControllerDef
     public int? Index { get; set; }                      // filled on define when omitted
     public string? Model { get; set; }
     public int? Ports { get; set; }
+    public string? TargetChassisNr { get; set; }        // pci-bridge
     public string? TargetChassis { get; set; }
     public string? TargetPort { get; set; }
     public string? TargetBusNr { get; set; }

@@ -15,11 +15,18 @@ public static partial class DomainRules
         : null;
 
     /// <summary>Completes a parsed definition the way libvirt does on define.</summary>
-    public static void Fill(DomainDef d)
+    /// <param name="running">The definition of a running guest: its PCI buses cannot grow.</param>
+    public static void Fill(DomainDef d, bool running = false)
     {
         if (d.Uuid == Guid.Empty) d.Uuid = Guid.NewGuid();
+        // With guest NUMA nodes the memory is theirs: libvirt makes <memory> their sum.
+        if (d.Cpu is { NumaCells.Count: > 0 } numa) d.MemoryKiB = numa.NumaCells.Aggregate(0UL, (t, c) => t + c.MemoryKiB);
         if (d.CurrentMemoryKiB == 0 || d.CurrentMemoryKiB > d.MemoryKiB) d.CurrentMemoryKiB = d.MemoryKiB;
         var dev = d.Devices;
+        // Without any boot order libvirt boots from the first disk, and says so.
+        if (d.Os.BootDevices.Count == 0 && !dev.Disks.Any(x => x.BootOrder is not null) && !dev.Interfaces.Any(x => x.BootOrder is not null)
+            && !dev.Hostdevs.Any(x => x.BootOrder is not null) && !dev.Redirdevs.Any(x => x.BootOrder is not null))
+            d.Os.BootDevices.Add("hd");
 
         foreach (var disk in dev.Disks)
         {
@@ -37,6 +44,8 @@ public static partial class DomainRules
                 "virtio" => $"virtio-disk{DiskIndex(disk.TargetDev)}",
                 "sata" => $"sata0-0-{DiskIndex(disk.TargetDev)}",
                 "scsi" => $"scsi0-0-0-{DiskIndex(disk.TargetDev)}",
+                "usb" => $"usb-disk{DiskIndex(disk.TargetDev)}",
+                "fdc" => $"fdc0-0-{DiskIndex(disk.TargetDev)}",
                 _ => $"ide0-{DiskIndex(disk.TargetDev) / 2}-{DiskIndex(disk.TargetDev) % 2}",
             };
         }
@@ -73,7 +82,13 @@ public static partial class DomainRules
             c.TargetPort ??= 0;
             c.Alias ??= c.TargetType == "serial" ? $"serial{c.TargetPort}" : $"console{c.TargetPort}";
         }
-        for (int i = 0; i < dev.Channels.Count; i++) dev.Channels[i].Alias ??= $"channel{i}";
+        for (int i = 0; i < dev.Channels.Count; i++)
+        {
+            var ch = dev.Channels[i];
+            // A unix channel without a path gets one at start; libvirt keeps no <source> for it.
+            if (ch.Type == "unix" && ch.SourcePath is null) ch.SourceMode = null;
+            ch.Alias ??= $"channel{i}";
+        }
         for (int i = 0; i < dev.Inputs.Count; i++) dev.Inputs[i].Alias ??= $"input{i}";
         for (int i = 0; i < dev.Videos.Count; i++) dev.Videos[i].Alias ??= $"video{i}";
         for (int i = 0; i < dev.Rngs.Count; i++)
@@ -84,7 +99,6 @@ public static partial class DomainRules
         }
         for (int i = 0; i < dev.Filesystems.Count; i++)
         {
-            dev.Filesystems[i].DriverType ??= "path";
             dev.Filesystems[i].Alias ??= $"fs{i}";
         }
         // virtiofsd maps guest RAM: a virtiofs share brings shared memory backing with it (as virt-install sets up).
@@ -92,16 +106,37 @@ public static partial class DomainRules
             d.MemoryBacking = new MemoryBackingDef { SourceType = "memfd", AccessMode = "shared" };
         if (dev.Memballoon is { } mb && mb.Model != "none") mb.Alias ??= "balloon0";
         FillDesktop(d);
-        // Controllers the devices need, made explicit as libvirt does (so they get addresses too).
+        FillCpu(d);
         var q35 = d.Os.Machine?.Contains("q35", StringComparison.Ordinal) == true;
-        void Need(string type, string? model)
+        foreach (var disk in dev.Disks) disk.Address ??= DriveAddress(disk, q35);
+
+        // What libvirt adds to every x86 guest: a USB controller, the root PCI bus, q35's built-in
+        // SATA controller and a memory balloon. An explicit <controller type='usb'/> without a model
+        // is a PIIX3 UHCI, as in libvirt.
+        foreach (var c in dev.Controllers.Where(c => c.Type == "usb")) c.Model ??= "piix3-uhci";
+        if (!dev.Controllers.Any(c => c.Type == "usb" && (c.Index ?? 0) == 0))
+            dev.Controllers.Add(new ControllerDef { Type = "usb", Index = 0, Model = q35 ? "qemu-xhci" : "piix3-uhci" });
+        if (!dev.Controllers.Any(c => c.Type == "pci" && (c.Index ?? 0) == 0))
+            dev.Controllers.Add(new ControllerDef { Type = "pci", Index = 0, Model = q35 ? "pcie-root" : "pci-root" });
+        foreach (var c in dev.Controllers.Where(c => c.Type == "pci" && (c.Index ?? 0) == 0)) c.Model ??= q35 ? "pcie-root" : "pci-root";
+        if (q35 && !dev.Controllers.Any(c => c.Type == "sata" && (c.Index ?? 0) == 0))
+            dev.Controllers.Add(new ControllerDef { Type = "sata", Index = 0 });
+        dev.Memballoon ??= new MemballoonDef { Model = "virtio", Alias = "balloon0" };
+
+        // Controllers the devices need, made explicit as libvirt does (so they get addresses too):
+        // one per controller index the disks' drive addresses name, then virtio-serial for virtio
+        // channels and consoles. Vireo's SCSI controller is virtio-scsi (libvirt's would be an LSI).
+        void Need(string type, int index, string? model)
         {
-            if (!dev.Controllers.Any(c => c.Type == type)) dev.Controllers.Add(new ControllerDef { Type = type, Index = 0, Model = model });
+            if (!dev.Controllers.Any(c => c.Type == type && (c.Index ?? 0) == index)) dev.Controllers.Add(new ControllerDef { Type = type, Index = index, Model = model });
         }
-        if (dev.Disks.Any(x => x.TargetBus == "scsi")) Need("scsi", "virtio-scsi");
-        if (!q35 && dev.Disks.Any(x => x.TargetBus == "sata")) Need("sata", null);
-        if (dev.Channels.Count > 0 || dev.Consoles.Any(c => c.TargetType == "virtio")) Need("virtio-serial", null);
-        if (dev.Inputs.Any(i => i.Bus == "usb")) Need("usb", q35 ? "qemu-xhci" : "piix3-uhci");
+        foreach (var (bus, type, model) in new[] { ("scsi", "scsi", "virtio-scsi"), ("fdc", "fdc", null), ("ide", "ide", null), ("sata", "sata", null) })
+        {
+            if (bus == "ide" && q35) continue; // q35 has no IDE: Vireo puts hdX disks on its AHCI ports
+            var max = dev.Disks.Where(x => x.TargetBus == bus && x.Address is { Type: "drive" }).Select(x => int.TryParse(x.Address!.Get("controller"), out var ci) ? ci : 0).DefaultIfEmpty(-1).Max();
+            for (int i = 0; i <= max; i++) Need(type, i, model);
+        }
+        if (dev.Channels.Any(c => c.TargetType is null or "virtio") || dev.Consoles.Any(c => c.TargetType == "virtio")) Need("virtio-serial", 0, null);
 
         // Controllers without an index get the next free one of their type, as libvirt does; a
         // USB1 companion (ich9-uhciN, <master startport>) instead shares the EHCI before it.
@@ -120,7 +155,8 @@ public static partial class DomainRules
         foreach (var c in dev.Controllers.Where(c => c.Type == "usb"))
             if (!IsUsbCompanion(c)) ehci = c.Index;
             else c.Index ??= ehci ?? 0;
-        PciAddresses.Assign(d);
+        PciAddresses.Assign(d, addBuses: !running);
+        DeviceAddresses.Assign(d);
         foreach (var c in dev.Controllers)
             c.Alias ??= c.Type switch
             {
@@ -142,15 +178,17 @@ public static partial class DomainRules
         for (int i = 0; i < dev.Inputs.Count; i++) dev.Inputs[i].Alias ??= $"input{i}";
         if (dev.Audios.Count == 0)
             dev.Audios.Add(new AudioDef { Id = 1, Type = dev.Graphics.Any(g => g.Type == "spice") ? "spice" : "none" });
-        foreach (var g in dev.Graphics.Where(g => g.Type == "spice"))
-            if (g.ListenType is null && g.Listen is null) g.ListenType = "address";
+        foreach (var g in dev.Graphics)
+        {
+            if (g.ListenType is null && g.Listen is null && g.ListenSocket is null && g.ListenNetwork is null) g.ListenType = "address";
+        }
         foreach (var v in dev.Videos)
         {
             switch (v.Model)
             {
                 case "qxl": v.Ram ??= 65536; v.Vram ??= 65536; v.Vgamem ??= 16384; v.Heads ??= 1; break;
                 case "vga" or "cirrus" or "bochs" or "vmvga": v.Vram ??= 16384; v.Heads ??= 1; break;
-                case "virtio": v.Heads ??= 1; break;
+                case "virtio" or "ramfb": v.Heads ??= 1; break;
             }
         }
         if (dev.Videos.FirstOrDefault(v => v.Model != "none") is { } primary) primary.Primary ??= true;
@@ -160,7 +198,8 @@ public static partial class DomainRules
         for (int i = 0; i < dev.Tpms.Count; i++)
         {
             var t = dev.Tpms[i];
-            if (t.BackendType == "emulator") t.Version ??= "2.0";
+            // libvirt 9.0's default: TPM 2.0 on a CRB, 1.2 on a TIS.
+            if (t.BackendType == "emulator") t.Version ??= t.Model == "tpm-tis" ? "1.2" : "2.0";
             t.Alias ??= $"tpm{i}";
         }
         for (int i = 0; i < dev.Watchdogs.Count; i++) dev.Watchdogs[i].Alias ??= $"watchdog{i}";
@@ -176,6 +215,65 @@ public static partial class DomainRules
         if (dev.Iommu is { } mmu) mmu.Alias ??= "iommu0";
         if (d.Features.Hyperv is { Mode: null } hv) hv.Mode = "custom";
         foreach (var p in dev.Panics) p.Model ??= "isa";
+    }
+
+    /// <summary>libvirt's CPU defaults: QEMU's default model spelled out when none is given, and the check level per mode.</summary>
+    private static void FillCpu(DomainDef d)
+    {
+        var cpu = d.Cpu;
+        if (cpu is null || cpu.Mode == "custom" && cpu.Model is null)
+        {
+            // QEMU's own default for the pc and q35 machines, made explicit as libvirt does.
+            cpu ??= d.Cpu = new CpuDef();
+            cpu.Mode = "custom";
+            cpu.Model = "qemu64";
+            cpu.Match ??= "exact";
+            cpu.ModelFallback ??= "forbid";
+            cpu.Check ??= "none";
+        }
+        switch (cpu.Mode)
+        {
+            case "host-passthrough" or "maximum":
+                cpu.Check ??= "none";
+                cpu.Migratable ??= "on";
+                break;
+            case "host-model":
+                cpu.Check ??= "partial";
+                break;
+            case "custom":
+                cpu.Match ??= "exact";
+                cpu.ModelFallback ??= "allow";
+                cpu.Check ??= d.Type == "qemu" ? "none" : "partial";
+                break;
+        }
+        for (int i = 0; i < cpu.NumaCells.Count; i++) cpu.NumaCells[i].Id ??= i;
+    }
+
+    /// <summary>Where libvirt puts a disk on its controller, from the disk's name (sdc → unit 2).</summary>
+    private static AddressDef? DriveAddress(DiskDef disk, bool q35)
+    {
+        var idx = DiskIndex(disk.TargetDev);
+        (int Controller, int Bus, int Unit)? at = disk.TargetBus switch
+        {
+            // A wide SCSI bus: 15 units per controller, unit 7 being the controller itself.
+            "scsi" => (idx / 15, 0, idx % 15 >= 7 ? idx % 15 + 1 : idx % 15),
+            "ide" => (idx / 4, idx % 4 / 2, idx % 2),
+            "sata" => (idx / 6, 0, idx % 6),
+            "fdc" => (0, 0, idx % 2),
+            _ => null,
+        };
+        if (at is not { } a) return null;
+        return new AddressDef
+        {
+            Type = "drive",
+            Attributes =
+            [
+                new("controller", a.Controller.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                new("bus", a.Bus.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                new("target", "0"),
+                new("unit", a.Unit.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            ],
+        };
     }
 
     /// <summary>A USB1 companion of an EHCI controller: it shares the EHCI's index and takes ports from startport on.</summary>

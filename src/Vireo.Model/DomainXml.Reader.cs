@@ -398,7 +398,7 @@ public static partial class DomainXml
                     case "alias": c.Alias = A(x, "name"); break;
                     case "address": c.Address = Address(x); break;
                     case "target":
-                        c.TargetChassis = A(x, "chassis"); c.TargetPort = A(x, "port"); c.TargetBusNr = A(x, "busNr");
+                        c.TargetChassisNr = A(x, "chassisNr"); c.TargetChassis = A(x, "chassis"); c.TargetPort = A(x, "port"); c.TargetBusNr = A(x, "busNr");
                         c.TargetIndex = A(x, "index"); c.TargetHotplug = OneOf(x, "hotplug", "on", "off");
                         foreach (var n in x.Elements())
                             if (n.Name.LocalName == "node" && int.TryParse(n.Value.Trim(), out var node)) c.TargetNode = node;

@@ -105,7 +105,7 @@ public static partial class DomainXml
         if (f.Pae) e.Add(new XElement("pae"));
         foreach (var n in new[] { "hap", "privnet" }) if (f.Switch(n) is { } st) e.Add(new XElement(n, new XAttribute("state", st)));
         if (f.Hyperv is { } hv)
-            e.Add(new XElement("hyperv", Attr("mode", hv.Mode), hv.Features.Select(x => new XElement(x.Name, new XAttribute("state", x.State),
+            e.Add(new XElement("hyperv", Attr("mode", hv.Mode), hv.Features.OrderBy(x => HypervOrder(x.Name)).Select(x => new XElement(x.Name, new XAttribute("state", x.State),
                 Attr("retries", x.Retries), Attr("value", x.Value), x.Children.Select(c => new XElement(c.Name, new XAttribute("state", c.State)))))));
         if (f.Kvm is { } kvm) e.Add(new XElement("kvm", kvm.Select(k => new XElement(k.Name, new XAttribute("state", k.State)))));
         if (f.Switch("pvspinlock") is { } pv) e.Add(new XElement("pvspinlock", new XAttribute("state", pv)));
@@ -142,7 +142,7 @@ public static partial class DomainXml
     {
         var os = new XElement("os", Attr("firmware", o.Firmware), new XElement("type", Attr("arch", o.Arch), Attr("machine", o.Machine), o.Type));
         if (o.FirmwareFeatures.Count > 0)
-            os.Add(new XElement("firmware", o.FirmwareFeatures.Select(f => new XElement("feature", new XAttribute("enabled", f.Enabled ? "yes" : "no"), new XAttribute("name", f.Name)))));
+            os.Add(new XElement("firmware", o.FirmwareFeatures.OrderBy(f => f.Name == "enrolled-keys" ? 0 : f.Name == "secure-boot" ? 1 : 2).Select(f => new XElement("feature", new XAttribute("enabled", f.Enabled ? "yes" : "no"), new XAttribute("name", f.Name)))));
         if (o.Loader is { } l)
             os.Add(new XElement("loader", new XAttribute("readonly", l.ReadOnly ? "yes" : "no"), l.Secure ? new XAttribute("secure", "yes") : null, new XAttribute("type", l.Type), l.Path));
         if (o.Nvram is { } n) os.Add(new XElement("nvram", Attr("template", n.Template), n.Path));
@@ -184,6 +184,13 @@ public static partial class DomainXml
     private static XElement? KeyValues(string name, IReadOnlyCollection<KeyValuePair<string, string>>? attrs) =>
         attrs is null || attrs.Count == 0 ? null : new XElement(name, attrs.Select(a => new XAttribute(a.Key, a.Value)));
 
+    /// <summary>libvirt writes the Hyper-V enlightenments in the order of its enum, whatever order they were given in.</summary>
+    private static int HypervOrder(string name) => Array.IndexOf(HypervNames, name) is var i and >= 0 ? i : HypervNames.Length;
+
+    private static readonly string[] HypervNames =
+        ["relaxed", "vapic", "spinlocks", "vpindex", "runtime", "synic", "stimer", "reset", "vendor_id", "frequencies",
+         "reenlightenment", "tlbflush", "ipi", "evmcs", "avic", "emsr_bitmap", "xmm_input"];
+
     /// <summary>The devices in libvirt's order: emulator, disk, controller, filesystem, interface, smartcard, serial, parallel,
     /// console, channel, input, tpm, graphics, sound, audio, video, hostdev, redirdev, hub, watchdog, memballoon, rng, panic, iommu, vsock.</summary>
     private static XElement Devices(DevicesDef d)
@@ -197,8 +204,8 @@ public static partial class DomainXml
             if (c.MasterStartPort is { } sp) e.Add(new XElement("master", new XAttribute("startport", sp)));
             if (c.ModelName is not null) e.Add(new XElement("model", new XAttribute("name", c.ModelName)));
             e.Add(KeyValues("driver", c.Driver));
-            if (c.TargetChassis is not null || c.TargetPort is not null || c.TargetBusNr is not null || c.TargetIndex is not null || c.TargetHotplug is not null || c.TargetNode is not null)
-                e.Add(new XElement("target", Attr("chassis", c.TargetChassis), Attr("port", c.TargetPort), Attr("busNr", c.TargetBusNr),
+            if (c.TargetChassisNr is not null || c.TargetChassis is not null || c.TargetPort is not null || c.TargetBusNr is not null || c.TargetIndex is not null || c.TargetHotplug is not null || c.TargetNode is not null)
+                e.Add(new XElement("target", Attr("chassisNr", c.TargetChassisNr), Attr("chassis", c.TargetChassis), Attr("port", c.TargetPort), Attr("busNr", c.TargetBusNr),
                     Attr("index", c.TargetIndex), Attr("hotplug", c.TargetHotplug), c.TargetNode is { } node ? new XElement("node", node) : null));
             e.Add(Common(c.Alias, c.Address));
             ds.Add(e);
@@ -286,11 +293,11 @@ public static partial class DomainXml
         if (disk.BlockIoLogical is not null || disk.BlockIoPhysical is not null)
             e.Add(new XElement("blockio", Attr("logical_block_size", disk.BlockIoLogical), Attr("physical_block_size", disk.BlockIoPhysical)));
         if (disk.Iotune.Count > 0) e.Add(new XElement("iotune", disk.Iotune.Select(t => new XElement(t.Name, t.Value))));
-        if (disk.BootOrder is { } bo) e.Add(new XElement("boot", new XAttribute("order", bo)));
         if (disk.ReadOnly) e.Add(new XElement("readonly"));
         if (disk.Shareable) e.Add(new XElement("shareable"));
         Opt(e, "serial", disk.Serial);
         Opt(e, "wwn", disk.Wwn);
+        if (disk.BootOrder is { } bo) e.Add(new XElement("boot", new XAttribute("order", bo)));
         Opt(e, "vendor", disk.Vendor);
         Opt(e, "product", disk.Product);
         e.Add(Common(disk.Alias, disk.Address));
@@ -322,10 +329,12 @@ public static partial class DomainXml
     private static XElement Graphics(GraphicsDef g)
     {
         var e = new XElement("graphics", new XAttribute("type", g.Type));
-        if (g.Type == "spice")
+        var listens = g.ListenType != "none"; // a display with no listener has no ports (libvirt writes none)
+        if (!listens) { }
+        else if (g.Type == "spice")
             e.Add(Attr("port", g.Port ?? (g.AutoPort ? null : -1)), Attr("tlsPort", g.AutoPort && g.TlsPort == -1 ? null : g.TlsPort));
         else e.Add(new XAttribute("port", g.Port ?? -1));
-        e.Add(new XAttribute("autoport", g.AutoPort ? "yes" : "no"), Attr("websocket", g.WebsocketPort), Attr("listen", g.ListenType is null or "address" ? g.Listen : null),
+        e.Add(listens ? new XAttribute("autoport", g.AutoPort ? "yes" : "no") : null, Attr("websocket", g.WebsocketPort), Attr("listen", g.ListenType is null or "address" ? g.Listen : null),
             Attr("passwd", g.Passwd), Attr("passwdValidTo", g.PasswdValidTo), Attr("keymap", g.Keymap), Attr("sharePolicy", g.SharePolicy),
             Attr("defaultMode", g.DefaultMode), Attr("connected", g.Connected));
         if (g.ListenType is not null || g.Listen is not null)

@@ -31,7 +31,9 @@ public static partial class QemuArgv
                 "usb" => (c.Model ?? (q35 ? "qemu-xhci" : "piix3-uhci")) switch
                 {
                     "none" => null,
-                    "qemu-xhci" => new JsonObject { ["driver"] = "qemu-xhci", ["p2"] = 15, ["p3"] = 15, ["id"] = c.Alias },
+                    "qemu-xhci" => c.Ports is { } xp
+                        ? new JsonObject { ["driver"] = "qemu-xhci", ["p2"] = xp, ["p3"] = xp, ["id"] = c.Alias }
+                        : new JsonObject { ["driver"] = "qemu-xhci", ["id"] = c.Alias },
                     "nec-xhci" => new JsonObject { ["driver"] = "nec-usb-xhci", ["id"] = c.Alias },
                     "piix3-uhci" => new JsonObject { ["driver"] = "piix3-usb-uhci", ["id"] = c.Alias },
                     "ich9-ehci1" => new JsonObject { ["driver"] = "ich9-usb-ehci1", ["id"] = c.Alias },

@@ -6,7 +6,13 @@ namespace Vireo.Qemu;
 /// <summary>What a QEMU binary offers, asked of QEMU itself (-machine none, over QMP).</summary>
 public sealed record QemuCapabilities(
     string Emulator, string Version, IReadOnlyList<(string Name, string? Alias, bool IsDefault, int MaxCpus)> Machines,
-    IReadOnlyList<(string Name, bool Usable)> CpuModels, bool KvmPresent);
+    IReadOnlyList<(string Name, bool Usable)> CpuModels, bool KvmPresent)
+{
+    /// <summary>The versioned machine an alias stands for (q35 → pc-q35-7.2), as libvirt writes it on define so
+    /// that a QEMU upgrade does not change the guest's hardware; other names are returned as they are.</summary>
+    public string? CanonicalMachine(string? machine) =>
+        machine is null ? null : Machines.FirstOrDefault(m => m.Alias == machine).Name ?? machine;
+}
 
 public static class QemuProbe
 {
