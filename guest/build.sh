@@ -49,7 +49,8 @@ depmod -b "$work/k" "$kver"
 
 # Modules the guest needs; their dependencies come from modules.dep, in load order.
 mods="virtio_pci virtio_blk virtio_net virtio_rng virtio_console virtio_scsi virtio_balloon
-      9pnet_virtio 9p virtiofs isofs ahci ata_piix sd_mod sr_mod evdev button e1000 af_packet pvpanic_mmio pvpanic_pci"
+      9pnet_virtio 9p virtiofs isofs ahci ata_piix sd_mod sr_mod evdev button e1000 af_packet pvpanic_mmio pvpanic_pci
+      i6300esb ib700wdt iTCO_wdt uhci_hcd ehci_pci xhci_pci snd_hda_intel snd_hda_codec_generic snd_intel8x0"
 root="$work/root"
 mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,mnt,run,var/run,var/log,lib/modules,usr/share/udhcpc,etc/udhcpc,etc/acpi/PWRF}
 : > "$root/etc/modules.load"

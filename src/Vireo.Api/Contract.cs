@@ -6,7 +6,7 @@ namespace Vireo.Api;
 //   GET    /v1/domains                      list (DomainInfo[])
 //   POST   /v1/domains                      define (body: domain XML) -> DefineResult
 //   GET    /v1/domains/{d}                  DomainInfo
-//   DELETE /v1/domains/{d}[?snapshotsMetadata=&managedSave=&removeAllStorage=true]  undefine -> UndefineResult
+//   DELETE /v1/domains/{d}[?snapshotsMetadata=&managedSave=&removeAllStorage=&nvram=&keepTpm=true]  undefine -> UndefineResult
 //   GET    /v1/domains/{d}/xml[?inactive=true] domain XML
 //   POST   /v1/domains/{d}/{start|shutdown|destroy|reboot|reset|suspend|resume}
 //          start?paused=true, shutdown?timeout=SECONDS (0: do not wait)

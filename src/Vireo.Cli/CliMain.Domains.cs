@@ -35,13 +35,17 @@ public static partial class CliMain
             var storage = new Option<bool>("--remove-all-storage") { Description = "Also delete the pool volumes its disks use (when no other domain uses them)" };
             var nvram = new Option<bool>("--nvram") { Description = "Also delete its UEFI variable store (NVRAM)" };
             var keepNvram = new Option<bool>("--keep-nvram") { Description = "Keep its UEFI variable store (NVRAM)" };
-            var cmd = new Command("undefine", "Undefine a domain (a running one goes on as transient)") { d, snaps, managed, storage, nvram, keepNvram };
+            var tpm = new Option<bool>("--tpm") { Description = "Also delete its emulated TPM's state (the default)" };
+            var keepTpm = new Option<bool>("--keep-tpm") { Description = "Keep its emulated TPM's state" };
+            var cmd = new Command("undefine", "Undefine a domain (a running one goes on as transient)") { d, snaps, managed, storage, nvram, keepNvram, tpm, keepTpm };
             Client(cmd, async (pr, c, ct) =>
             {
                 if (pr.GetValue(nvram) && pr.GetValue(keepNvram)) throw new CliException("--nvram and --keep-nvram exclude each other.");
+                if (pr.GetValue(tpm) && pr.GetValue(keepTpm)) throw new CliException("--tpm and --keep-tpm exclude each other.");
                 var info = await c.DomainAsync(pr.GetValue(d)!, ct);
                 var q = string.Join("&", new[] { (snaps, "snapshotsMetadata"), (managed, "managedSave"), (storage, "removeAllStorage"), (nvram, "nvram") }
-                    .Where(o => pr.GetValue(o.Item1)).Select(o => o.Item2 + "=true").Concat(pr.GetValue(keepNvram) ? ["nvram=false"] : []));
+                    .Where(o => pr.GetValue(o.Item1)).Select(o => o.Item2 + "=true").Concat(pr.GetValue(keepNvram) ? ["nvram=false"] : [])
+                    .Concat(pr.GetValue(keepTpm) ? ["keepTpm=true"] : []));
                 var r = await c.JsonAsync("DELETE", $"v1/domains/{DaemonClient.E(info.Name)}{(q.Length > 0 ? "?" + q : "")}", ApiJson.Default.UndefineResult, null, ct);
                 foreach (var w in r.Warnings) Console.Error.WriteLine($"warning: {w}");
                 Console.WriteLine($"Domain '{info.Name}' has been undefined");
@@ -297,6 +301,7 @@ public static partial class CliMain
             "device-added" or "device-removed" => $"event '{e.Kind}' for domain '{e.Domain}': {e.Detail}",
             "tray-change" => $"event 'tray-change' for domain '{e.Domain}' {e.Detail}",
             "snapshot" => $"event 'snapshot' for domain '{e.Domain}': {e.Event} {e.Detail}",
+            "watchdog" => $"event 'watchdog' for domain '{e.Domain}': {e.Event}",
             _ => $"event '{e.Kind}' for domain '{e.Domain}'",
         });
         return cmd;

@@ -34,66 +34,26 @@ public static partial class CliMain
         }
 
         {
-            var cmd = new Command("capabilities", "Host and hypervisor capabilities, as XML (from QEMU itself)");
+            var cmd = new Command("capabilities", "Host and hypervisor capabilities, as libvirt's XML (from QEMU itself)");
             Client(cmd, async (pr, c, ct) =>
             {
-                var caps = await c.JsonAsync("GET", "v1/capabilities", ApiJson.Default.CapabilitiesInfo, ct: ct);
-                var arch = new XElement("arch", new XAttribute("name", "x86_64"),
-                    new XElement("wordsize", 64), new XElement("emulator", caps.Emulator));
-                foreach (var m in caps.Machines)
-                {
-                    arch.Add(new XElement("machine", new XAttribute("maxCpus", m.MaxCpus), m.Name));
-                    if (m.Alias is { } alias)
-                        arch.Add(new XElement("machine", new XAttribute("canonical", m.Name), new XAttribute("maxCpus", m.MaxCpus), alias));
-                }
-                arch.Add(new XElement("domain", new XAttribute("type", "qemu")));
-                if (caps.KvmUsable) arch.Add(new XElement("domain", new XAttribute("type", "kvm")));
-                var doc = new XElement("capabilities",
-                    new XElement("host",
-                        new XElement("cpu", new XElement("arch", "x86_64")),
-                        new XComment($" KVM {(caps.KvmUsable ? "usable" : "not usable")}: {caps.KvmReason} "),
-                        new XElement("vhostNet", caps.VhostNet ? "yes" : "no")),
-                    new XElement("guest", new XElement("os_type", "hvm"), arch,
-                        new XElement("features", new XElement("acpi", new XAttribute("default", "on"), new XAttribute("toggle", "yes")))));
-                Console.Write(Vireo.Model.DomainXml.ToText(doc));
+                Console.Write(await c.TextAsync("GET", "v1/capabilities/xml", ct: ct));
                 return 0;
             });
             root.Subcommands.Add(cmd);
         }
 
         {
-            var virt = new Option<string>("--virttype") { Description = "kvm or qemu", DefaultValueFactory = _ => "qemu" };
+            var virt = new Option<string?>("--virttype") { Description = "kvm or qemu (default: kvm where it works, else qemu)" };
             var machine = new Option<string?>("--machine") { Description = "Machine type (default: QEMU's default)" };
-            var cmd = new Command("domcapabilities", "What a domain of this type can use: machine, CPU models, devices") { virt, machine };
+            var arch = new Option<string?>("--arch") { Description = "Guest architecture (x86_64)" };
+            var emulator = new Option<string?>("--emulatorbin") { Description = "Emulator binary (the daemon's QEMU)" };
+            var cmd = new Command("domcapabilities", "What a domain of this type can use, as libvirt's XML: machine, firmware, CPU models, devices") { virt, machine, arch, emulator };
             Client(cmd, async (pr, c, ct) =>
             {
-                var caps = await c.JsonAsync("GET", "v1/capabilities", ApiJson.Default.CapabilitiesInfo, ct: ct);
-                var type = pr.GetValue(virt)!;
-                if (type is not ("qemu" or "kvm")) throw new CliException($"Unknown virttype '{type}'; use kvm or qemu.");
-                var m = pr.GetValue(machine) is { } want
-                    ? caps.Machines.FirstOrDefault(x => x.Name == want || x.Alias == want) ?? throw new CliException($"QEMU has no machine type '{want}'; see 'vireo capabilities'.")
-                    : caps.Machines.FirstOrDefault(x => x.IsDefault) ?? caps.Machines[0];
-                var kvmOk = type == "kvm" && caps.KvmUsable;
-                var doc = new XElement("domainCapabilities",
-                    new XElement("path", caps.Emulator),
-                    new XElement("domain", type),
-                    new XElement("machine", m.Name),
-                    new XElement("arch", "x86_64"),
-                    new XElement("vcpu", new XAttribute("max", m.MaxCpus)),
-                    type == "kvm" && !caps.KvmUsable ? new XComment($" KVM cannot run guests here: {caps.KvmReason}; use virttype qemu ") : null,
-                    new XElement("cpu",
-                        new XElement("mode", new XAttribute("name", "host-passthrough"), new XAttribute("supported", kvmOk ? "yes" : "no")),
-                        new XElement("mode", new XAttribute("name", "maximum"), new XAttribute("supported", "yes")),
-                        new XElement("mode", new XAttribute("name", "host-model"), new XAttribute("supported", "yes")),
-                        new XElement("mode", new XAttribute("name", "custom"), new XAttribute("supported", "yes"),
-                            caps.CpuModels.Select(cm => new XElement("model", new XAttribute("usable", cm.Usable ? "yes" : "no"), cm.Name)))),
-                    new XElement("devices",
-                        Enum("disk", ("diskDevice", ["disk", "cdrom"]), ("bus", ["virtio", "sata", "scsi", "ide"])),
-                        Enum("graphics", ("type", ["vnc"])),
-                        Enum("video", ("modelType", ["vga", "cirrus", "virtio", "bochs", "none"])),
-                        Enum("rng", ("model", ["virtio"]), ("backendModel", ["random", "builtin"])),
-                        Enum("filesystem", ("driverType", ["path"]))));
-                Console.Write(Vireo.Model.DomainXml.ToText(doc));
+                var q = string.Join("&", new[] { ("virttype", pr.GetValue(virt)), ("machine", pr.GetValue(machine)), ("arch", pr.GetValue(arch)) }
+                    .Where(x => x.Item2 is not null).Select(x => $"{x.Item1}={DaemonClient.E(x.Item2!)}"));
+                Console.Write(await c.TextAsync("GET", "v1/domcapabilities" + (q.Length > 0 ? "?" + q : ""), ct: ct));
                 return 0;
             });
             root.Subcommands.Add(cmd);
@@ -110,8 +70,4 @@ public static partial class CliMain
             root.Subcommands.Add(cmd);
         }
     }
-
-    private static XElement Enum(string name, params (string Enum, string[] Values)[] enums) =>
-        new(name, new XAttribute("supported", "yes"),
-            enums.Select(e => new XElement("enum", new XAttribute("name", e.Enum), e.Values.Select(v => new XElement("value", v)))));
 }

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Vireo.Api;
 using Vireo.Engine;
+using Vireo.Model;
 
 namespace Vireo.Daemon;
 
@@ -34,13 +35,13 @@ internal static class Routes
         });
 
         app.MapGet("/v1/domains/{d}", (string d, string? format) => Reply(Info(hv.Get(d)), format));
-        app.MapDelete("/v1/domains/{d}", async (string d, bool? snapshotsMetadata, bool? managedSave, bool? removeAllStorage, bool? nvram, CancellationToken ct) =>
+        app.MapDelete("/v1/domains/{d}", async (string d, bool? snapshotsMetadata, bool? managedSave, bool? removeAllStorage, bool? nvram, bool? keepTpm, CancellationToken ct) =>
         {
             var vm = hv.Get(d);
             var disks = vm.Disks(inactive: true);
             if (removeAllStorage == true && vm.IsActive)
                 throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{vm.Name}' is running; destroy it before removing its storage.");
-            hv.Undefine(d, snapshotsMetadata == true, managedSave == true, nvram);
+            hv.Undefine(d, snapshotsMetadata == true, managedSave == true, nvram, keepTpm == true);
             var removed = new List<string>();
             var warnings = new List<string>();
             if (removeAllStorage == true)
@@ -121,6 +122,16 @@ internal static class Routes
             catch (OperationCanceledException) { }
         });
 
+        // libvirt's XML, as virsh capabilities / domcapabilities print it (and as the libvirt protocol returns it).
+        app.MapGet("/v1/capabilities/xml", async (CancellationToken ct) =>
+            Results.Text(DomainXml.ToText(Capabilities.HostXml(await hv.CapabilitiesAsync(ct), Capabilities.Probe(hv.Kvm.Usable), hv.VhostNet, HostUuid())), "application/xml"));
+        app.MapGet("/v1/domcapabilities", async (string? virttype, string? machine, string? arch, CancellationToken ct) =>
+        {
+            if (arch is not null and not "x86_64")
+                throw new VireoException(ErrorCode.InvalidArgument, $"Vireo runs x86_64 guests only, not '{arch}'.");
+            var xml = Capabilities.Domain(await hv.CapabilitiesAsync(ct), Capabilities.Probe(hv.Kvm.Usable), virttype ?? (hv.Kvm.Usable ? "kvm" : "qemu"), machine);
+            return Results.Text(DomainXml.ToText(xml), "application/xml");
+        });
         app.MapGet("/v1/capabilities", async (CancellationToken ct) =>
         {
             var caps = await hv.CapabilitiesAsync(ct);
@@ -128,6 +139,19 @@ internal static class Routes
                 caps.Machines.Select(m => new MachineInfo(m.Name, m.Alias, m.IsDefault, m.MaxCpus)).ToArray(),
                 caps.CpuModels.Select(c => new CpuModelInfo(c.Name, c.Usable)).ToArray());
         });
+    }
+
+    /// <summary>The host's UUID as libvirt reports it: SMBIOS's, else the machine id.</summary>
+    private static string HostUuid()
+    {
+        try
+        {
+            if (File.Exists("/sys/class/dmi/id/product_uuid") && Guid.TryParse(File.ReadAllText("/sys/class/dmi/id/product_uuid").Trim(), out var u)) return u.ToString();
+            if (File.Exists("/etc/machine-id") && Guid.TryParse(File.ReadAllText("/etc/machine-id").Trim(), out var m)) return m.ToString();
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        return Guid.Empty.ToString();
     }
 
     private static void MapSimple(WebApplication app, Hypervisor hv, string verb, Func<Vm, CancellationToken, Task> op) =>

@@ -34,6 +34,8 @@ public sealed record EngineOptions
     public string BootDir(string name) => Path.Combine(DataDir, "boot", name);
     /// <summary>UEFI variable stores: {DataDir}/nvram/NAME_VARS.fd (libvirt: /var/lib/libvirt/qemu/nvram).</summary>
     public string NvramDir => Path.Combine(DataDir, "nvram");
+    /// <summary>Emulated TPM state: {DataDir}/swtpm/UUID/tpm2 (libvirt: /var/lib/libvirt/swtpm/UUID/tpm2).</summary>
+    public string TpmDir(Guid uuid) => Path.Combine(DataDir, "swtpm", uuid.ToString());
     public string ManagedSaveFile(string name) => Path.Combine(DataDir, "save", name + ".save");
     public string StorageConfigDir => Path.Combine(ConfigDir, "storage");
     public string StorageAutostartDir => Path.Combine(ConfigDir, "storage", "autostart");

@@ -209,7 +209,8 @@ public sealed class Hypervisor
     /// <param name="snapshotsMetadata">Drop the records of the domain's snapshots (their images stay); refused otherwise while it has any.</param>
     /// <param name="managedSave">Discard a managed save image; refused otherwise while one exists.</param>
     /// <param name="nvram">true: delete the UEFI variable store; false: keep it; null: refuse while one exists (as virsh).</param>
-    public void Undefine(string name, bool snapshotsMetadata = false, bool managedSave = false, bool? nvram = null)
+    /// <param name="keepTpm">Keep the emulated TPM's state (by default it goes with the definition, as in libvirt).</param>
+    public void Undefine(string name, bool snapshotsMetadata = false, bool managedSave = false, bool? nvram = null, bool keepTpm = false)
     {
         lock (_defineLock)
         {
@@ -227,6 +228,9 @@ public sealed class Hypervisor
             if (vm.HasManagedSave) File.Delete(_o.ManagedSaveFile(vm.Name));
             // A running guest keeps its open variable store until it stops; the name goes now.
             if (nvram == true && nvramFile is not null) File.Delete(nvramFile);
+            // A running guest's TPM state goes when it stops (it is then transient); a stopped one's now.
+            vm.KeepTpmState = keepTpm;
+            if (!keepTpm && !vm.IsActive) vm.RemoveTpmState();
             if (Directory.Exists(_o.SnapshotDir(vm.Name))) Directory.Delete(_o.SnapshotDir(vm.Name), recursive: true);
             File.Delete(_o.ConfigFile(vm.Name));
             File.Delete(_o.AutostartLink(vm.Name));

@@ -79,4 +79,7 @@ internal static partial class Log
 
     [LoggerMessage(5002, LogLevel.Error, "Domain '{Domain}': cleaning up after its first run failed")]
     public static partial void FirstBootFailed(ILogger log, Exception e, string domain);
+
+    [LoggerMessage(5003, LogLevel.Warning, "Domain '{Domain}': its watchdog fired (action {Action})")]
+    public static partial void Watchdog(ILogger log, string domain, string action);
 }

@@ -13,15 +13,16 @@ public sealed partial class Vm
     /// <summary>Problems with what the host must provide for the definition's other devices and tuning.</summary>
     private static IEnumerable<string> PlatformProblems(DomainDef d)
     {
-        // Tuning that needs cgroups or thread affinity is kept in the definition but not applied yet:
-        // starting without it would hand the user a guest that silently ignores what they asked for.
-        if (d.Cputune is { } ct && (ct.Vcpupins.Count > 0 || ct.Emulatorpin is not null || ct.Iothreadpins.Count > 0 || ct.Shares is not null || ct.Quota is not null || ct.Period is not null || ct.Other.Count > 0))
-            yield return "<cputune> (CPU pinning, shares and quota) is kept in the definition but not applied by Vireo yet; remove it to start this guest.";
-        if (d.Numatune is not null) yield return "<numatune> (host NUMA memory placement) is kept in the definition but not applied by Vireo yet; remove it to start this guest.";
-        if (d.Memtune is not null) yield return "<memtune> (cgroup memory limits) is kept in the definition but not applied by Vireo yet; remove it to start this guest.";
-        if (d.Blkiotune is not null) yield return "<blkiotune> (cgroup block I/O weights) is kept in the definition but not applied by Vireo yet; remove it to start this guest.";
+        foreach (var p in TuningProblems(d)) yield return p;
         foreach (var t in d.Devices.Tpms)
-            yield return $"<tpm model='{t.Model}'> is kept in the definition, but Vireo does not start swtpm for it yet; remove the TPM to start this guest.";
+        {
+            if (t.BackendType == "emulator" && !(File.Exists(Swtpm) && File.Exists(SwtpmSetup)))
+                yield return $"<tpm model='{t.Model}'><backend type='emulator'/> needs swtpm and swtpm_setup, which this host does not have; install them (apt-get install swtpm swtpm-tools) or remove the TPM.";
+            if (t.BackendType == "passthrough" && !File.Exists(t.DevicePath ?? "/dev/tpm0"))
+                yield return $"<tpm><backend type='passthrough'> uses the host's TPM at {t.DevicePath ?? "/dev/tpm0"}, which this host does not have; use <backend type='emulator' version='2.0'/> (swtpm) instead, or remove the TPM.";
+            if (t.EncryptionSecret is not null)
+                yield return $"<tpm><backend><encryption secret='{t.EncryptionSecret}'/> needs libvirt's secret store, which Vireo does not have; remove the <encryption> element.";
+        }
         if (d.Devices.Vsock is not null && !File.Exists("/dev/vhost-vsock"))
             yield return "<vsock> needs /dev/vhost-vsock (the vhost_vsock kernel module), which this host does not have; load vhost_vsock or remove the vsock device.";
         else if (d.Devices.Vsock is not null)

@@ -123,6 +123,14 @@ public sealed partial class Vm
         }
         try
         {
+            Dictionary<string, string> tpmSockets;
+            try { tpmSockets = await StartSwtpmAsync(live, channelDir, logPath, ct); }
+            catch
+            {
+                File.Delete(sockPath);
+                await _hv.Networks.ReleaseNicsAsync(live);
+                throw;
+            }
             var ctx = new LaunchContext
             {
                 Emulator = emulator,
@@ -134,6 +142,7 @@ public sealed partial class Vm
                 Incoming = incoming,
                 SpicePort = FreeSpicePort(live),
                 HugepagesMount = HugepagesMount(live),
+                TpmSockets = tpmSockets,
             };
             try
             {
@@ -141,6 +150,7 @@ public sealed partial class Vm
             }
             catch (LaunchException e)
             {
+                StopHelpers();
                 File.Delete(sockPath);
                 await _hv.Networks.ReleaseNicsAsync(live);
                 throw new VireoException(ErrorCode.InvalidArgument, e.Message);
@@ -153,7 +163,7 @@ public sealed partial class Vm
             }
             catch (Exception e) when (e is CommandException or VireoException)
             {
-                StopVirtiofsd();
+                StopHelpers();
                 File.Delete(sockPath);
                 await _hv.Networks.ReleaseNicsAsync(live);
                 throw e as VireoException ?? new VireoException(ErrorCode.OperationFailed, $"Failed to start domain '{Name}': {e.Message}");
@@ -178,6 +188,7 @@ public sealed partial class Vm
             ready = clock.Elapsed.TotalMilliseconds;
             await FillRuntimeInfoAsync(qmp, live, ct);
             await ApplyRuntimeSettingsAsync(qmp, live, ct);
+            await ApplyTuningAsync(qmp, live, pid, ct);
             if (beforeRun is not null) await beforeRun(qmp);
             if (!paused) await qmp.ExecuteAsync("cont", null, ct);
         }
@@ -187,8 +198,9 @@ public sealed partial class Vm
             ProcessWatch.Signal(pid, 9);
             await watch.Exited;
             if (qmp is not null) await qmp.DisposeAsync();
-            StopVirtiofsd();
+            StopHelpers();
             CleanupRunFiles();
+            RemoveCgroups(live);
             await _hv.Networks.ReleaseNicsAsync(live);
             // QEMU refusing a setup command is the reason (its log only says what it set up); else QEMU died, and its log says why.
             var why = e is QmpErrorException ? e.Message : LogTail(logPath, logOffset);

@@ -6,8 +6,8 @@ namespace Vireo.Engine;
 
 public sealed partial class Vm
 {
-    /// <summary>The virtiofsd serving each virtiofs share of the running QEMU.</summary>
-    private readonly List<ProcessWatch> _virtiofsd = [];
+    /// <summary>The helpers of the running QEMU: a virtiofsd per virtiofs share, an swtpm per emulated TPM.</summary>
+    private readonly List<ProcessWatch> _helpers = [];
 
     public const string DefaultVirtiofsd = "/usr/lib/qemu/virtiofsd";
 
@@ -32,24 +32,25 @@ public sealed partial class Vm
                     "-o", "xattr", "-o", "announce_submounts", "--thread-pool-size=4",
                 };
                 var pid = Spawner.Spawn(argv, logPath, [fd]);
-                _virtiofsd.Add(ProcessWatch.Start(pid, ownChild: true)!);
+                _helpers.Add(ProcessWatch.Start(pid, ownChild: true)!);
             }
             catch (CommandException e)
             {
-                StopVirtiofsd();
+                StopHelpers();
                 throw new VireoException(ErrorCode.OperationFailed, $"Cannot start virtiofsd for share '{fs.Target}': {e.Message}");
             }
             finally { UnixListener.Close(fd); }
         }
     }
 
-    private void StopVirtiofsd()
+    /// <summary>Ends the helpers still running (each ends by itself when QEMU goes; this is for a failed start).</summary>
+    private void StopHelpers()
     {
-        foreach (var w in _virtiofsd)
+        foreach (var w in _helpers)
         {
             if (!w.Exited.IsCompleted) ProcessWatch.Signal(w.Pid, 15);
             w.Dispose();
         }
-        _virtiofsd.Clear();
+        _helpers.Clear();
     }
 }

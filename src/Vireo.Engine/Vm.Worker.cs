@@ -97,6 +97,15 @@ public sealed partial class Vm
             case "DEVICE_DELETED":
                 OnDeviceDeleted(ev.Data?["device"]?.GetValue<string>());
                 break;
+            case "WATCHDOG":
+            {
+                // The guest stopped feeding its watchdog; QEMU carries out the action (-action watchdog=).
+                var action = ev.Data?["action"]?.GetValue<string>() ?? "none";
+                if (action == "pause") lock (_state) _pauseReason = "watchdog";
+                Log.Watchdog(_log, Name, action);
+                _bus.Publish(Name, action, "", "watchdog");
+                break;
+            }
             case "GUEST_PANICKED":
                 if (Def.OnCrash == "preserve")
                     SetState(DomainState.Crashed, "panicked", "Crashed", "Panicked");
@@ -129,8 +138,10 @@ public sealed partial class Vm
             _console = null;
         }
         Log.Stopped(_log, Name, reason, ProcessWatch.Describe(status));
-        StopVirtiofsd();
+        StopHelpers();
         CleanupRunFiles();
+        if (transient && !KeepTpmState) RemoveTpmState();
+        if (live is not null) RemoveCgroups(live);
         if (live is not null) _ = _hv.Networks.ReleaseNicsAsync(live);
         // Before anyone hears of the stop: a start right after it must see the final definition.
         // Not when the state was saved (managedsave, a revert): that first run goes on later.

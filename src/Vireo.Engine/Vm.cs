@@ -91,7 +91,8 @@ public sealed partial class Vm
     {
         lock (_state)
         {
-            if (inactive || Live is null) return DomainXml.Write(Def);
+            // The inactive XML leaves the firmware choice open as libvirt's does (it is made again on define).
+            if (inactive || Live is null) return DomainXml.Write(Def, pickedFirmware: false);
             return DomainXml.Write(Live, Id is { } id ? new Dictionary<string, string> { ["id"] = id.ToString() } : null);
         }
     }

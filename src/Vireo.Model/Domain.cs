@@ -19,6 +19,8 @@ public sealed class DomainDef
     public int Vcpus { get; set; } = 1;
     public int? VcpusCurrent { get; set; }
     public string VcpuPlacement { get; set; } = "static";
+    /// <summary>&lt;vcpu cpuset='0-3'&gt;: the host CPUs all of the guest's threads may run on, unless pinned otherwise.</summary>
+    public string? VcpuCpuset { get; set; }
     public OsDef Os { get; set; } = new();
     public FeaturesDef Features { get; set; } = new();
     public CpuDef? Cpu { get; set; }

@@ -311,6 +311,14 @@ public static partial class DomainRules
             if (cpu.Mode == "custom" && string.IsNullOrEmpty(cpu.Model) && cpu.Features.Count == 0 && topo == 1 && cpu.Sockets is null)
                 p.Add(new("<cpu mode='custom'> needs a <model>, e.g. <model>qemu64</model>."));
         }
+        if (d.Cputune is { } tune)
+        {
+            foreach (var (v, _) in tune.Vcpupins.Where(x => x.Vcpu < 0 || x.Vcpu >= d.Vcpus))
+                p.Add(new($"<vcpupin vcpu='{v}'> names a vCPU the guest does not have (its vCPUs are 0 to {d.Vcpus - 1})."));
+            var ioIds = d.Iothreads is { } io ? (io.Ids.Count > 0 ? io.Ids : Enumerable.Range(1, io.Count).ToList()) : [];
+            foreach (var (t, _) in tune.Iothreadpins.Where(x => !ioIds.Contains(x.Iothread)))
+                p.Add(new($"<iothreadpin iothread='{t}'> names an I/O thread the guest does not have; add it to <iothreads> or remove the pin."));
+        }
         if (d.Os.Initrd is not null && d.Os.Kernel is null) p.Add(new("<initrd> needs a <kernel> too."));
         if (d.Os.Cmdline is not null && d.Os.Kernel is null) p.Add(new("<cmdline> needs a <kernel> too."));
 

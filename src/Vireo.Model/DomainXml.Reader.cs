@@ -42,6 +42,9 @@ public static partial class DomainXml
                     case "vcpu":
                         d.VcpuPlacement = OneOf(e, "placement", "static", "auto") ?? "static";
                         d.VcpusCurrent = Int(e, "current");
+                        d.VcpuCpuset = A(e, "cpuset");
+                        if (d.VcpuCpuset is not null && CpuList.Parse(d.VcpuCpuset) is null)
+                            Problems.Add($"<vcpu cpuset='{d.VcpuCpuset}'> is not a list of host CPUs (e.g. '0-3,^2').", e);
                         if (int.TryParse(e.Value.Trim(), out var n)) d.Vcpus = n;
                         else Problems.Add($"<vcpu> must hold a number of CPUs, not '{e.Value.Trim()}'.", e);
                         break;

@@ -7,7 +7,9 @@ namespace Vireo.Model;
 public static partial class DomainXml
 {
     /// <summary>Writes the definition as libvirt writes it (two-space indent, single quotes are not kept).</summary>
-    public static string Write(DomainDef d, IReadOnlyDictionary<string, string>? liveState = null)
+    /// <param name="pickedFirmware">false: leave out the loader picked for &lt;os firmware='efi'&gt; (and the NVRAM template),
+    /// as libvirt 9.0's inactive XML does; libvirt refuses a definition that names both.</param>
+    public static string Write(DomainDef d, IReadOnlyDictionary<string, string>? liveState = null, bool pickedFirmware = true)
     {
         var root = new XElement("domain", new XAttribute("type", d.Type));
         if (liveState is not null && liveState.TryGetValue("id", out var id)) root.Add(new XAttribute("id", id));
@@ -25,7 +27,7 @@ public static partial class DomainXml
             root.Add(new XElement("memtune", Kib("hard_limit", mt.HardLimitKiB), Kib("soft_limit", mt.SoftLimitKiB),
                 Kib("swap_hard_limit", mt.SwapHardLimitKiB), Kib("min_guarantee", mt.MinGuaranteeKiB)));
         if (d.MemoryBacking is { } mb) root.Add(MemoryBacking(mb));
-        var vcpu = new XElement("vcpu", new XAttribute("placement", d.VcpuPlacement), d.Vcpus);
+        var vcpu = new XElement("vcpu", new XAttribute("placement", d.VcpuPlacement), Attr("cpuset", d.VcpuCpuset), d.Vcpus);
         if (d.VcpusCurrent is { } cur) vcpu.Add(new XAttribute("current", cur));
         root.Add(vcpu);
         if (d.Iothreads is { } io)
@@ -41,7 +43,7 @@ public static partial class DomainXml
                 nt.Memnodes.Select(m => new XElement("memnode", new XAttribute("cellid", m.CellId), new XAttribute("mode", m.Mode), new XAttribute("nodeset", m.Nodeset)))));
         if (d.ResourcePartition is { } rp) root.Add(new XElement("resource", new XElement("partition", rp)));
         foreach (var si in d.Sysinfo) root.Add(Sysinfo(si));
-        root.Add(Os(d.Os));
+        root.Add(Os(d.Os, pickedFirmware || d.Os.Firmware != "efi"));
         root.Add(Features(d.Features));
         if (d.Cpu is { } cpu) root.Add(Cpu(cpu));
         if (d.Clock is { } clock)
@@ -138,14 +140,14 @@ public static partial class DomainXml
 
     private static XAttribute? Attr(string name, object? value) => value is null ? null : new XAttribute(name, value);
 
-    private static XElement Os(OsDef o)
+    private static XElement Os(OsDef o, bool withLoader)
     {
         var os = new XElement("os", Attr("firmware", o.Firmware), new XElement("type", Attr("arch", o.Arch), Attr("machine", o.Machine), o.Type));
         if (o.FirmwareFeatures.Count > 0)
             os.Add(new XElement("firmware", o.FirmwareFeatures.OrderBy(f => f.Name == "enrolled-keys" ? 0 : f.Name == "secure-boot" ? 1 : 2).Select(f => new XElement("feature", new XAttribute("enabled", f.Enabled ? "yes" : "no"), new XAttribute("name", f.Name)))));
-        if (o.Loader is { } l)
+        if (o.Loader is { } l && withLoader)
             os.Add(new XElement("loader", new XAttribute("readonly", l.ReadOnly ? "yes" : "no"), l.Secure ? new XAttribute("secure", "yes") : null, new XAttribute("type", l.Type), l.Path));
-        if (o.Nvram is { } n) os.Add(new XElement("nvram", Attr("template", n.Template), n.Path));
+        if (o.Nvram is { } n) os.Add(new XElement("nvram", withLoader ? Attr("template", n.Template) : null, n.Path));
         Opt(os, "kernel", o.Kernel);
         Opt(os, "initrd", o.Initrd);
         Opt(os, "cmdline", o.Cmdline);

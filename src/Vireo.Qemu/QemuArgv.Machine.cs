@@ -22,9 +22,11 @@ public static partial class QemuArgv
             throw new LaunchException("<memoryBacking><hugepages/> needs huge pages, and this host has no hugetlbfs mounted; mount one (mount -t hugetlbfs none /dev/hugepages), reserve pages (sysctl vm.nr_hugepages), or remove <hugepages/>.");
         var numa = d.Cpu?.NumaCells ?? [];
         // Shared guest RAM (virtiofs): a memfd backend the vhost-user process can map.
-        if (numa.Count == 0 && hugepages)
+        if (numa.Count == 0 && (hugepages || d.Numatune?.Nodeset is not null && d.MemoryBacking is not { AccessMode: "shared" } && d.MemoryBacking?.SourceType is not "memfd"))
         {
-            a.Add("-object", MemoryBackend(d, "pc.ram", d.MemoryKiB, ctx, null).ToJsonString());
+            var backend = MemoryBackend(d, "pc.ram", d.MemoryKiB, ctx, null);
+            NumaPolicy(d, backend, null);
+            a.Add("-object", backend.ToJsonString());
             mopts += ",memory-backend=pc.ram";
         }
         else if (numa.Count == 0 && (d.MemoryBacking is { AccessMode: "shared" } || d.MemoryBacking?.SourceType is "memfd"))
@@ -35,6 +37,7 @@ public static partial class QemuArgv
                 ["id"] = "pc.ram", ["size"] = d.MemoryKiB * 1024, ["share"] = d.MemoryBacking.AccessMode == "shared",
             };
             if (d.MemoryBacking.SourceType == "file") backend["mem-path"] = "/dev/shm";
+            NumaPolicy(d, backend, null);
             a.Add("-object", backend.ToJsonString());
             mopts += ",memory-backend=pc.ram";
         }
@@ -58,7 +61,9 @@ public static partial class QemuArgv
         {
             var cell = numa[n];
             var id = cell.Id ?? n;
-            a.Add("-object", MemoryBackend(d, $"ram-node{id}", cell.MemoryKiB, ctx, cell.MemAccess).ToJsonString());
+            var backend = MemoryBackend(d, $"ram-node{id}", cell.MemoryKiB, ctx, cell.MemAccess);
+            NumaPolicy(d, backend, id);
+            a.Add("-object", backend.ToJsonString());
             a.Add("-numa", $"node,nodeid={id},cpus={cell.Cpus.Replace(",", ",cpus=")},memdev=ram-node{id}");
         }
         if (d.Iothreads is { } io)
@@ -100,6 +105,21 @@ public static partial class QemuArgv
             a.Add("-boot", d.Os.BootMenu == true ? "menu=on,strict=on" : "strict=on");
         a.Add("-display", "none");
         a.Add("-msg", "timestamp=on");
+    }
+
+    /// <summary>
+    /// &lt;numatune&gt;: the host NUMA nodes a RAM backend's pages come from (a guest cell's
+    /// &lt;memnode&gt;, else the domain's &lt;memory&gt;), as libvirt passes them: strict is bind.
+    /// restrictive leaves the policy to the cgroup, as in libvirt.
+    /// </summary>
+    private static void NumaPolicy(DomainDef d, System.Text.Json.Nodes.JsonObject backend, int? cell)
+    {
+        if (d.Numatune is not { } nt) return;
+        var (mode, nodeset) = cell is { } c && nt.Memnodes.FirstOrDefault(m => m.CellId == c) is { Nodeset: not null } mn
+            ? (mn.Mode, mn.Nodeset) : (nt.Mode ?? "strict", nt.Nodeset);
+        if (nodeset is null || mode == "restrictive" || CpuList.Parse(nodeset) is not { } nodes) return;
+        backend["host-nodes"] = new System.Text.Json.Nodes.JsonArray(nodes.Select(n => (System.Text.Json.Nodes.JsonNode)n).ToArray());
+        backend["policy"] = mode switch { "preferred" => "preferred", "interleave" => "interleave", _ => "bind" };
     }
 
     /// <summary>A RAM backend: huge pages from hugetlbfs, memfd when shared (vhost-user), plain RAM otherwise.</summary>

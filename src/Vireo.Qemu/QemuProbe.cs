@@ -8,6 +8,16 @@ public sealed record QemuCapabilities(
     string Emulator, string Version, IReadOnlyList<(string Name, string? Alias, bool IsDefault, int MaxCpus)> Machines,
     IReadOnlyList<(string Name, bool Usable)> CpuModels, bool KvmPresent)
 {
+    /// <summary>The device types this QEMU has (qom-list-types implements=device), e.g. qxl-vga, tpm-crb, ich9-intel-hda.</summary>
+    public IReadOnlySet<string> Devices { get; init; } = new HashSet<string>();
+    /// <summary>The QMP commands it answers (query-spice only where SPICE is built in).</summary>
+    public IReadOnlySet<string> Commands { get; init; } = new HashSet<string>();
+    /// <summary>query-tpm-types: the TPM back-ends (passthrough, emulator).</summary>
+    public IReadOnlyList<string> TpmTypes { get; init; } = [];
+
+    public bool HasDevice(string type) => Devices.Contains(type);
+    public bool HasSpice => Commands.Contains("query-spice");
+
     /// <summary>The versioned machine an alias stands for (q35 → pc-q35-7.2), as libvirt writes it on define so
     /// that a QEMU upgrade does not change the guest's hardware; other names are returned as they are.</summary>
     public string? CanonicalMachine(string? machine) =>
@@ -46,8 +56,15 @@ public static class QemuProbe
                 .Select(c => (c!["name"]!.GetValue<string>(), (c["unavailable-features"]?.AsArray().Count ?? 0) == 0))
                 .OrderBy(c => c.Item1, StringComparer.Ordinal).ToList();
             var kvm = (await qmp.ExecuteAsync("query-kvm", null, ct))?["present"]?.GetValue<bool>() ?? false;
+            var devices = (await qmp.ExecuteAsync("qom-list-types", new JsonObject { ["implements"] = "device", ["abstract"] = false }, ct))!.AsArray()
+                .Select(t => t!["name"]!.GetValue<string>()).ToHashSet(StringComparer.Ordinal);
+            var commands = (await qmp.ExecuteAsync("query-commands", null, ct))!.AsArray()
+                .Select(c => c!["name"]!.GetValue<string>()).ToHashSet(StringComparer.Ordinal);
+            var tpmTypes = commands.Contains("query-tpm-types")
+                ? (await qmp.ExecuteAsync("query-tpm-types", null, ct))!.AsArray().Select(t => t!.GetValue<string>()).ToList()
+                : [];
             try { await qmp.ExecuteAsync("quit", null, ct); } catch (QmpDisconnectedException) { }
-            return new QemuCapabilities(emulator, version, machines, cpus, kvm);
+            return new QemuCapabilities(emulator, version, machines, cpus, kvm) { Devices = devices, Commands = commands, TpmTypes = tpmTypes };
         }
         finally
         {

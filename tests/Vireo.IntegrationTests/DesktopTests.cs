@@ -72,12 +72,12 @@ public sealed class DesktopTests(VireoFixture fx)
     public async Task What_is_kept_but_not_carried_out_defines_and_is_refused_at_start_with_the_element_named()
     {
         await using var d = await TestDaemon.StartAsync(fx);
-        await d.DefineAsync(d.GuestXml("tpm", devices: "<tpm model='tpm-crb'><backend type='emulator' version='2.0'/></tpm>"));
+        await d.DefineAsync(d.GuestXml("tpm", devices: "<tpm model='tpm-tis'><backend type='passthrough'><device path='/dev/tpm-nosuch'/></backend></tpm>"));
         await d.DefineAsync(d.GuestXml("pin", extra: "<cputune><vcpupin vcpu='0' cpuset='0'/></cputune>"));
         await d.DefineAsync(d.GuestXml("gl", devices: "<graphics type='spice' autoport='yes'><gl enable='yes'/></graphics><video><model type='virtio'/></video>"));
 
         var r = await d.FailAsync("start", "tpm");
-        Assert.Contains("<tpm model='tpm-crb'> is kept in the definition, but Vireo does not start swtpm for it yet; remove the TPM", r);
+        Assert.Contains("<tpm><backend type='passthrough'> uses the host's TPM at /dev/tpm-nosuch, which this host does not have; use <backend type='emulator' version='2.0'/> (swtpm) instead", r);
         r = await d.FailAsync("start", "pin");
         Assert.Contains("<cputune> (CPU pinning, shares and quota) is kept in the definition but not applied by Vireo yet", r);
         r = await d.FailAsync("start", "gl");

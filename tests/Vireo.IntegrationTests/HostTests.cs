@@ -1,3 +1,4 @@
+using System.Xml.Linq;
 namespace Vireo.IntegrationTests;
 
 [Collection("vireo")]
@@ -37,6 +38,14 @@ public sealed class HostTests(VireoFixture fx)
         var dom = await d.OkAsync("domcapabilities");
         Assert.Contains("<model usable='yes'>qemu64</model>", dom);
         Assert.Contains("<domain>qemu</domain>", dom);
+        // What this host's QEMU, swtpm and OVMF give a guest, as virt-install reads it.
+        var devices = XElement.Parse(dom).Element("devices")!;
+        string[] Values(string dev, string e) => devices.Element(dev)!.Elements("enum").Single(x => x.Attribute("name")!.Value == e).Elements("value").Select(v => v.Value).ToArray();
+        Assert.Contains("spice", Values("graphics", "type"));
+        Assert.Contains("qxl", Values("video", "modelType"));
+        Assert.Equal(["passthrough", "emulator"], Values("tpm", "backendModel"));
+        Assert.Equal(["1.2", "2.0"], Values("tpm", "backendVersion"));
+        Assert.Contains("/usr/share/OVMF/OVMF_CODE_4M.fd", XElement.Parse(await d.OkAsync("domcapabilities", "--machine", "q35")).Element("os")!.Element("loader")!.Elements("value").Select(v => v.Value));
         Assert.Contains("QEMU has no machine type 'nope'", await d.FailAsync("domcapabilities", "--machine", "nope"));
     }
 
