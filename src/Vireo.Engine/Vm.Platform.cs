@@ -14,6 +14,8 @@ public sealed partial class Vm
     private static IEnumerable<string> PlatformProblems(DomainDef d)
     {
         foreach (var p in TuningProblems(d)) yield return p;
+        if (d.Type == "qemu" && d.Clock?.Timers.Any(t => t.Name == "kvmclock" && t.Present == "yes") == true)
+            yield return "<timer name='kvmclock' present='yes'/> (the clock the guest's KVM PTP device, ptp_kvm, reads) needs KVM, and this domain runs under TCG (type='qemu'); remove the timer or use type='kvm' on a host where KVM works.";
         foreach (var t in d.Devices.Tpms)
         {
             if (t.BackendType == "emulator" && !(File.Exists(Swtpm) && File.Exists(SwtpmSetup)))

@@ -274,7 +274,7 @@ public sealed partial class Vm
             fs.Seek(offset, SeekOrigin.Begin);
             var text = new StreamReader(fs).ReadToEnd();
             var lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries)
-                .Where(l => !l.Contains(": starting up") && !l.StartsWith('/') && !l.StartsWith("qemu-system-x86_64 -"))
+                .Where(l => !l.Contains(": starting up") && !l.StartsWith('/') && !l.StartsWith("qemu-system-x86_64 -") && !l.StartsWith("char device redirected to"))
                 .Select(l => System.Text.RegularExpressions.Regex.Replace(l, @"^\d{4}-\d\d-\d\dT[\d:.]+Z? ", ""))
                 .TakeLast(3);
             return string.Join(" ", lines).Trim();

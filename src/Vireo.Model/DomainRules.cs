@@ -388,8 +388,6 @@ public static partial class DomainRules
         foreach (var f in dev.Filesystems.Where(f => f.Source.Length > 0 && !f.Source.StartsWith('/')))
             p.Add(new($"Filesystem source '{f.Source}' must be an absolute path."));
         if (dev.Graphics.Count > 1) p.Add(new("Only one <graphics> device is supported."));
-        if (d.Type == "qemu" && d.Clock?.Timers.Any(t => t.Name == "kvmclock" && t.Present == "yes") == true)
-            p.Add(new("<timer name='kvmclock' present='yes'/> (the clock the guest's KVM PTP device, ptp_kvm, reads) needs KVM, and this domain runs under TCG (type='qemu'); remove the timer or use type='kvm' on a host where KVM works."));
         foreach (var dup in dev.Controllers.Where(c => !IsUsbCompanion(c)).GroupBy(c => (c.Type, c.Index)).Where(g => g.Count() > 1))
             p.Add(new($"Controller type '{dup.Key.Type}' index {dup.Key.Index} is defined twice."));
         return p;

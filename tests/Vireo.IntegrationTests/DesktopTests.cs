@@ -73,13 +73,13 @@ public sealed class DesktopTests(VireoFixture fx)
     {
         await using var d = await TestDaemon.StartAsync(fx);
         await d.DefineAsync(d.GuestXml("tpm", devices: "<tpm model='tpm-tis'><backend type='passthrough'><device path='/dev/tpm-nosuch'/></backend></tpm>"));
-        await d.DefineAsync(d.GuestXml("pin", extra: "<cputune><vcpupin vcpu='0' cpuset='0'/></cputune>"));
+        await d.DefineAsync(d.GuestXml("pin", extra: "<cputune><vcpusched vcpus='0' scheduler='fifo' priority='1'/></cputune>"));
         await d.DefineAsync(d.GuestXml("gl", devices: "<graphics type='spice' autoport='yes'><gl enable='yes'/></graphics><video><model type='virtio'/></video>"));
 
         var r = await d.FailAsync("start", "tpm");
         Assert.Contains("<tpm><backend type='passthrough'> uses the host's TPM at /dev/tpm-nosuch, which this host does not have; use <backend type='emulator' version='2.0'/> (swtpm) instead", r);
         r = await d.FailAsync("start", "pin");
-        Assert.Contains("<cputune> (CPU pinning, shares and quota) is kept in the definition but not applied by Vireo yet", r);
+        Assert.Contains("<cputune><vcpusched> is kept in the definition but not applied by Vireo yet; remove it to start this guest.", r);
         r = await d.FailAsync("start", "gl");
         Assert.Contains("<gl enable='yes'/> needs a GPU render node (/dev/dri)", r);
         foreach (var n in new[] { "tpm", "pin", "gl" }) Assert.StartsWith("shut off", await d.StateAsync(n));
