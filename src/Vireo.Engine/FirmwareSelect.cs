@@ -7,8 +7,10 @@ namespace Vireo.Engine;
 /// &lt;os firmware='efi'&gt;: picks OVMF from QEMU's firmware descriptors at define time (as
 /// libvirt does) and writes what it picked into the definition — the loader, the variable
 /// store template and the domain's own NVRAM path — so dumpxml shows what the guest runs.
-/// Secure Boot only when asked: without &lt;feature enabled='yes' name='secure-boot'/&gt; a
-/// firmware with Secure Boot is never chosen.
+/// The choice is libvirt's: the first descriptor (in file-name order) for the machine that has
+/// every feature asked for with enabled='yes' and none asked for with enabled='no'. With no
+/// features asked for, that is Debian's Secure Boot firmware with Microsoft's keys on q35
+/// (40-edk2-x86_64-secure-enrolled), as libvirt 9.0 gives a guest moved from it.
 /// </summary>
 public static class FirmwareSelect
 {
@@ -25,21 +27,22 @@ public static class FirmwareSelect
         if (os.Loader is null)
         {
             bool? Wanted(string f) => os.FirmwareFeatures.Where(x => x.Name == f).Select(x => (bool?)x.Enabled).FirstOrDefault();
-            var secure = Wanted("secure-boot") == true;
+            var wantSecure = Wanted("secure-boot");
+            var secure = wantSecure == true;
             var keys = Wanted("enrolled-keys");
-            if (keys == true && !secure)
+            if (keys == true && wantSecure == false)
                 throw new VireoException(ErrorCode.InvalidArgument, "Firmware feature 'enrolled-keys' needs 'secure-boot' enabled too.");
             var machine = os.Machine ?? "pc";
-            var pick = all.FirstOrDefault(f => f.Supports(machine) && f.Has("secure-boot") == secure && (keys is null || f.Has("enrolled-keys") == keys));
+            var pick = all.FirstOrDefault(f => f.Supports(machine) && (wantSecure is null || f.Has("secure-boot") == wantSecure) && (keys is null || f.Has("enrolled-keys") == keys));
             if (pick is null)
             {
                 if (secure && !machine.Contains("q35"))
                     throw new VireoException(ErrorCode.InvalidArgument, $"Secure Boot needs the q35 machine type (its firmware needs SMM); this domain uses '{machine}'. Use --machine q35.");
-                var what = secure ? (keys == true ? "with Secure Boot and enrolled keys" : "with Secure Boot") : "without Secure Boot";
+                var what = wantSecure switch { true => keys == true ? " with Secure Boot and enrolled keys" : " with Secure Boot", false => " without Secure Boot", null => "" };
                 throw new VireoException(ErrorCode.InvalidArgument,
                     all.Count == 0
                         ? $"No UEFI firmware is installed: no descriptors in {string.Join(" or ", FirmwareDescriptor.SearchDirs)}. Install Debian's 'ovmf' package."
-                        : $"No UEFI firmware {what} for machine '{machine}' among {all.Count} descriptors in {string.Join(" or ", FirmwareDescriptor.SearchDirs)}.");
+                        : $"No UEFI firmware{what} for machine '{machine}' among {all.Count} descriptors in {string.Join(" or ", FirmwareDescriptor.SearchDirs)}.");
             }
             os.Loader = new LoaderDef { Path = pick.Code, ReadOnly = true, Type = "pflash", Secure = pick.Has("requires-smm") };
             os.Nvram ??= new NvramDef();

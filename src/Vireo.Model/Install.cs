@@ -279,6 +279,10 @@ public static class InstallBuilder
             d.Os.Kernel = b.Get("kernel");
             d.Os.Initrd = b.Get("initrd");
             d.Os.Cmdline = b.Get("kernel_args");
+            // A kernel QEMU loads directly is not one Secure Boot's keys sign: UEFI without it, unless asked
+            // (libvirt would otherwise pick the Secure Boot firmware, and the kernel would not start).
+            if (d.Os.Kernel is not null && d.Os.Firmware == "efi" && !d.Os.FirmwareFeatures.Any(f => f.Name == "secure-boot"))
+                d.Os.FirmwareFeatures.Add(("secure-boot", false));
             if (b.Get("menu") is { } menu) d.Os.BootMenu = menu == "on";
             Unknown(b, problems);
         }

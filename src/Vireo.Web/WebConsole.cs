@@ -130,7 +130,7 @@ public static class WebConsole
         IResult MachinePage(HttpContext ctx, Vm vm, string? error = null) =>
             new RazorComponentResult<VmPage>(P(("Csrf", Csrf(ctx)), ("M", MachineView.Of(vm, history, hv)), ("Devices", MachineEdits.Devices(hv, vm)),
                 ("Snapshots", MachineEdits.Snapshots(vm)), ("Graphics", MachineEdits.Graphics(vm)), ("Samples", history.Of(vm.Name)),
-                ("HasVnc", (vm.Live ?? vm.Def).Devices.Graphics.Any(g => g.Type == "vnc")), ("Error", error)));
+                ("HasVnc", (vm.Live ?? vm.Def).Devices.Graphics.Any(g => g.Type == "vnc")), ("HasSpice", (vm.Live ?? vm.Def).Devices.Graphics.Any(g => g.Type == "spice")), ("Error", error)));
         app.MapGet("/vm/{name}", (HttpContext ctx, string name) =>
             hv.Find(name) is { } vm ? MachinePage(ctx, vm) : Results.NotFound($"No machine named '{name}'."));
         app.MapPost("/vm/{name}/{action}", async (string name, string action, ResourceHistory cpu, CancellationToken rq) =>
@@ -254,30 +254,14 @@ public static class WebConsole
 
         app.MapGet("/vm/{name}/vnc", (HttpContext ctx, string name) =>
             hv.Find(name) is null ? (IResult)Results.NotFound($"No machine named '{name}'.") : new RazorComponentResult<VncPage>(P(("Csrf", Csrf(ctx)), ("Name", name))));
-        // The VNC console: noVNC speaks RFB over this WebSocket, bridged to QEMU's VNC server
-        // (which listens on the address the definition gives, 127.0.0.1 by default).
-        app.MapGet("/vm/{name}/vnc/ws", async (HttpContext ctx, string name) =>
-        {
-            if (RefuseSocket(ctx) is { } refused) { ctx.Response.StatusCode = refused; return; }
-            if (hv.Find(name)?.Live?.Devices.Graphics.FirstOrDefault(g => g.Type == "vnc") is not { Port: { } port } vnc)
-            {
-                ctx.Response.StatusCode = 409;
-                await ctx.Response.WriteAsync($"'{name}' is not running with VNC graphics.");
-                return;
-            }
-            var host = vnc.Listen is null or "0.0.0.0" or "::" ? "127.0.0.1" : vnc.Listen;
-            var tcp = new System.Net.Sockets.TcpClient();
-            try { await tcp.ConnectAsync(host, port, ctx.RequestAborted); }
-            catch (System.Net.Sockets.SocketException e)
-            {
-                tcp.Dispose();
-                ctx.Response.StatusCode = 502;
-                await ctx.Response.WriteAsync($"Cannot reach the VNC server of '{name}' at {host}:{port}: {e.Message}");
-                return;
-            }
-            using var ws = await ctx.WebSockets.AcceptWebSocketAsync();
-            await ConsoleBridge.RunAsync(ws, tcp.GetStream(), tcp.Dispose, ctx.RequestAborted);
-        });
+        app.MapGet("/vm/{name}/spice", (HttpContext ctx, string name) =>
+            hv.Find(name) is not { } vm ? (IResult)Results.NotFound($"No machine named '{name}'.")
+            : new RazorComponentResult<SpicePage>(P(("Csrf", Csrf(ctx)), ("Name", name), ("Password", (vm.Live ?? vm.Def).Devices.Graphics.FirstOrDefault(g => g.Type == "spice")?.Passwd))));
+        // The graphical consoles: noVNC speaks RFB, spice-html5 SPICE (a WebSocket per SPICE
+        // channel), each WebSocket bridged to a TCP connection of its own to QEMU's server (which
+        // listens on the address the definition gives, 127.0.0.1 by default).
+        app.MapGet("/vm/{name}/vnc/ws", (HttpContext ctx, string name) => BridgeDisplayAsync(ctx, hv, name, "vnc", "VNC"));
+        app.MapGet("/vm/{name}/spice/ws", (HttpContext ctx, string name) => BridgeDisplayAsync(ctx, hv, name, "spice", "SPICE"));
 
         // Server-sent events: the overview's rows (or one machine's state block, facts, device rows
         // and snapshot rows) again whenever the engine says something changed, from here or the
@@ -377,6 +361,32 @@ public static class WebConsole
         : ctx.Request.Headers.Origin.ToString() is { Length: > 0 } origin && origin != $"{ctx.Request.Scheme}://{ctx.Request.Host}" ? StatusCodes.Status403Forbidden
         : null;
 
+
+    /// <summary>One WebSocket of a graphical console, bridged to a TCP connection to the running guest's display server.</summary>
+    private static async Task BridgeDisplayAsync(HttpContext ctx, Hypervisor hv, string name, string type, string what)
+    {
+        if (RefuseSocket(ctx) is { } refused) { ctx.Response.StatusCode = refused; return; }
+        if (hv.Find(name)?.Live?.Devices.Graphics.FirstOrDefault(g => g.Type == type) is not { Port: { } port } g || g.ListenType == "none")
+        {
+            ctx.Response.StatusCode = 409;
+            await ctx.Response.WriteAsync($"'{name}' is not running with {what} graphics on a port.");
+            return;
+        }
+        var host = g.Listen is null or "0.0.0.0" or "::" ? "127.0.0.1" : g.Listen;
+        var tcp = new System.Net.Sockets.TcpClient();
+        try { await tcp.ConnectAsync(host, port, ctx.RequestAborted); }
+        catch (System.Net.Sockets.SocketException e)
+        {
+            tcp.Dispose();
+            ctx.Response.StatusCode = 502;
+            await ctx.Response.WriteAsync($"Cannot reach the {what} server of '{name}' at {host}:{port}: {e.Message}");
+            return;
+        }
+        // spice-html5 asks for the "binary" subprotocol; a browser drops a socket whose server does not echo it.
+        var sub = ctx.WebSockets.WebSocketRequestedProtocols.Contains("binary") ? "binary" : null;
+        using var ws = await ctx.WebSockets.AcceptWebSocketAsync(sub);
+        await ConsoleBridge.RunAsync(ws, tcp.GetStream(), tcp.Dispose, ctx.RequestAborted);
+    }
 
     /// <summary>This session's antiforgery token, for the page's forms and htmx's header.</summary>
     internal static string Csrf(HttpContext ctx) => ctx.RequestServices.GetRequiredService<IAntiforgery>().GetAndStoreTokens(ctx).RequestToken!;

@@ -212,6 +212,18 @@ public sealed class WebConsoleTests(VireoFixture fx)
         await d.OkAsync("destroy", "gfx");
         wait.Until(b => b.FindElement(By.Id("vnc-status")).Text.StartsWith("disconnected"));
 
+        // A SPICE desktop as virt-install writes it (qxl, a password): its screen through spice-html5,
+        // a WebSocket per SPICE channel bridged to QEMU's SPICE server.
+        await d.DefineAsync(d.GuestXml("sgfx", devices: "<graphics type='spice' autoport='yes' passwd='s3cret'><image compression='off'/></graphics><video><model type='qxl'/></video>"));
+        await d.OkAsync("start", "sgfx");
+        browser.Navigate().GoToUrl(site + "/vm/sgfx");
+        browser.FindElement(By.Id("open-spice")).Click();
+        wait.Until(b => b.FindElement(By.Id("spice-status")).Text == "connected");
+        wait.Until(b => Convert.ToInt64(((IJavaScriptExecutor)b).ExecuteScript("const c = document.querySelector('#spice-screen canvas'); return c ? c.width : 0;")) >= 640);
+        Shot(browser, "spice");
+        await d.OkAsync("destroy", "sgfx");
+        wait.Until(b => b.FindElement(By.Id("spice-status")).Text.Contains("reconnecting"));
+
         // A password set with the CLI replaces the token.
         var set = await d.RunWithInputAsync(async w => { await w.WriteLineAsync("correct horse battery"); w.Close(); }, "web-password");
         Assert.True(set.ExitCode == 0, set.ToString());

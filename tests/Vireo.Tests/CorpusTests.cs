@@ -155,6 +155,58 @@ public class CorpusTests
         return $"<{e.Name.LocalName}{string.Concat(attrs)}>{text}{string.Concat(kids)}</>";
     }
 
+    [Theory]
+    [MemberData(nameof(CasesWithArgv))]
+    public void Qemu_gets_the_machine_cpu_memory_topology_and_smbios_libvirt_gives_it(string name)
+    {
+        var libvirt = Platform(File.ReadAllLines(Path.Combine(Dir, name, "qemu-argv")));
+        var d = DomainRules.ParseForDefine(Read(name, "dumpxml.xml"));
+        Vireo.Engine.FirmwareSelect.Apply(d, d.Os is { Firmware: "efi", Loader: null } ? DebianFirmware : [], "/var/lib/vireo/nvram");
+        var vireo = Platform(QemuArgv.Build(d, Context(d)));
+        if (d.Cpu?.Mode == "host-model")
+        {
+            // libvirt spells host-model as the named model nearest the host plus features, from its own CPU map;
+            // Vireo gives QEMU the host CPU itself (-cpu host under KVM, max under TCG). The rest must agree.
+            libvirt.RemoveAll(l => l.StartsWith("cpu "));
+            vireo.RemoveAll(l => l.StartsWith("cpu "));
+        }
+        Assert.Equal(string.Join("\n", libvirt), string.Join("\n", vireo));
+        // And the same firmware: the loader libvirt picks.
+        Assert.Equal(Firmware(File.ReadAllLines(Path.Combine(Dir, name, "qemu-argv"))), Firmware(QemuArgv.Build(d, Context(d))));
+    }
+
+    /// <summary>The firmware images an argv gives the machine (the read-only code of pflash0, or none).</summary>
+    private static string Firmware(IReadOnlyList<string> argv) =>
+        string.Join(",", argv.Where(a => a.StartsWith('{') && a.Contains("\"filename\"") && a.Contains("OVMF_CODE")).Select(a => JsonNode.Parse(a)!["filename"]!.ToString()));
+
+    /// <summary>What the guest's platform is, from an argv: machine type and SMM/vmport, CPU model and flags, memory, vCPU topology, SMBIOS tables.</summary>
+    private static List<string> Platform(IReadOnlyList<string> argv)
+    {
+        string? Arg(string opt) => argv.Select((a, i) => (a, i)).Where(x => x.a == opt && x.i + 1 < argv.Count).Select(x => argv[x.i + 1]).FirstOrDefault();
+        var list = new List<string>();
+        var machine = (Arg("-machine") ?? "").Split(',');
+        list.Add("machine " + machine[0]);
+        foreach (var o in machine.Skip(1).Where(o => o.StartsWith("smm=") || o.StartsWith("vmport=")).Order(StringComparer.Ordinal)) list.Add("machine " + o);
+        var cpu = (Arg("-cpu") ?? "qemu64").Split(',');
+        list.Add("cpu " + cpu[0]);
+        // libvirt writes migratable=on (QEMU's default for host) and feature=on|off; +feature and -feature are the same.
+        foreach (var f in cpu.Skip(1).Where(f => f != "migratable=on").Select(f => f.StartsWith('+') ? f[1..] + "=on" : f.StartsWith('-') ? f[1..] + "=off" : f).Order(StringComparer.Ordinal))
+            list.Add("cpu " + f);
+        var mem = (Arg("-m") ?? "").Split(',');
+        list.Add("memory " + (mem[0].StartsWith("size=") ? mem[0][5..] : mem[0] + "M") switch
+        {
+            var k when k.EndsWith('k') => $"{ulong.Parse(k[..^1]) / 1024} MiB",
+            var m when m.EndsWith('M') => $"{m[..^1]} MiB",
+            var other => other,
+        });
+        foreach (var o in mem.Skip(1).Order(StringComparer.Ordinal)) list.Add("memory " + o);
+        var smp = (Arg("-smp") ?? "1").Split(',');
+        var t = smp.Skip(1).Select(o => o.Split('=')).ToDictionary(kv => kv[0], kv => kv[1]);
+        list.Add($"smp cpus={smp[0]} maxcpus={t.GetValueOrDefault("maxcpus", smp[0])} sockets={t.GetValueOrDefault("sockets", "1")} dies={t.GetValueOrDefault("dies", "1")} cores={t.GetValueOrDefault("cores", "1")} threads={t.GetValueOrDefault("threads", "1")}");
+        list.AddRange(argv.Select((a, i) => (a, i)).Where(x => x.a == "-smbios").Select(x => "smbios " + argv[x.i + 1]).Order(StringComparer.Ordinal));
+        return list;
+    }
+
     internal static LaunchContext Context(DomainDef d) => new()
     {
         Emulator = d.Devices.Emulator ?? "/usr/bin/qemu-system-x86_64",
