@@ -3,7 +3,7 @@ using System.CommandLine;
 namespace Vireo.Cli;
 
 /// <summary>Arguments for the daemon verb; the host program supplies the daemon itself.</summary>
-public sealed record DaemonArgs(string ConfigDir, string RunDir, string Socket, string DataDir, string? Web);
+public sealed record DaemonArgs(string ConfigDir, string RunDir, string Socket, string DataDir, string? Web, string? LibvirtSocket = null, string? LibvirtSocketRo = null);
 
 /// <summary>The vireo command line: virsh verbs (client of vireod), plus daemon and host-validate.</summary>
 public static partial class CliMain
@@ -57,7 +57,9 @@ public static partial class CliMain
         var data = new Option<string>("--data-dir") { Description = "Where images and saved guests live (DATA_DIR/images is the default pool)", DefaultValueFactory = _ => DefaultDataDir };
         var listen = new Option<string?>("--listen") { Description = "unix:PATH to serve the API on (default: RUN_DIR/vireo.sock)" };
         var web = new Option<string>("--web") { Description = "The web console's address: HOST:PORT, unix:PATH (behind a reverse proxy), or none", DefaultValueFactory = _ => "127.0.0.1:8780" };
-        var cmd = new Command("daemon", "Run vireod in the foreground") { config, run, data, listen, web };
+        var libvirt = new Option<string?>("--libvirt-listen") { Description = "unix:PATH to serve libvirt's remote protocol on (virsh -c 'qemu+unix:///system?socket=PATH')" };
+        var libvirtRo = new Option<string?>("--libvirt-listen-ro") { Description = "unix:PATH for libvirt's read-only socket (as libvirt-sock-ro)" };
+        var cmd = new Command("daemon", "Run vireod in the foreground") { config, run, data, listen, web, libvirt, libvirtRo };
         cmd.SetAction((pr, ct) =>
         {
             var runDir = Path.GetFullPath(pr.GetValue(run)!);
@@ -68,7 +70,9 @@ public static partial class CliMain
                 Console.Error.WriteLine($"error: --web '{w}' is not HOST:PORT (e.g. 127.0.0.1:8780), unix:/absolute/path, or none.");
                 return Task.FromResult(1);
             }
-            return runDaemon(new DaemonArgs(Path.GetFullPath(pr.GetValue(config)!), runDir, Path.GetFullPath(sock), Path.GetFullPath(pr.GetValue(data)!), w == "none" ? null : w), ct);
+            string? Unix(Option<string?> o) => pr.GetValue(o) is { } v ? Path.GetFullPath(DaemonClient.ParseConnect(v)) : null;
+            return runDaemon(new DaemonArgs(Path.GetFullPath(pr.GetValue(config)!), runDir, Path.GetFullPath(sock), Path.GetFullPath(pr.GetValue(data)!), w == "none" ? null : w,
+                Unix(libvirt), Unix(libvirtRo)), ct);
         });
         return cmd;
     }

@@ -14,7 +14,10 @@ using Vireo.Host;
 namespace Vireo.Daemon;
 
 /// <param name="Web">The web console's address (HOST:PORT or unix:PATH), or null for none.</param>
-public sealed record DaemonOptions(string ConfigDir, string RunDir, string SocketPath, string DataDir = "/var/lib/vireo", string? Web = null);
+/// <param name="LibvirtSocket">Where to serve libvirt's remote protocol (read-write), or null.</param>
+/// <param name="LibvirtSocketRo">Its read-only socket, or null.</param>
+public sealed record DaemonOptions(string ConfigDir, string RunDir, string SocketPath, string DataDir = "/var/lib/vireo", string? Web = null,
+    string? LibvirtSocket = null, string? LibvirtSocketRo = null);
 
 /// <summary>vireod: the engine behind an HTTP API on a unix socket. A thin shell: every route calls the engine.</summary>
 public static class DaemonHost
@@ -92,6 +95,11 @@ public static class DaemonHost
         // The web console after the API: its start-up (Razor components, data protection) never delays the API.
         await using var web = opts.Web is { } listen && Vireo.Host.ListenAddress.TryParse(listen, out var ep)
             ? await Vireo.Web.WebConsole.StartAsync(hv, ep, opts.ConfigDir, loggerFactory, ct) : null;
+        // libvirt's clients (virsh, virt-install, virt-manager, python-libvirt) on libvirt's protocol.
+        await using var libvirtRw = opts.LibvirtSocket is { } lp ? Vireo.Libvirt.RemoteServer.Start(hv, lp, readOnly: false, loggerFactory.CreateLogger("libvirt")) : null;
+        await using var libvirtRo = opts.LibvirtSocketRo is { } lro ? Vireo.Libvirt.RemoteServer.Start(hv, lro, readOnly: true, loggerFactory.CreateLogger("libvirt")) : null;
+        if (libvirtRw is not null || libvirtRo is not null)
+            log.LogInformation("libvirt remote protocol on {Sockets}", string.Join(", ", new[] { libvirtRw?.Path, libvirtRo?.Path + (libvirtRo is null ? "" : " (read-only)") }.Where(p => !string.IsNullOrEmpty(p))));
         await app.WaitForShutdownAsync(ct);
         // Guests keep running: QEMU lives in its own session and the next daemon adopts it.
         return 0;

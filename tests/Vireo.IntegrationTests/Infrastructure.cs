@@ -63,6 +63,9 @@ public sealed class TestDaemon : IAsyncDisposable
     /// <summary>The default pool's directory.</summary>
     public string Images => Path.Combine(DataDir, "images");
     public string Socket => Path.Combine(RunDir, "vireo.sock");
+    /// <summary>libvirt's remote protocol (and LibvirtSocket + "-ro", read-only), for virsh and python-libvirt.</summary>
+    public string LibvirtSocket => Path.Combine(RunDir, "libvirt-sock");
+    public string LibvirtUri => $"qemu+unix:///system?socket={LibvirtSocket}";
     public string Log { get { lock (_log) return _log.ToString(); } }
     public int Pid => _proc!.Id;
 
@@ -95,7 +98,8 @@ public sealed class TestDaemon : IAsyncDisposable
         // for that namespace, which the daemon reads for macvtap devices.
         var psi = new ProcessStartInfo(Namespace is null ? _fx.Binary : "/usr/sbin/ip") { RedirectStandardOutput = true, RedirectStandardError = true };
         if (Namespace is not null) foreach (var a in new[] { "netns", "exec", Namespace.Name, _fx.Binary }) psi.ArgumentList.Add(a);
-        foreach (var a in new[] { "daemon", "--config-dir", ConfigDir, "--run-dir", RunDir, "--data-dir", DataDir, "--web", Web ?? "none" }) psi.ArgumentList.Add(a);
+        foreach (var a in new[] { "daemon", "--config-dir", ConfigDir, "--run-dir", RunDir, "--data-dir", DataDir, "--web", Web ?? "none",
+                     "--libvirt-listen", "unix:" + LibvirtSocket, "--libvirt-listen-ro", "unix:" + LibvirtSocket + "-ro" }) psi.ArgumentList.Add(a);
         _proc = Process.Start(psi)!;
         _proc.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_log) _log.AppendLine(e.Data); };
         _proc.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_log) _log.AppendLine(e.Data); };

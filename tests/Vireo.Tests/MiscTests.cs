@@ -47,7 +47,8 @@ public class MiscTests
     [InlineData("Vireo.Engine", new[] { "Vireo.Model", "Vireo.Host", "Vireo.Qemu" })]
     [InlineData("Vireo.Cli", new[] { "Vireo.Model", "Vireo.Host", "Vireo.Qemu", "Vireo.Api" })]
     [InlineData("Vireo.Web", new[] { "Vireo.Engine", "Vireo.Api", "Vireo.Model", "Vireo.Host", "Vireo.Qemu" })]
-    [InlineData("Vireo.Daemon", new[] { "Vireo.Engine", "Vireo.Api", "Vireo.Model", "Vireo.Host", "Vireo.Qemu", "Vireo.Web" })]
+    [InlineData("Vireo.Libvirt", new[] { "Vireo.Engine", "Vireo.Model", "Vireo.Host", "Vireo.Qemu" })]
+    [InlineData("Vireo.Daemon", new[] { "Vireo.Engine", "Vireo.Api", "Vireo.Model", "Vireo.Host", "Vireo.Qemu", "Vireo.Web", "Vireo.Libvirt" })]
     public void Layering_is_respected(string assembly, string[] allowed)
     {
         var refs = Assembly.Load(assembly).GetReferencedAssemblies()

@@ -1,0 +1,191 @@
+using System.Buffers.Binary;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Vireo.Engine;
+
+namespace Vireo.Libvirt;
+
+/// <summary>
+/// libvirt's remote protocol on a unix socket, so virsh, virt-install, virt-manager and
+/// python-libvirt drive Vireo's engine unchanged (qemu+unix:///system?socket=PATH, or
+/// libvirt's own socket paths). Calls run concurrently and are answered as they finish, in
+/// any order, as libvirtd does; keepalive pings are answered at once.
+/// </summary>
+public sealed class RemoteServer : IAsyncDisposable
+{
+    private readonly Socket _listener;
+    private readonly Hypervisor _hv;
+    private readonly bool _readOnly;
+    private readonly ILogger _log;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _accept;
+    private readonly List<Socket> _clients = [];
+
+    public string Path { get; }
+
+    private RemoteServer(Socket listener, string path, Hypervisor hv, bool readOnly, ILogger log)
+    {
+        _listener = listener;
+        Path = path;
+        _hv = hv;
+        _readOnly = readOnly;
+        _log = log;
+        _accept = AcceptLoopAsync();
+    }
+
+    /// <summary>Listens on <paramref name="path"/>: read-write sockets are the owner's only (0600), a read-only one anyone's (0666), as libvirt's.</summary>
+    public static RemoteServer Start(Hypervisor hv, string path, bool readOnly, ILogger log)
+    {
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
+        if (File.Exists(path)) File.Delete(path);
+        var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            s.Bind(new UnixDomainSocketEndPoint(path));
+            File.SetUnixFileMode(path, readOnly
+                ? UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.OtherRead | UnixFileMode.OtherWrite
+                : UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            s.Listen(64);
+        }
+        catch
+        {
+            s.Dispose();
+            throw;
+        }
+        return new RemoteServer(s, path, hv, readOnly, log);
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            Socket c;
+            try { c = await _listener.AcceptAsync(_stop.Token); }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException) { break; }
+            lock (_clients) _clients.Add(c);
+            _ = Task.Run(async () =>
+            {
+                try { await new RemoteConnection(c, _hv, _readOnly, _log).RunAsync(_stop.Token); }
+                finally
+                {
+                    lock (_clients) _clients.Remove(c);
+                    c.Dispose();
+                }
+            });
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        _listener.Dispose();
+        lock (_clients) foreach (var c in _clients) c.Dispose();
+        await _accept;
+        try { File.Delete(Path); } catch (IOException) { }
+    }
+}
+
+/// <summary>One client: reads packets, runs each call on its own, writes replies one whole packet at a time.</summary>
+internal sealed class RemoteConnection(Socket socket, Hypervisor hv, bool readOnly, ILogger log)
+{
+    private readonly SemaphoreSlim _write = new(1, 1);
+    private readonly RemoteCalls _calls = new(hv, readOnly);
+
+    public async Task RunAsync(CancellationToken ct)
+    {
+        var len = new byte[4];
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                if (!await ReadExactlyAsync(len, ct)) return;
+                var total = BinaryPrimitives.ReadInt32BigEndian(len);
+                if (total < 4 + Rpc.HeaderSize || total > Rpc.MessageMax)
+                {
+                    log.LogWarning("libvirt client sent a packet of {Length} bytes; closing the connection", total);
+                    return;
+                }
+                var body = new byte[total - 4];
+                if (!await ReadExactlyAsync(body, ct)) return;
+                var r = new XdrReader(body);
+                var h = Header.Read(r);
+                var payload = body.AsMemory(Rpc.HeaderSize);
+                if (h.Program == Rpc.KeepaliveProgram)
+                {
+                    if (h.Procedure == Rpc.KeepalivePing)
+                        await SendAsync(new Header(Rpc.KeepaliveProgram, Rpc.KeepaliveVersion, Rpc.KeepalivePong, MessageType.Message, 0, MessageStatus.Ok), null, ct);
+                    continue;
+                }
+                if (h.Type != MessageType.Call) continue; // stream packets come with streams (not served yet)
+                if (h.Program != Rpc.RemoteProgram || h.Version != Rpc.RemoteVersion)
+                {
+                    await ReplyErrorAsync(h, new RpcError(VirErrorCode.Rpc, $"program 0x{h.Program:x} version {h.Version} is not served here (Vireo serves libvirt's remote program 0x{Rpc.RemoteProgram:x} version 1)", VirErrorDomain.Rpc), ct);
+                    continue;
+                }
+                if (h.Procedure == (int)Proc.ConnectClose)
+                {
+                    await ReplyAsync(h, new XdrWriter(), ct);
+                    return;
+                }
+                // Each call on its own: a slow start does not hold up a list; replies go out as they are ready.
+                _ = Task.Run(() => DispatchAsync(h, payload, ct), ct);
+            }
+        }
+        catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException or OperationCanceledException or XdrException) { }
+    }
+
+    private async Task DispatchAsync(Header h, ReadOnlyMemory<byte> payload, CancellationToken ct)
+    {
+        try
+        {
+            var w = new XdrWriter();
+            await _calls.CallAsync((Proc)h.Procedure, new XdrReader(payload), w, ct);
+            await ReplyAsync(h, w, ct);
+        }
+        catch (RpcError e) { await ReplyErrorAsync(h, e, ct); }
+        catch (XdrException e) { await ReplyErrorAsync(h, new RpcError(VirErrorCode.Rpc, $"cannot decode the arguments of procedure {h.Procedure}: {e.Message}", VirErrorDomain.Rpc), ct); }
+        catch (VireoException e) { await ReplyErrorAsync(h, RemoteCalls.ToRpc(e), ct); }
+        catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException or OperationCanceledException) { }
+        catch (Exception e)
+        {
+            log.LogError(e, "libvirt procedure {Procedure} failed", h.Procedure);
+            await ReplyErrorAsync(h, new RpcError(VirErrorCode.InternalError, $"internal error: {e.Message}"), ct);
+        }
+    }
+
+    private Task ReplyAsync(Header call, XdrWriter payload, CancellationToken ct) =>
+        SendAsync(call with { Type = MessageType.Reply, Status = MessageStatus.Ok }, payload, ct);
+
+    private async Task ReplyErrorAsync(Header call, RpcError e, CancellationToken ct)
+    {
+        var w = new XdrWriter();
+        e.Write(w);
+        try { await SendAsync(call with { Type = MessageType.Reply, Status = MessageStatus.Error }, w, ct); }
+        catch (Exception x) when (x is SocketException or IOException or ObjectDisposedException or OperationCanceledException) { }
+    }
+
+    private async Task SendAsync(Header h, XdrWriter? payload, CancellationToken ct)
+    {
+        var w = new XdrWriter();
+        w.UInt(0); // the length, filled in below
+        h.Write(w);
+        if (payload is not null) w.FixedOpaque(payload.Span);
+        var packet = w.Span.ToArray();
+        BinaryPrimitives.WriteInt32BigEndian(packet, packet.Length);
+        await _write.WaitAsync(ct);
+        try { await socket.SendAsync(packet, SocketFlags.None, ct); }
+        finally { _write.Release(); }
+    }
+
+    private async Task<bool> ReadExactlyAsync(byte[] buf, CancellationToken ct)
+    {
+        var got = 0;
+        while (got < buf.Length)
+        {
+            var n = await socket.ReceiveAsync(buf.AsMemory(got), SocketFlags.None, ct);
+            if (n == 0) return false;
+            got += n;
+        }
+        return true;
+    }
+}

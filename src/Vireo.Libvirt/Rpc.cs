@@ -1,0 +1,119 @@
+namespace Vireo.Libvirt;
+
+/// <summary>
+/// libvirt's RPC framing (src/rpc/virnetprotocol.x): a 4-byte length that counts itself, a
+/// 24-byte header, then the XDR payload. The procedure numbers are written by hand for the
+/// calls Vireo serves, from libvirt's src/remote/remote_protocol.x (they never change).
+/// </summary>
+public static class Rpc
+{
+    public const uint RemoteProgram = 0x20008086;
+    public const uint QemuProgram = 0x20008087;
+    public const uint KeepaliveProgram = 0x6b656570;
+    public const uint RemoteVersion = 1;
+    public const uint KeepaliveVersion = 1;
+    public const int KeepalivePing = 1, KeepalivePong = 2;
+
+    /// <summary>virnetprotocol.x: VIR_NET_MESSAGE_MAX; the initial buffer is 64 KiB, the largest message 32 MiB.</summary>
+    public const int MessageMax = 32 << 20;
+    public const int HeaderSize = 24;
+}
+
+public enum MessageType { Call = 0, Reply = 1, Message = 2, Stream = 3, CallWithFds = 4, ReplyWithFds = 5, StreamHole = 6 }
+
+public enum MessageStatus { Ok = 0, Error = 1, Continue = 2 }
+
+public readonly record struct Header(uint Program, uint Version, int Procedure, MessageType Type, uint Serial, MessageStatus Status)
+{
+    public static Header Read(XdrReader r) =>
+        new(r.UInt(), r.UInt(), r.Int(), (MessageType)r.Int(), r.UInt(), (MessageStatus)r.Int());
+
+    public void Write(XdrWriter w) =>
+        w.UInt(Program).UInt(Version).Int(Procedure).Int((int)Type).UInt(Serial).Int((int)Status);
+}
+
+/// <summary>The remote program's procedures Vireo answers (numbers from remote_protocol.x).</summary>
+public enum Proc
+{
+    ConnectOpen = 1,
+    ConnectClose = 2,
+    ConnectGetType = 3,
+    ConnectGetVersion = 4,
+    ConnectGetMaxVcpus = 5,
+    NodeGetInfo = 6,
+    ConnectGetCapabilities = 7,
+    DomainCreate = 9,
+    DomainDefineXml = 11,
+    DomainDestroy = 12,
+    DomainGetXmlDesc = 14,
+    DomainGetAutostart = 15,
+    DomainGetInfo = 16,
+    DomainGetMaxMemory = 17,
+    DomainGetMaxVcpus = 18,
+    DomainGetOsType = 19,
+    DomainLookupById = 22,
+    DomainLookupByName = 23,
+    DomainLookupByUuid = 24,
+    DomainReboot = 27,
+    DomainResume = 28,
+    DomainSetAutostart = 29,
+    DomainShutdown = 33,
+    DomainSuspend = 34,
+    DomainUndefine = 35,
+    ConnectGetHostname = 59,
+    ConnectSupportsFeature = 60,
+    AuthList = 66,
+    NodeGetSecurityModel = 122,
+    ConnectIsSecure = 149,
+    DomainIsActive = 150,
+    DomainIsPersistent = 151,
+    ConnectGetLibVersion = 157,
+    DomainHasManagedSaveImage = 183,
+    DomainSnapshotNum = 187,
+    DomainCreateWithFlags = 196,
+    DomainGetVcpusFlags = 200,
+    DomainIsUpdated = 202,
+    DomainGetState = 212,
+    DomainUndefineFlags = 231,
+    DomainDestroyFlags = 234,
+    DomainReset = 245,
+    DomainShutdownFlags = 258,
+    ConnectListAllDomains = 273,
+    DomainDefineXmlFlags = 350,
+    ConnectRegisterCloseCallback = 360,
+    ConnectUnregisterCloseCallback = 361,
+}
+
+/// <summary>virErrorNumber values clients act on (virsh prints the message; python-libvirt raises by code).</summary>
+public enum VirErrorCode
+{
+    InternalError = 1,
+    NoSupport = 3,
+    NoConnect = 5,
+    InvalidArg = 8,
+    OperationFailed = 9,
+    XmlError = 27,
+    OperationDenied = 29,
+    Rpc = 39,
+    NoDomain = 42,
+    OperationInvalid = 55,
+    OperationTimeout = 68,
+}
+
+/// <summary>virErrorDomain: where an error comes from.</summary>
+public enum VirErrorDomain { None = 0, Dom = 6, Rpc = 7, Qemu = 10, Remote = 13 }
+
+/// <summary>An error for the client, as libvirt's remote_error carries it.</summary>
+public sealed class RpcError(VirErrorCode code, string message, VirErrorDomain domain = VirErrorDomain.Qemu) : Exception(message)
+{
+    public VirErrorCode Code { get; } = code;
+    public VirErrorDomain Domain { get; } = domain;
+
+    /// <summary>remote_error: code, domain, message, level (2: error), then the fields no client needs, empty.</summary>
+    public void Write(XdrWriter w) =>
+        w.Int((int)Code).Int((int)Domain).OptString(Message).Int(2)
+         .Bool(false)                                   // dom
+         .OptString(null).OptString(null).OptString(null) // str1..3
+         .Int(0).Int(0)                                 // int1, int2
+         .Bool(false);                                  // net
+}

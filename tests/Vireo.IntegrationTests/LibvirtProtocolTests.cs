@@ -1,0 +1,86 @@
+using System.Diagnostics;
+
+namespace Vireo.IntegrationTests;
+
+/// <summary>
+/// Debian's own virsh (libvirt-clients 9.0, unchanged) driving Vireo over libvirt's remote
+/// protocol on the daemon's socket: the same output and exit codes as against libvirtd.
+/// </summary>
+[Collection("vireo")]
+public sealed class LibvirtProtocolTests(VireoFixture fx)
+{
+    private static async Task<CliResult> Virsh(string uri, params string[] args)
+    {
+        var psi = new ProcessStartInfo("virsh") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "-c", uri }.Concat(args)) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        await p.WaitForExitAsync(cts.Token);
+        return new CliResult(p.ExitCode, await stdout, await stderr);
+    }
+
+    private static async Task<string> Ok(string uri, params string[] args)
+    {
+        var r = await Virsh(uri, args);
+        Assert.True(r.ExitCode == 0, $"virsh {string.Join(' ', args)}: {r}");
+        return r.Stdout;
+    }
+
+    [Fact]
+    public async Task Virsh_lists_defines_starts_inspects_and_undefines_through_libvirts_protocol()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        var uri = d.LibvirtUri;
+        Assert.Equal(" Id   Name   State\n--------------------\n\n", await Ok(uri, "list", "--all"));
+
+        var xml = Path.Combine(d.Root, "lv.xml");
+        await File.WriteAllTextAsync(xml, d.GuestXml("lv"));
+        Assert.Equal($"Domain 'lv' defined from {xml}\n\n", await Ok(uri, "define", xml));
+        // What Vireo's own CLI sees, libvirt's sees.
+        Assert.Contains(" -    lv     shut off", await Ok(uri, "list", "--all"));
+        var uuid = (await d.OkAsync("domuuid", "lv")).Trim();
+        var info = await Ok(uri, "dominfo", "lv");
+        Assert.Contains($"UUID:           {uuid}", info);
+        Assert.Contains("State:          shut off", info);
+        Assert.Contains("Max memory:     131072 KiB", info);
+        Assert.Contains("Persistent:     yes", info);
+        Assert.Equal("shut off (unknown)\n\n", await Ok(uri, "domstate", "lv", "--reason"));
+
+        Assert.Equal("Domain 'lv' started\n\n", await Ok(uri, "start", "lv"));
+        await d.WaitForSerialAsync("lv", "VIREO-GUEST-READY");
+        Assert.Equal("running (booted)\n\n", await Ok(uri, "domstate", "lv", "--reason"));
+        Assert.Matches(@" 1    lv     running", await Ok(uri, "list"));
+        Assert.Equal("running (booted)", await d.StateAsync("lv"));
+        Assert.Contains("<domain type='qemu' id='1'>", await Ok(uri, "dumpxml", "lv"));
+        Assert.Equal((await d.OkAsync("dumpxml", "lv", "--inactive")).TrimEnd(), (await Ok(uri, "dumpxml", "lv", "--inactive")).TrimEnd());
+        Assert.Equal("Domain 'lv' suspended\n\n", await Ok(uri, "suspend", "lv"));
+        Assert.Equal("paused (user)\n\n", await Ok(uri, "domstate", "lv", "--reason"));
+        await Ok(uri, "resume", "lv");
+        Assert.Equal("Domain 'lv' destroyed\n\n", await Ok(uri, "destroy", "lv"));
+        Assert.Equal("shut off (destroyed)", await d.StateAsync("lv"));
+
+        // The read-only socket answers questions and refuses changes, as libvirt-sock-ro does.
+        var ro = $"qemu+unix:///system?socket={d.LibvirtSocket}-ro";
+        Assert.Contains(" -    lv     shut off", await Ok(ro, "-r", "list", "--all"));
+        var refused = await Virsh(ro, "-r", "start", "lv");
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Contains("operation forbidden: read only access prevents", refused.Stderr);
+
+        // Errors as libvirt's: the domain that is not there, a definition Vireo refuses.
+        var missing = await Virsh(uri, "dominfo", "nosuch");
+        Assert.Equal(1, missing.ExitCode);
+        Assert.Contains("error: failed to get domain 'nosuch'", missing.Stderr);
+        var bad = Path.Combine(d.Root, "bad.xml");
+        await File.WriteAllTextAsync(bad, "<domain type='qemu'><name>bad</name><memory>0</memory></domain>");
+        var rejected = await Virsh(uri, "define", bad);
+        Assert.Equal(1, rejected.ExitCode);
+        Assert.Contains("memory", rejected.Stderr);
+
+        Assert.Contains("Running hypervisor: QEMU", await Ok(uri, "version"));
+        Assert.Contains("CPU(s):", await Ok(uri, "nodeinfo"));
+        Assert.Equal("Domain 'lv' has been undefined\n\n", await Ok(uri, "undefine", "lv"));
+        Assert.DoesNotContain("lv", await d.OkAsync("list", "--all", "--name"));
+    }
+}
