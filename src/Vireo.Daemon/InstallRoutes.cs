@@ -29,17 +29,7 @@ internal static class InstallRoutes
         app.MapPost("/v1/create", async (HttpRequest req, bool? paused, CancellationToken ct) =>
         {
             var xml = await new StreamReader(req.Body, System.Text.Encoding.UTF8).ReadToEndAsync(ct);
-            DomainDef def;
-            try { def = DomainRules.ParseForDefine(xml, out _); }
-            catch (DefinitionException e) { throw new VireoException(ErrorCode.InvalidArgument, e.Message, e.Problems.Select(p => p.ToString()).ToList()); }
-            hv.PrepareFirmware(def);
-            var vm = hv.AddTransient(def);
-            try { await vm.StartAsync(paused == true, ct); }
-            catch
-            {
-                hv.Forget(vm);
-                throw;
-            }
+            var vm = await hv.CreateAsync(xml, paused == true, ct);
             return Results.Json(Routes.Info(vm), ApiJson.Default.DomainInfo, statusCode: 201);
         });
         app.MapPost("/v1/domains/{d}/clone", async (HttpContext ctx, string d, CloneRequest body) =>

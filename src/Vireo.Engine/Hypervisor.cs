@@ -123,6 +123,24 @@ public sealed class Hypervisor
     private Vm NewVm(DomainDef def, bool persistent, bool autostart) =>
         new(def, persistent, autostart, _o, Events, this, _logs.CreateLogger("Vireo.Vm"));
 
+    /// <summary>virsh create: a transient domain from XML, started at once (paused when asked) and forgotten when it stops.</summary>
+    public async Task<Vm> CreateAsync(string xml, bool paused, CancellationToken ct = default)
+    {
+        DomainDef def;
+        try { def = DomainRules.ParseForDefine(xml, out _); }
+        catch (DefinitionException e) { throw new VireoException(ErrorCode.InvalidArgument, e.Message, e.Problems.Select(p => p.ToString()).ToList()); }
+        def.Os.Machine = CanonicalMachine(def.Os.Machine);
+        PrepareFirmware(def);
+        var vm = AddTransient(def);
+        try { await vm.StartAsync(paused, ct); }
+        catch
+        {
+            Forget(vm);
+            throw;
+        }
+        return vm;
+    }
+
     /// <summary>A domain known only while it runs (restore of a saved guest whose definition is gone).</summary>
     public Vm AddTransient(DomainDef def)
     {

@@ -21,7 +21,7 @@ internal sealed class RemoteCalls(Hypervisor hv, bool readOnly)
 
     private static readonly HashSet<Proc> Writes =
     [
-        Proc.DomainCreate, Proc.DomainCreateWithFlags, Proc.DomainDefineXml, Proc.DomainDefineXmlFlags, Proc.DomainDestroy,
+        Proc.DomainCreate, Proc.DomainCreateXml, Proc.DomainCreateWithFlags, Proc.DomainDefineXml, Proc.DomainDefineXmlFlags, Proc.DomainDestroy,
         Proc.DomainDestroyFlags, Proc.DomainReboot, Proc.DomainReset, Proc.DomainResume, Proc.DomainSuspend, Proc.DomainShutdown,
         Proc.DomainShutdownFlags, Proc.DomainUndefine, Proc.DomainUndefineFlags, Proc.DomainSetAutostart,
     ];
@@ -73,6 +73,25 @@ internal sealed class RemoteCalls(Hypervisor hv, bool readOnly)
             case Proc.ConnectGetCapabilities:
                 r.String(DomainXml.ToText(Capabilities.HostXml(await hv.CapabilitiesAsync(ct), Capabilities.Probe(hv.Kvm.Usable), hv.VhostNet, Guid.Empty.ToString())));
                 break;
+            case Proc.ConnectGetDomainCapabilities:
+            {
+                a.OptString(); // emulatorbin: the daemon's QEMU
+                var arch = a.OptString();
+                var machine = a.OptString();
+                var virttype = a.OptString();
+                a.UInt();
+                if (arch is not (null or "x86_64"))
+                    throw new RpcError(VirErrorCode.InvalidArg, $"invalid argument: Vireo runs x86_64 guests only, not '{arch}'");
+                r.String(DomainXml.ToText(Capabilities.Domain(await hv.CapabilitiesAsync(ct), Capabilities.Probe(hv.Kvm.Usable), virttype ?? (hv.Kvm.Usable ? "kvm" : "qemu"), machine)));
+                break;
+            }
+            case Proc.DomainCreateXml:
+            {
+                var xml = a.String();
+                var flags = a.UInt();
+                Dom(r, await hv.CreateAsync(xml, paused: (flags & 1) != 0, ct)); // VIR_DOMAIN_START_PAUSED
+                break;
+            }
             case Proc.NodeGetInfo:
                 NodeInfo(r);
                 break;
