@@ -112,4 +112,14 @@ public class DesktopArgvTests
         Assert.Contains(argv, a => a.StartsWith("{\"driver\":\"ich9-usb-uhci2\",\"masterbus\":\"usb.0\",\"firstport\":2,"));
         Assert.Single(argv, a => a.Contains("\"id\":\"usb\""));
     }
+
+    [Fact]
+    public void Numatune_is_the_ram_backends_host_nodes_and_policy_as_libvirt_passes_it()
+    {
+        var (_, argv) = Build("numatune-strict");
+        var libvirt = File.ReadAllLines(Path.Combine(AppContext.BaseDirectory, "Corpus", "numatune-strict", "qemu-argv")).Single(a => a.Contains("\"id\":\"pc.ram\""));
+        var vireo = argv.Single(a => a.Contains("\"id\":\"pc.ram\""));
+        Assert.Equal(System.Text.Json.Nodes.JsonNode.Parse(libvirt)!.ToJsonString(), System.Text.Json.Nodes.JsonNode.Parse(vireo)!.ToJsonString());
+        Assert.Contains("memory-backend=pc.ram", argv[argv.IndexOf("-machine") + 1]);
+    }
 }
