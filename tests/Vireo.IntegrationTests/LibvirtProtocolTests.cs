@@ -85,6 +85,31 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
     }
 
     [Fact]
+    public async Task Virsh_sees_networks_storage_pools_and_volumes()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        var uri = d.LibvirtUri;
+        var net = Path.Combine(d.Root, "net.xml");
+        await File.WriteAllTextAsync(net, "<network><name>lvnet</name><bridge name='vlv0'/><forward mode='nat'/><ip address='192.168.150.1' netmask='255.255.255.0'/></network>");
+        Assert.Equal($"Network lvnet defined from {net}\n\n", await Ok(uri, "net-define", net));
+        Assert.Matches(@" lvnet +inactive +no +yes", await Ok(uri, "net-list", "--all"));
+        var info = await Ok(uri, "net-info", "lvnet");
+        Assert.Contains("Bridge:         vlv0", info);
+        Assert.Contains($"UUID:           {System.Text.RegularExpressions.Regex.Match(await d.OkAsync("net-dumpxml", "lvnet"), "<uuid>(.*)</uuid>").Groups[1].Value}", info);
+        Assert.Equal((await d.OkAsync("net-dumpxml", "lvnet")).TrimEnd(), (await Ok(uri, "net-dumpxml", "lvnet")).TrimEnd());
+        await Ok(uri, "net-undefine", "lvnet");
+        Assert.Contains("Network not found", (await Virsh(uri, "net-info", "lvnet")).Stderr);
+
+        await d.OkAsync("vol-create-as", "default", "t.qcow2", "10M", "--format", "qcow2");
+        Assert.Matches(@" default +active +yes", await Ok(uri, "pool-list", "--all"));
+        Assert.Contains("State:          running", await Ok(uri, "pool-info", "default"));
+        Assert.Contains($" t.qcow2   {Path.Combine(d.Images, "t.qcow2")}", await Ok(uri, "vol-list", "default"));
+        Assert.Contains("Capacity:       10.00 MiB", await Ok(uri, "vol-info", "t.qcow2", "--pool", "default"));
+        Assert.Contains("<format type='qcow2'/>", await Ok(uri, "vol-dumpxml", "t.qcow2", "--pool", "default"));
+        Assert.Equal(Path.Combine(d.Images, "t.qcow2") + "\n\n", await Ok(uri, "vol-path", "t.qcow2", "--pool", "default"));
+    }
+
+    [Fact]
     public async Task Virt_install_reads_domcapabilities_and_creates_a_running_guest()
     {
         await using var d = await TestDaemon.StartAsync(fx);
