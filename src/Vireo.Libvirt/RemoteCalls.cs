@@ -98,14 +98,8 @@ internal sealed class RemoteCalls(Hypervisor hv, bool readOnly)
                 NodeInfo(r);
                 break;
             case Proc.ConnectListAllDomains:
-            {
-                var needResults = a.Int() != 0;
-                var flags = a.UInt();
-                var vms = hv.All().Where(v => Matches(v, flags)).OrderBy(v => v.Id ?? int.MaxValue).ThenBy(v => v.Name, StringComparer.Ordinal).ToList();
-                if (needResults) r.Array(vms, Dom); else r.UInt(0);
-                r.UInt((uint)vms.Count);
+                ListAll(a, r, hv.All().OrderBy(v => v.Id ?? int.MaxValue).ThenBy(v => v.Name, StringComparer.Ordinal), Matches, Dom);
                 break;
-            }
             case Proc.DomainLookupByName:
             {
                 var name = a.String();
@@ -264,15 +258,9 @@ internal sealed class RemoteCalls(Hypervisor hv, bool readOnly)
                 break;
             // Networks
             case Proc.ConnectListAllNetworks:
-            {
-                var needResults = a.Int() != 0;
-                var flags = a.UInt();
                 // virConnectListAllNetworksFlags: INACTIVE 1, ACTIVE 2, PERSISTENT 4, TRANSIENT 8, AUTOSTART 16, NO_AUTOSTART 32.
-                var nets = hv.Networks.All().Where(n => Pair(flags, 2, 1, n.IsActive) && Pair(flags, 4, 8, n.Persistent) && Pair(flags, 16, 32, n.Autostart)).ToList();
-                if (needResults) r.Array(nets, Net); else r.UInt(0);
-                r.UInt((uint)nets.Count);
+                ListAll(a, r, hv.Networks.All(), (n, f) => Pair(f, 2, 1, n.IsActive) && Pair(f, 4, 8, n.Persistent) && Pair(f, 16, 32, n.Autostart), Net);
                 break;
-            }
             case Proc.NetworkLookupByName:
                 Net(r, FindNetwork(a.String()));
                 break;
@@ -322,15 +310,9 @@ internal sealed class RemoteCalls(Hypervisor hv, bool readOnly)
 
             // Storage pools and volumes
             case Proc.ConnectListAllStoragePools:
-            {
-                var needResults = a.Int() != 0;
-                var flags = a.UInt();
                 // virConnectListAllStoragePoolsFlags: INACTIVE 1, ACTIVE 2, PERSISTENT 4, TRANSIENT 8, AUTOSTART 16, NO_AUTOSTART 32; the types (64 up) are all dir here.
-                var pools = hv.Storage.All().Where(p => Pair(flags, 2, 1, p.IsActive) && Pair(flags, 16, 32, p.Autostart) && (flags & 8) == 0).ToList();
-                if (needResults) r.Array(pools, Pool); else r.UInt(0);
-                r.UInt((uint)pools.Count);
+                ListAll(a, r, hv.Storage.All(), (p, f) => Pair(f, 2, 1, p.IsActive) && Pair(f, 16, 32, p.Autostart) && (f & 8) == 0, Pool);
                 break;
-            }
             case Proc.StoragePoolLookupByName:
                 Pool(r, FindPool(a.String()));
                 break;
@@ -483,6 +465,16 @@ internal sealed class RemoteCalls(Hypervisor hv, bool readOnly)
     private static bool Pair(uint flags, uint yes, uint no, bool value) => (flags & (yes | no)) == 0 || ((flags & yes) != 0 && value) || ((flags & no) != 0 && !value);
 
     /// <summary>virConnectListAllDomainsFlags: each pair of flags filters only when one of the two is given.</summary>
+    /// <summary>The list-all calls: (need_results, flags) in; the objects (when asked for) and their count out.</summary>
+    private static void ListAll<T>(XdrReader a, XdrWriter r, IEnumerable<T> all, Func<T, uint, bool> matches, Action<XdrWriter, T> write)
+    {
+        var needResults = a.Int() != 0;
+        var flags = a.UInt();
+        var items = all.Where(x => matches(x, flags)).ToList();
+        if (needResults) r.Array(items, write); else r.UInt(0);
+        r.UInt((uint)items.Count);
+    }
+
     private static bool Matches(Vm vm, uint flags)
     {
         var s = vm.Summary();
