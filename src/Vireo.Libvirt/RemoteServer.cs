@@ -93,6 +93,27 @@ internal sealed class RemoteConnection(Socket socket, Hypervisor hv, bool readOn
 
     public async Task RunAsync(CancellationToken ct)
     {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        _calls.EventsWanted = () => _ = PushEventsAsync(stop.Token);
+        try { await ReadLoopAsync(stop.Token); }
+        finally { stop.Cancel(); }
+    }
+
+    /// <summary>Engine events the client registered for, as MESSAGE packets (serial 0), until the connection ends.</summary>
+    private async Task PushEventsAsync(CancellationToken ct)
+    {
+        using var sub = hv.Events.Subscribe();
+        try
+        {
+            await foreach (var e in sub.Reader.ReadAllAsync(ct))
+                if (_calls.EventMessage(e) is { } m)
+                    await SendAsync(new Header(Rpc.RemoteProgram, Rpc.RemoteVersion, (int)m.Proc, MessageType.Message, 0, MessageStatus.Ok), m.Body, ct);
+        }
+        catch (Exception e) when (e is OperationCanceledException or SocketException or IOException or ObjectDisposedException) { }
+    }
+
+    private async Task ReadLoopAsync(CancellationToken ct)
+    {
         var len = new byte[4];
         try
         {

@@ -35,6 +35,12 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
         var uri = d.LibvirtUri;
         Assert.Equal(" Id   Name   State\n--------------------\n\n", await Ok(uri, "list", "--all"));
 
+        // virsh event: lifecycle and reboot events pushed over the protocol as Vireo's engine has them.
+        var evPsi = new ProcessStartInfo("virsh") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { "-c", uri, "event", "--all", "--loop", "--timeout", "300" }) evPsi.ArgumentList.Add(arg);
+        using var events = Process.Start(evPsi)!;
+        var eventsOut = events.StandardOutput.ReadToEndAsync();
+        await Task.Delay(1500); // virsh registers its callbacks first
         var xml = Path.Combine(d.Root, "lv.xml");
         await File.WriteAllTextAsync(xml, d.GuestXml("lv"));
         Assert.Equal($"Domain 'lv' defined from {xml}\n\n", await Ok(uri, "define", xml));
@@ -60,6 +66,12 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
         await Ok(uri, "resume", "lv");
         Assert.Equal("Domain 'lv' destroyed\n\n", await Ok(uri, "destroy", "lv"));
         Assert.Equal("shut off (destroyed)", await d.StateAsync("lv"));
+        await Task.Delay(500);
+        using (var intr = Process.Start("kill", ["-INT", events.Id.ToString()])) await intr.WaitForExitAsync(); // Ctrl-C: virsh ends its event loop
+        await events.WaitForExitAsync();
+        var seen = await eventsOut;
+        foreach (var line in new[] { "Defined Added", "Started Booted", "Suspended Paused", "Resumed Unpaused", "Stopped Destroyed" })
+            Assert.Contains($"event 'lifecycle' for domain 'lv': {line}", seen);
 
         // The read-only socket answers questions and refuses changes, as libvirt-sock-ro does.
         var ro = $"qemu+unix:///system?socket={d.LibvirtSocket}-ro";
