@@ -159,7 +159,7 @@ internal sealed class RemoteCalls(Hypervisor hv, bool readOnly)
             case Proc.DomainGetXmlDesc:
             {
                 var vm = Domain(a);
-                var flags = a.UInt();
+                var flags = CheckFlags(a.UInt(), 0xf, "virDomainGetXMLDesc");
                 r.String(vm.DumpXml(inactive: (flags & 2) != 0)); // VIR_DOMAIN_XML_INACTIVE
                 break;
             }
@@ -223,7 +223,7 @@ internal sealed class RemoteCalls(Hypervisor hv, bool readOnly)
             case Proc.DomainUndefine or Proc.DomainUndefineFlags:
             {
                 var vm = Domain(a);
-                var flags = proc == Proc.DomainUndefineFlags ? a.UInt() : 0;
+                var flags = proc == Proc.DomainUndefineFlags ? CheckFlags(a.UInt(), 0x7f, "virDomainUndefineFlags") : 0;
                 // virDomainUndefineFlagsValues: MANAGED_SAVE 1, SNAPSHOTS_METADATA 2, NVRAM 4, KEEP_NVRAM 8, TPM 32, KEEP_TPM 64.
                 bool? nvram = (flags & 4) != 0 ? true : (flags & 8) != 0 ? false : null;
                 hv.Undefine(vm.Name, (flags & 2) != 0, (flags & 1) != 0, nvram, keepTpm: (flags & 64) != 0);
@@ -235,7 +235,7 @@ internal sealed class RemoteCalls(Hypervisor hv, bool readOnly)
             case Proc.DomainCreateWithFlags:
             {
                 var vm = Domain(a);
-                var flags = a.UInt();
+                var flags = CheckFlags(a.UInt(), 0x1f, "virDomainCreateWithFlags");
                 await vm.StartAsync(paused: (flags & 1) != 0, ct); // VIR_DOMAIN_START_PAUSED
                 Dom(r, vm);
                 break;
@@ -477,6 +477,10 @@ internal sealed class RemoteCalls(Hypervisor hv, bool readOnly)
         "Crashed" => (8, 0),
         _ => null,
     };
+
+    /// <summary>libvirt's virCheckFlags: a flag bit the call does not know is refused, not ignored.</summary>
+    private static uint CheckFlags(uint flags, uint known, string function) =>
+        (flags & ~known) == 0 ? flags : throw new RpcError(VirErrorCode.InvalidArg, $"invalid argument: unsupported flags (0x{flags & ~known:x}) in function {function}");
 
     private static string ProcName(Proc p) => Enum.IsDefined(p) ? p.ToString() : $"procedure {(int)p}";
 

@@ -142,6 +142,51 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
         await Ok(d.LibvirtUri, "undefine", "vx2");
     }
 
+    [Fact]
+    public async Task Python_libvirt_gets_libvirts_error_codes_and_concurrent_calls_answered()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        await d.DefineAsync(d.GuestXml("py"));
+        // python-libvirt (what virt-manager and virt-install are built on), with calls from
+        // eight threads on one connection in flight at once: the replies may come in any order.
+        var script = Path.Combine(d.Root, "t.py");
+        await File.WriteAllTextAsync(script, $$"""
+            import libvirt, threading, sys
+            c = libvirt.open("{{d.LibvirtUri}}")
+            try:
+                c.lookupByName("nosuch")
+                print("no error")
+            except libvirt.libvirtError as e:
+                print("code", e.get_error_code(), "domain", e.get_error_domain(), e.get_error_message())
+            dom = c.lookupByName("py")
+            print("state", dom.state(), "persistent", dom.isPersistent(), "active", dom.isActive())
+            print("uuid", dom.UUIDString())
+            results, errors = [], []
+            def work():
+                try:
+                    for _ in range(25):
+                        results.append(len(c.listAllDomains(0)) + dom.info()[1] // 131072)
+                except Exception as e:
+                    errors.append(repr(e))
+            ts = [threading.Thread(target=work) for _ in range(8)]
+            [t.start() for t in ts]; [t.join() for t in ts]
+            print("calls", len(results), "all right", all(r == 2 for r in results), "errors", errors)
+            try:
+                dom.undefineFlags(0xff00)
+                print("undefined with unknown flags")
+            except libvirt.libvirtError as e:
+                print("flags refused", e.get_error_code(), e.get_error_message())
+            c.close()
+            """);
+        var output = await Run("/usr/bin/python3", script); // Debian's python, where python3-libvirt is
+        Assert.Contains("code 42 domain 10 Domain not found: no domain with matching name 'nosuch'", output); // VIR_ERR_NO_DOMAIN, VIR_FROM_QEMU
+        Assert.Contains("state [5, 0] persistent 1 active 0", output);                                     // VIR_DOMAIN_SHUTOFF
+        Assert.Contains($"uuid {(await d.OkAsync("domuuid", "py")).Trim()}", output);
+        Assert.Contains("calls 200 all right True errors []", output);
+        Assert.Contains("flags refused 8 invalid argument: unsupported flags (0xff00) in function virDomainUndefineFlags", output); // VIR_ERR_INVALID_ARG
+        Assert.Contains("py", await d.OkAsync("list", "--all", "--name"));
+    }
+
     private static async Task<string> Run(string program, params string[] args)
     {
         var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
