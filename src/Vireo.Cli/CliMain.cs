@@ -57,8 +57,8 @@ public static partial class CliMain
         var data = new Option<string>("--data-dir") { Description = "Where images and saved guests live (DATA_DIR/images is the default pool)", DefaultValueFactory = _ => DefaultDataDir };
         var listen = new Option<string?>("--listen") { Description = "unix:PATH to serve the API on (default: RUN_DIR/vireo.sock)" };
         var web = new Option<string>("--web") { Description = "The web console's address: HOST:PORT, unix:PATH (behind a reverse proxy), or none", DefaultValueFactory = _ => "127.0.0.1:8780" };
-        var libvirt = new Option<string?>("--libvirt-listen") { Description = "unix:PATH to serve libvirt's remote protocol on (virsh -c 'qemu+unix:///system?socket=PATH')" };
-        var libvirtRo = new Option<string?>("--libvirt-listen-ro") { Description = "unix:PATH for libvirt's read-only socket (as libvirt-sock-ro)" };
+        var libvirt = new Option<string>("--libvirt-listen") { Description = "unix:PATH to serve libvirt's remote protocol on, none, or auto: libvirt's own /run/libvirt/libvirt-sock when no libvirtd holds it (so plain 'virsh' reaches Vireo)", DefaultValueFactory = _ => "auto" };
+        var libvirtRo = new Option<string>("--libvirt-listen-ro") { Description = "unix:PATH for libvirt's read-only socket, none, or auto (/run/libvirt/libvirt-sock-ro)", DefaultValueFactory = _ => "auto" };
         var cmd = new Command("daemon", "Run vireod in the foreground") { config, run, data, listen, web, libvirt, libvirtRo };
         cmd.SetAction((pr, ct) =>
         {
@@ -70,7 +70,12 @@ public static partial class CliMain
                 Console.Error.WriteLine($"error: --web '{w}' is not HOST:PORT (e.g. 127.0.0.1:8780), unix:/absolute/path, or none.");
                 return Task.FromResult(1);
             }
-            string? Unix(Option<string?> o) => pr.GetValue(o) is { } v ? Path.GetFullPath(DaemonClient.ParseConnect(v)) : null;
+            string? Unix(Option<string> o) => pr.GetValue(o) switch
+            {
+                null or "none" => null,
+                "auto" => "auto",
+                var v => Path.GetFullPath(DaemonClient.ParseConnect(v)),
+            };
             return runDaemon(new DaemonArgs(Path.GetFullPath(pr.GetValue(config)!), runDir, Path.GetFullPath(sock), Path.GetFullPath(pr.GetValue(data)!), w == "none" ? null : w,
                 Unix(libvirt), Unix(libvirtRo)), ct);
         });

@@ -96,13 +96,37 @@ public static class DaemonHost
         await using var web = opts.Web is { } listen && Vireo.Host.ListenAddress.TryParse(listen, out var ep)
             ? await Vireo.Web.WebConsole.StartAsync(hv, ep, opts.ConfigDir, loggerFactory, ct) : null;
         // libvirt's clients (virsh, virt-install, virt-manager, python-libvirt) on libvirt's protocol.
-        await using var libvirtRw = opts.LibvirtSocket is { } lp ? Vireo.Libvirt.RemoteServer.Start(hv, lp, readOnly: false, loggerFactory.CreateLogger("libvirt")) : null;
-        await using var libvirtRo = opts.LibvirtSocketRo is { } lro ? Vireo.Libvirt.RemoteServer.Start(hv, lro, readOnly: true, loggerFactory.CreateLogger("libvirt")) : null;
+        var rw = LibvirtPath(opts.LibvirtSocket, "/run/libvirt/libvirt-sock", log);
+        var ro = LibvirtPath(opts.LibvirtSocketRo, "/run/libvirt/libvirt-sock-ro", log);
+        await using var libvirtRw = rw is not null ? Vireo.Libvirt.RemoteServer.Start(hv, rw, readOnly: false, loggerFactory.CreateLogger("libvirt")) : null;
+        await using var libvirtRo = ro is not null ? Vireo.Libvirt.RemoteServer.Start(hv, ro, readOnly: true, loggerFactory.CreateLogger("libvirt")) : null;
         if (libvirtRw is not null || libvirtRo is not null)
             log.LogInformation("libvirt remote protocol on {Sockets}", string.Join(", ", new[] { libvirtRw?.Path, libvirtRo?.Path + (libvirtRo is null ? "" : " (read-only)") }.Where(p => !string.IsNullOrEmpty(p))));
         await app.WaitForShutdownAsync(ct);
         // Guests keep running: QEMU lives in its own session and the next daemon adopts it.
         return 0;
+    }
+
+    /// <summary>
+    /// Where to serve libvirt's protocol: the path given, or with "auto" libvirt's own path — unless a
+    /// live libvirtd answers there, which Vireo never takes over (it says so and goes on without it).
+    /// A socket nobody answers on is a stale one, and is taken.
+    /// </summary>
+    private static string? LibvirtPath(string? option, string libvirtDefault, ILogger log)
+    {
+        if (option != "auto") return option;
+        if (!File.Exists(libvirtDefault)) return libvirtDefault;
+        using var probe = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        try
+        {
+            probe.Connect(new System.Net.Sockets.UnixDomainSocketEndPoint(libvirtDefault));
+            log.LogWarning("{Path} belongs to a running libvirtd; Vireo leaves it alone and serves libvirt's protocol only where --libvirt-listen says", libvirtDefault);
+            return null;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return libvirtDefault;
+        }
     }
 
     private static FileStream? LockRunDir(string runDir)
