@@ -478,6 +478,22 @@ internal sealed class RemoteCalls(Hypervisor hv, bool readOnly)
         _ => null,
     };
 
+    /// <summary>
+    /// The QEMU program (qemu_protocol.x): procedure 1 is virDomainQemuMonitorCommand, a QMP command
+    /// (or HMP with flag 1) passed to the guest's monitor as virsh qemu-monitor-command sends it.
+    /// </summary>
+    public async Task QemuCallAsync(int proc, XdrReader a, XdrWriter r, CancellationToken ct)
+    {
+        if (!_open) throw new RpcError(VirErrorCode.NoConnect, "no connection driver available: open the connection (virConnectOpen) first", VirErrorDomain.Remote);
+        if (proc != 1) throw new RpcError(VirErrorCode.NoSupport, $"this function is not supported by the connection driver: QEMU procedure {proc}");
+        if (readOnly) throw new RpcError(VirErrorCode.OperationDenied, "operation forbidden: read only access prevents virDomainQemuMonitorCommand");
+        var vm = Domain(a);
+        var cmd = a.String();
+        var flags = CheckFlags(a.UInt(), 1, "virDomainQemuMonitorCommand");
+        if (!vm.IsActive) throw new RpcError(VirErrorCode.OperationInvalid, "Requested operation is not valid: domain is not running");
+        r.String(await vm.MonitorCommandAsync(cmd, hmp: (flags & 1) != 0, ct));
+    }
+
     /// <summary>libvirt's virCheckFlags: a flag bit the call does not know is refused, not ignored.</summary>
     private static uint CheckFlags(uint flags, uint known, string function) =>
         (flags & ~known) == 0 ? flags : throw new RpcError(VirErrorCode.InvalidArg, $"invalid argument: unsupported flags (0x{flags & ~known:x}) in function {function}");

@@ -138,6 +138,11 @@ internal sealed class RemoteConnection(Socket socket, Hypervisor hv, bool readOn
                     continue;
                 }
                 if (h.Type != MessageType.Call) continue; // stream packets come with streams (not served yet)
+                if (h.Program == Rpc.QemuProgram && h.Version == Rpc.RemoteVersion)
+                {
+                    _ = Task.Run(() => DispatchAsync(h, payload, ct), ct);
+                    continue;
+                }
                 if (h.Program != Rpc.RemoteProgram || h.Version != Rpc.RemoteVersion)
                 {
                     await ReplyErrorAsync(h, new RpcError(VirErrorCode.Rpc, $"program 0x{h.Program:x} version {h.Version} is not served here (Vireo serves libvirt's remote program 0x{Rpc.RemoteProgram:x} version 1)", VirErrorDomain.Rpc), ct);
@@ -160,7 +165,8 @@ internal sealed class RemoteConnection(Socket socket, Hypervisor hv, bool readOn
         try
         {
             var w = new XdrWriter();
-            await _calls.CallAsync((Proc)h.Procedure, new XdrReader(payload), w, ct);
+            if (h.Program == Rpc.QemuProgram) await _calls.QemuCallAsync(h.Procedure, new XdrReader(payload), w, ct);
+            else await _calls.CallAsync((Proc)h.Procedure, new XdrReader(payload), w, ct);
             await ReplyAsync(h, w, ct);
         }
         catch (RpcError e) { await ReplyErrorAsync(h, e, ct); }

@@ -61,6 +61,9 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
         Assert.Equal("running (booted)", await d.StateAsync("lv"));
         Assert.Contains("<domain type='qemu' id='1'>", await Ok(uri, "dumpxml", "lv"));
         Assert.Equal((await d.OkAsync("dumpxml", "lv", "--inactive")).TrimEnd(), (await Ok(uri, "dumpxml", "lv", "--inactive")).TrimEnd());
+        // The QEMU program: QMP and HMP through the guest's monitor.
+        Assert.Contains("\"status\":\"running\"", await Ok(uri, "qemu-monitor-command", "lv", "{\"execute\":\"query-status\"}"));
+        Assert.Contains("VM status: running", await Ok(uri, "qemu-monitor-command", "lv", "--hmp", "info status"));
         Assert.Equal("Domain 'lv' suspended\n\n", await Ok(uri, "suspend", "lv"));
         Assert.Equal("paused (user)\n\n", await Ok(uri, "domstate", "lv", "--reason"));
         await Ok(uri, "resume", "lv");
