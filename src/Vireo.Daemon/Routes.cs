@@ -124,7 +124,7 @@ internal static class Routes
 
         // libvirt's XML, as virsh capabilities / domcapabilities print it (and as the libvirt protocol returns it).
         app.MapGet("/v1/capabilities/xml", async (CancellationToken ct) =>
-            Results.Text(DomainXml.ToText(Capabilities.HostXml(await hv.CapabilitiesAsync(ct), Capabilities.Probe(hv.Kvm.Usable), hv.VhostNet, HostUuid())), "application/xml"));
+            Results.Text(DomainXml.ToText(Capabilities.HostXml(await hv.CapabilitiesAsync(ct), Capabilities.Probe(hv.Kvm.Usable), hv.VhostNet, Capabilities.HostUuid())), "application/xml"));
         app.MapGet("/v1/domcapabilities", async (string? virttype, string? machine, string? arch, CancellationToken ct) =>
         {
             if (arch is not null and not "x86_64")
@@ -139,19 +139,6 @@ internal static class Routes
                 caps.Machines.Select(m => new MachineInfo(m.Name, m.Alias, m.IsDefault, m.MaxCpus)).ToArray(),
                 caps.CpuModels.Select(c => new CpuModelInfo(c.Name, c.Usable)).ToArray());
         });
-    }
-
-    /// <summary>The host's UUID as libvirt reports it: SMBIOS's, else the machine id.</summary>
-    private static string HostUuid()
-    {
-        try
-        {
-            if (File.Exists("/sys/class/dmi/id/product_uuid") && Guid.TryParse(File.ReadAllText("/sys/class/dmi/id/product_uuid").Trim(), out var u)) return u.ToString();
-            if (File.Exists("/etc/machine-id") && Guid.TryParse(File.ReadAllText("/etc/machine-id").Trim(), out var m)) return m.ToString();
-        }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
-        return Guid.Empty.ToString();
     }
 
     private static void MapSimple(WebApplication app, Hypervisor hv, string verb, Func<Vm, CancellationToken, Task> op) =>

@@ -149,6 +149,19 @@ public static class Capabilities
                     new XElement("disksnapshot", new XAttribute("default", "on"), new XAttribute("toggle", "no")))));
     }
 
+    /// <summary>The host's UUID as libvirt reports it: SMBIOS's, else the machine id.</summary>
+    public static string HostUuid()
+    {
+        try
+        {
+            if (File.Exists("/sys/class/dmi/id/product_uuid") && Guid.TryParse(File.ReadAllText("/sys/class/dmi/id/product_uuid").Trim(), out var u)) return u.ToString();
+            if (File.Exists("/etc/machine-id") && Guid.TryParse(File.ReadAllText("/etc/machine-id").Trim(), out var m)) return m.ToString();
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        return Guid.Empty.ToString();
+    }
+
     private static ulong MemTotalKiB()
     {
         try

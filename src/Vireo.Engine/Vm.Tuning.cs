@@ -18,8 +18,8 @@ public sealed partial class Vm
         Path.Combine(mount, (d.ResourcePartition ?? "/machine").Trim('/'), $"{d.Name}.vireo");
 
     private static bool NeedsCpuCgroup(CputuneDef? ct) =>
-        ct is not null && (ct.Shares ?? ct.Period ?? ct.GlobalPeriod ?? ct.EmulatorPeriod ?? ct.IothreadPeriod) is not null
-        || ct is not null && (ct.Quota ?? ct.GlobalQuota ?? ct.EmulatorQuota ?? ct.IothreadQuota) is not null;
+        ct is not null && ((ct.Shares ?? ct.Period ?? ct.GlobalPeriod ?? ct.EmulatorPeriod ?? ct.IothreadPeriod) is not null
+                           || (ct.Quota ?? ct.GlobalQuota ?? ct.EmulatorQuota ?? ct.IothreadQuota) is not null);
 
     /// <summary>What the host lacks for the definition's tuning, each with the element and the fix.</summary>
     private static IEnumerable<string> TuningProblems(DomainDef d)

@@ -97,7 +97,7 @@ internal sealed class RemoteCalls(Hypervisor hv, bool readOnly)
                 r.Int((await hv.CapabilitiesAsync(ct)).Machines.Select(m => m.MaxCpus).DefaultIfEmpty(1).Max());
                 break;
             case Proc.ConnectGetCapabilities:
-                r.String(DomainXml.ToText(Capabilities.HostXml(await hv.CapabilitiesAsync(ct), Capabilities.Probe(hv.Kvm.Usable), hv.VhostNet, Guid.Empty.ToString())));
+                r.String(DomainXml.ToText(Capabilities.HostXml(await hv.CapabilitiesAsync(ct), Capabilities.Probe(hv.Kvm.Usable), hv.VhostNet, Capabilities.HostUuid())));
                 break;
             case Proc.ConnectGetDomainCapabilities:
             {
@@ -132,7 +132,7 @@ internal sealed class RemoteCalls(Hypervisor hv, bool readOnly)
             }
             case Proc.DomainLookupByUuid:
             {
-                var uuid = new Guid(a.FixedOpaque(16), bigEndian: true);
+                var uuid = a.Uuid();
                 Dom(r, hv.All().FirstOrDefault(v => v.Uuid == uuid) ?? throw NoDomain($"no domain with matching uuid '{uuid}'"));
                 break;
             }
@@ -289,7 +289,7 @@ internal sealed class RemoteCalls(Hypervisor hv, bool readOnly)
                 Net(r, FindNetwork(a.String()));
                 break;
             case Proc.NetworkLookupByUuid:
-                Net(r, FindNetwork(new Guid(a.FixedOpaque(16), bigEndian: true).ToString()));
+                Net(r, FindNetwork(a.Uuid().ToString()));
                 break;
             case Proc.NetworkGetXmlDesc:
             {
@@ -341,7 +341,7 @@ internal sealed class RemoteCalls(Hypervisor hv, bool readOnly)
                 Pool(r, FindPool(a.String()));
                 break;
             case Proc.StoragePoolLookupByUuid:
-                Pool(r, FindPool(new Guid(a.FixedOpaque(16), bigEndian: true).ToString()));
+                Pool(r, FindPool(a.Uuid().ToString()));
                 break;
             case Proc.StoragePoolGetInfo:
             {
@@ -505,12 +505,16 @@ internal sealed class RemoteCalls(Hypervisor hv, bool readOnly)
         w.String(vm.Name).FixedOpaque(vm.Uuid.ToByteArray(bigEndian: true)).Int(vm.Id ?? -1);
 
     /// <summary>Reads a remote_nonnull_domain and finds the domain by its uuid (as libvirtd does), else its name.</summary>
-    private Vm Domain(XdrReader a)
+    private Vm Domain(XdrReader a) =>
+        Ref(a, hv.All(), v => v.Uuid, (name, uuid) => hv.Find(name) ?? throw NoDomain($"no domain with matching uuid '{uuid}' ({name})"), withId: true);
+
+    /// <summary>Reads a remote_nonnull_domain/network/storage_pool (name, uuid[, id]) and finds the object by its uuid, as libvirtd does, else by name.</summary>
+    private static T Ref<T>(XdrReader a, IEnumerable<T> all, Func<T, Guid> uuidOf, Func<string, Guid, T> byName, bool withId = false)
     {
         var name = a.String();
-        var uuid = new Guid(a.FixedOpaque(16), bigEndian: true);
-        a.Int();
-        return hv.All().FirstOrDefault(v => v.Uuid == uuid) ?? hv.Find(name) ?? throw NoDomain($"no domain with matching uuid '{uuid}' ({name})");
+        var uuid = a.Uuid();
+        if (withId) a.Int();
+        return all.FirstOrDefault(x => uuidOf(x) == uuid) ?? byName(name, uuid);
     }
 
     private static RpcError NoDomain(string what) => new(VirErrorCode.NoDomain, $"Domain not found: {what}");
@@ -522,12 +526,7 @@ internal sealed class RemoteCalls(Hypervisor hv, bool readOnly)
         hv.Networks.All().FirstOrDefault(n => n.Name == nameOrUuid || n.Uuid.ToString() == nameOrUuid)
         ?? throw new RpcError(VirErrorCode.NoNetwork, $"Network not found: no network with matching name '{nameOrUuid}'", VirErrorDomain.Network);
 
-    private VirtualNetwork Network(XdrReader a)
-    {
-        var name = a.String();
-        var uuid = new Guid(a.FixedOpaque(16), bigEndian: true);
-        return hv.Networks.All().FirstOrDefault(n => n.Uuid == uuid) ?? FindNetwork(name);
-    }
+    private VirtualNetwork Network(XdrReader a) => Ref(a, hv.Networks.All(), n => n.Uuid, (name, _) => FindNetwork(name));
 
     /// <summary>remote_nonnull_storage_pool: name, uuid.</summary>
     private static void Pool(XdrWriter w, StoragePool p) => w.String(p.Name).FixedOpaque(p.Uuid.ToByteArray(bigEndian: true));
@@ -536,12 +535,7 @@ internal sealed class RemoteCalls(Hypervisor hv, bool readOnly)
         hv.Storage.All().FirstOrDefault(p => p.Name == nameOrUuid || p.Uuid.ToString() == nameOrUuid)
         ?? throw new RpcError(VirErrorCode.NoStoragePool, $"Storage pool not found: no storage pool with matching name '{nameOrUuid}'", VirErrorDomain.Storage);
 
-    private StoragePool StoragePool(XdrReader a)
-    {
-        var name = a.String();
-        var uuid = new Guid(a.FixedOpaque(16), bigEndian: true);
-        return hv.Storage.All().FirstOrDefault(p => p.Uuid == uuid) ?? FindPool(name);
-    }
+    private StoragePool StoragePool(XdrReader a) => Ref(a, hv.Storage.All(), p => p.Uuid, (name, _) => FindPool(name));
 
     /// <summary>remote_nonnull_storage_vol: pool, name, key (the path, as libvirt's dir pools use).</summary>
     private static void Vol(XdrWriter w, VolumeState v) => w.String(v.Pool).String(v.Name).String(v.Path);

@@ -121,6 +121,9 @@ public sealed class XdrReader(ReadOnlyMemory<byte> data)
 
     public string? OptString() => Bool() ? String() : null;
 
+    /// <summary>remote_uuid: 16 bytes, in the byte order libvirt stores UUIDs in.</summary>
+    public Guid Uuid() => new(FixedOpaque(16), bigEndian: true);
+
     public List<T> Array<T>(uint max, Func<XdrReader, T> each)
     {
         var n = UInt();
