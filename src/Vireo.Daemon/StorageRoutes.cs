@@ -39,9 +39,7 @@ internal static class StorageRoutes
         app.MapPost("/v1/pools/{p}/volumes", async (HttpRequest req, string p, string? prealloc, CancellationToken ct) =>
         {
             var xml = await new StreamReader(req.Body, Encoding.UTF8).ReadToEndAsync(ct);
-            VolumeDef def;
-            try { def = StorageXml.ParseVolume(xml); }
-            catch (DefinitionException e) { throw new VireoException(ErrorCode.InvalidArgument, e.Message, e.Problems.Select(x => x.ToString()).ToList()); }
+            var def = StorageManager.ParseVolume(xml);
             Prealloc? mode = prealloc switch
             {
                 null => null,
@@ -91,12 +89,8 @@ internal static class StorageRoutes
             Results.Json(Info(await st.UploadAsync(p, v, req.Body, offset ?? 0, length, ct)), ApiJson.Default.VolumeInfo));
         app.MapGet("/v1/pools/{p}/volumes/{v}/data", async (HttpContext ctx, string p, string v, long? offset, long? length) =>
         {
-            var vol = st.GetVolume(p, v);
-            await using var f = new FileStream(vol.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 20, useAsync: true);
-            var start = Math.Min(offset ?? 0, f.Length);
-            if (start < 0) throw new VireoException(ErrorCode.InvalidArgument, $"Offset {start} is negative.");
-            var count = Math.Min(length ?? long.MaxValue, f.Length - start);
-            f.Position = start;
+            var (f, count) = st.OpenRead(p, v, offset ?? 0, length);
+            await using var _ = f;
             ctx.Response.ContentType = "application/octet-stream";
             ctx.Response.ContentLength = count;
             var buf = new byte[1 << 20];

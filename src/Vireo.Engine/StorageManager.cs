@@ -137,6 +137,31 @@ public sealed class StorageManager
         }
     }
 
+    /// <summary>pool-delete: removes an inactive pool's directory, which must be empty (libvirt's dir pools do the same); the definition stays.</summary>
+    public void DeleteStorage(string name)
+    {
+        lock (_defineLock)
+        {
+            var p = Get(name);
+            if (p.IsActive) throw new VireoException(ErrorCode.InvalidOperation, $"Storage pool '{p.Name}' is active; run 'vireo pool-destroy {p.Name}' before deleting its directory.");
+            if (!Directory.Exists(p.Dir)) return;
+            if (Directory.EnumerateFileSystemEntries(p.Dir).Any())
+                throw new VireoException(ErrorCode.InvalidOperation, $"Storage pool '{p.Name}': {p.Dir} is not empty; delete its volumes first (vol-delete), its files are never removed with the pool.");
+            try { Directory.Delete(p.Dir); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new VireoException(ErrorCode.OperationFailed, $"Cannot delete {p.Dir} of pool '{p.Name}': {e.Message}");
+            }
+        }
+    }
+
+    /// <summary>A volume definition (libvirt's &lt;volume&gt; XML), its problems as the error's details.</summary>
+    public static VolumeDef ParseVolume(string xml)
+    {
+        try { return StorageXml.ParseVolume(xml); }
+        catch (DefinitionException e) { throw new VireoException(ErrorCode.InvalidArgument, e.Message, e.Problems.Select(x => x.ToString()).ToList()); }
+    }
+
     /// <summary>pool-build: makes the directory with the pool's permissions. An existing one is kept as it is.</summary>
     public void Build(string name) => Build(Get(name));
 
@@ -434,6 +459,18 @@ public sealed class StorageManager
             return await RemeasureAsync(p, v.Path, ct);
         }
         finally { p.Op.Release(); }
+    }
+
+    /// <summary>vol-download: the volume's file positioned at an offset, and how many bytes to read from there (at most length).</summary>
+    public (FileStream Data, long Count) OpenRead(string pool, string name, long offset, long? length)
+    {
+        var v = GetVolume(pool, name);
+        GetActive(pool);
+        if (offset < 0) throw new VireoException(ErrorCode.InvalidArgument, $"Offset {offset} is negative.");
+        var f = new FileStream(v.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 20, useAsync: true);
+        var start = Math.Min(offset, f.Length);
+        f.Position = start;
+        return (f, Math.Min(length ?? long.MaxValue, f.Length - start));
     }
 
     private async Task<VolumeState> RemeasureAsync(StoragePool p, string path, CancellationToken ct)

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Vireo.Host;
+using Vireo.Model;
 using Vireo.Qemu;
 
 namespace Vireo.Engine;
@@ -138,17 +139,58 @@ public sealed partial class Vm
         }
     }
 
-    /// <summary>Throws with the reason when the console cannot be opened now.</summary>
-    public void CheckConsole(bool force)
+    /// <summary>
+    /// virsh screenshot: QEMU's screendump of a display head into a file of the domain's run
+    /// directory, as PPM (what libvirt 9.0 returns, image/x-portable-pixmap). The caller reads and
+    /// removes the file.
+    /// </summary>
+    public async Task<string> ScreenshotAsync(uint screen, CancellationToken ct = default)
     {
-        lock (_state) ConsolePath(force);
+        var qmp = Monitor();
+        var videos = Live?.Devices.Videos.Where(v => v.Model != "none").ToList() ?? [];
+        if (videos.Count == 0)
+            throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{Name}' has no screen to take a screenshot of; add a <video> device (and <graphics>) to its definition.");
+        var heads = videos.Sum(v => Math.Max(1, v.Heads ?? 1));
+        if (screen >= heads)
+            throw new VireoException(ErrorCode.InvalidArgument, $"Screen {screen} does not exist: domain '{Name}' has {heads} screen(s), numbered from 0.");
+        var file = Path.Combine(_o.DomainRunDir, $"{Name}.screendump.{Guid.NewGuid():N}.ppm");
+        try
+        {
+            var args = new JsonObject { ["filename"] = file };
+            if (screen > 0) args["head"] = screen;
+            await qmp.ExecuteAsync("screendump", args, ct);
+        }
+        catch (QmpErrorException e)
+        {
+            File.Delete(file);
+            throw new VireoException(ErrorCode.OperationFailed, $"QEMU cannot take a screenshot of '{Name}': {e.Message}");
+        }
+        return file;
     }
 
-    private string ConsolePath(bool force)
+    /// <summary>Throws with the reason when the console cannot be opened now.</summary>
+    public void CheckConsole(bool force, string? device = null)
+    {
+        lock (_state) ConsolePath(force, device);
+    }
+
+    /// <summary>The pty of the first console (or serial port), or of the one whose alias is <paramref name="device"/> (virsh console DOM serial0).</summary>
+    private string ConsolePath(bool force, string? device)
     {
         if (State == DomainState.Shutoff || Live is null)
             throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{Name}' is not running.");
-        var ch = Live.Devices.Consoles.FirstOrDefault(c => c.Type == "pty" && c.SourcePath is not null)
+        var chars = Live.Devices.Consoles.Concat(Live.Devices.Serials).Concat(Live.Devices.Channels);
+        CharDef ch;
+        if (device is not null)
+        {
+            ch = chars.FirstOrDefault(c => c.Alias == device)
+                 ?? throw new VireoException(ErrorCode.InvalidArgument,
+                     $"Domain '{Name}' has no character device '{device}'; the console aliases are {string.Join(", ", Live.Devices.Consoles.Concat(Live.Devices.Serials).Select(c => c.Alias).OfType<string>().Distinct())}.");
+            if (ch.Type != "pty" || ch.SourcePath is null)
+                throw new VireoException(ErrorCode.InvalidOperation, $"Character device '{device}' of '{Name}' is not a pty (it is type '{ch.Type}'); only pty devices can be opened as a console.");
+        }
+        else
+            ch = Live.Devices.Consoles.FirstOrDefault(c => c.Type == "pty" && c.SourcePath is not null)
                  ?? Live.Devices.Serials.FirstOrDefault(c => c.Type == "pty" && c.SourcePath is not null)
                  ?? throw new VireoException(ErrorCode.InvalidOperation,
                      $"Domain '{Name}' has no console on a pty; add <serial type='pty'><target port='0'/></serial> to its definition.");
@@ -158,11 +200,11 @@ public sealed partial class Vm
     }
 
     /// <summary>Opens the guest's serial console (its pty, in raw mode). One session at a time unless forced.</summary>
-    public Stream OpenConsole(bool force)
+    public Stream OpenConsole(bool force, string? device = null)
     {
         lock (_state)
         {
-            var path = ConsolePath(force);
+            var path = ConsolePath(force, device);
             _console?.Dispose();
             var stream = Pty.OpenRaw(path);
             _console = stream;

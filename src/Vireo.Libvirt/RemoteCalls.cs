@@ -9,7 +9,7 @@ namespace Vireo.Libvirt;
 /// A call Vireo does not serve yet answers VIR_ERR_NO_SUPPORT, which clients expect and skip
 /// where the call is optional (virsh dominfo's security model, for one).
 /// </summary>
-internal sealed class RemoteCalls(Hypervisor hv, bool readOnly)
+internal sealed partial class RemoteCalls(Hypervisor hv, bool readOnly)
 {
     private bool _open;
 
@@ -27,20 +27,11 @@ internal sealed class RemoteCalls(Hypervisor hv, bool readOnly)
     /// events the older way (DOMAIN_EVENTS_REGISTER_ANY), which Vireo serves.</summary>
     private const int FeatureProgramKeepalive = 10, FeatureRemoteCloseCallback = 15;
 
-    private static readonly HashSet<Proc> Writes =
-    [
-        Proc.DomainCreate, Proc.DomainCreateXml, Proc.DomainCreateWithFlags, Proc.DomainDefineXml, Proc.DomainDefineXmlFlags, Proc.DomainDestroy,
-        Proc.DomainDestroyFlags, Proc.DomainReboot, Proc.DomainReset, Proc.DomainResume, Proc.DomainSuspend, Proc.DomainShutdown,
-        Proc.DomainShutdownFlags, Proc.DomainUndefine, Proc.DomainUndefineFlags, Proc.DomainSetAutostart,
-        Proc.NetworkCreate, Proc.NetworkDefineXml, Proc.NetworkDestroy, Proc.NetworkSetAutostart, Proc.NetworkUndefine,
-        Proc.StoragePoolCreate, Proc.StoragePoolDestroy, Proc.StoragePoolRefresh,
-    ];
-
-    public async Task CallAsync(Proc proc, XdrReader a, XdrWriter r, CancellationToken ct)
+    public async Task<StreamWork?> CallAsync(Proc proc, XdrReader a, XdrWriter r, CancellationToken ct)
     {
         if (!_open && proc is not (Proc.AuthList or Proc.ConnectSupportsFeature or Proc.ConnectOpen))
             throw new RpcError(VirErrorCode.NoConnect, "no connection driver available: open the connection (virConnectOpen) first", VirErrorDomain.Remote);
-        if (readOnly && Writes.Contains(proc))
+        if (readOnly && !ProcAccess.ReadOnly.Contains(proc))
             throw new RpcError(VirErrorCode.OperationDenied, $"operation forbidden: read only access prevents {ProcName(proc)}");
         switch (proc)
         {
@@ -61,7 +52,7 @@ internal sealed class RemoteCalls(Hypervisor hv, bool readOnly)
             }
             case Proc.ConnectRegisterCloseCallback or Proc.ConnectUnregisterCloseCallback:
                 break;
-            case Proc.DomainEventsRegisterAny:
+            case Proc.ConnectDomainEventRegisterAny:
             {
                 var id = a.Int();
                 if (id is not (0 or 1 or 3))
@@ -71,7 +62,7 @@ internal sealed class RemoteCalls(Hypervisor hv, bool readOnly)
                 if (first) EventsWanted?.Invoke();
                 break;
             }
-            case Proc.DomainEventsDeregisterAny:
+            case Proc.ConnectDomainEventDeregisterAny:
             {
                 var id = a.Int();
                 lock (EventIds) EventIds.Remove(id);
@@ -280,154 +271,13 @@ internal sealed class RemoteCalls(Hypervisor hv, bool readOnly)
             case Proc.DomainResume:
                 await Domain(a).ResumeAsync(ct);
                 break;
-            // Networks
-            case Proc.ConnectListAllNetworks:
-                // virConnectListAllNetworksFlags: INACTIVE 1, ACTIVE 2, PERSISTENT 4, TRANSIENT 8, AUTOSTART 16, NO_AUTOSTART 32.
-                ListAll(a, r, hv.Networks.All(), (n, f) => Pair(f, 2, 1, n.IsActive) && Pair(f, 4, 8, n.Persistent) && Pair(f, 16, 32, n.Autostart), Net);
-                break;
-            case Proc.NetworkLookupByName:
-                Net(r, FindNetwork(a.String()));
-                break;
-            case Proc.NetworkLookupByUuid:
-                Net(r, FindNetwork(a.Uuid().ToString()));
-                break;
-            case Proc.NetworkGetXmlDesc:
-            {
-                var n = Network(a);
-                var flags = a.UInt();
-                r.String(NetworkXml.Write((flags & 1) != 0 ? n.Def : n.Live ?? n.Def)); // VIR_NETWORK_XML_INACTIVE
-                break;
-            }
-            case Proc.NetworkIsActive:
-                r.Int(Network(a).IsActive ? 1 : 0);
-                break;
-            case Proc.NetworkIsPersistent:
-                r.Int(Network(a).Persistent ? 1 : 0);
-                break;
-            case Proc.NetworkGetAutostart:
-                r.Int(Network(a).Autostart ? 1 : 0);
-                break;
-            case Proc.NetworkSetAutostart:
-            {
-                var n = Network(a);
-                hv.Networks.SetAutostart(n.Name, a.Int() != 0);
-                break;
-            }
-            case Proc.NetworkGetBridgeName:
-            {
-                var n = Network(a);
-                r.String((n.Live ?? n.Def).BridgeName ?? throw new RpcError(VirErrorCode.OperationInvalid, $"Requested operation is not valid: network '{n.Name}' has no bridge", VirErrorDomain.Network));
-                break;
-            }
-            case Proc.NetworkDefineXml:
-                Net(r, hv.Networks.Define(a.String()).Network);
-                break;
-            case Proc.NetworkUndefine:
-                hv.Networks.Undefine(Network(a).Name);
-                break;
-            case Proc.NetworkCreate:
-                await Network(a).StartAsync(ct);
-                break;
-            case Proc.NetworkDestroy:
-                await Network(a).DestroyAsync(ct);
-                break;
-
-            // Storage pools and volumes
-            case Proc.ConnectListAllStoragePools:
-                // virConnectListAllStoragePoolsFlags: INACTIVE 1, ACTIVE 2, PERSISTENT 4, TRANSIENT 8, AUTOSTART 16, NO_AUTOSTART 32; the types (64 up) are all dir here.
-                ListAll(a, r, hv.Storage.All(), (p, f) => Pair(f, 2, 1, p.IsActive) && Pair(f, 16, 32, p.Autostart) && (f & 8) == 0, Pool);
-                break;
-            case Proc.StoragePoolLookupByName:
-                Pool(r, FindPool(a.String()));
-                break;
-            case Proc.StoragePoolLookupByUuid:
-                Pool(r, FindPool(a.Uuid().ToString()));
-                break;
-            case Proc.StoragePoolGetInfo:
-            {
-                var p = StoragePool(a);
-                var (cap, alloc, avail) = p.IsActive ? StorageManager.Space(p) : (0, 0, 0);
-                r.Int(p.IsActive ? 2 : 0).UHyper(cap).UHyper(alloc).UHyper(avail); // VIR_STORAGE_POOL_RUNNING 2, INACTIVE 0
-                break;
-            }
-            case Proc.StoragePoolGetXmlDesc:
-            {
-                var p = StoragePool(a);
-                var flags = a.UInt();
-                r.String(StorageXml.WritePool(p.Def, (flags & 1) != 0 || !p.IsActive ? null : StorageManager.Space(p)));
-                break;
-            }
-            case Proc.StoragePoolIsActive:
-                r.Int(StoragePool(a).IsActive ? 1 : 0);
-                break;
-            case Proc.StoragePoolIsPersistent:
-                StoragePool(a);
-                r.Int(1);
-                break;
-            case Proc.StoragePoolGetAutostart:
-                r.Int(StoragePool(a).Autostart ? 1 : 0);
-                break;
-            case Proc.StoragePoolCreate:
-            {
-                var p = StoragePool(a);
-                a.UInt();
-                await hv.Storage.StartAsync(p.Name, ct);
-                break;
-            }
-            case Proc.StoragePoolDestroy:
-                await hv.Storage.DestroyAsync(StoragePool(a).Name, ct);
-                break;
-            case Proc.StoragePoolRefresh:
-            {
-                var p = StoragePool(a);
-                a.UInt();
-                await hv.Storage.RefreshAsync(p.Name, ct);
-                break;
-            }
-            case Proc.StoragePoolListAllVolumes:
-            {
-                var p = StoragePool(a);
-                var needResults = a.Int() != 0;
-                a.UInt();
-                var vols = p.IsActive ? p.Volumes() : [];
-                if (needResults) r.Array(vols.ToList(), Vol); else r.UInt(0);
-                r.UInt((uint)vols.Count);
-                break;
-            }
-            case Proc.StorageVolLookupByName:
-            {
-                var p = StoragePool(a);
-                var name = a.String();
-                Vol(r, p.Find(name) ?? throw new RpcError(VirErrorCode.NoStorageVol, $"Storage volume not found: no storage vol with matching name '{name}'", VirErrorDomain.Storage));
-                break;
-            }
-            case Proc.StorageVolLookupByPath:
-            {
-                var path = a.String();
-                Vol(r, hv.Storage.FindByPath(path) ?? throw new RpcError(VirErrorCode.NoStorageVol, $"Storage volume not found: no storage vol with matching path '{path}'", VirErrorDomain.Storage));
-                break;
-            }
-            case Proc.StorageVolGetInfo:
-            {
-                var v = Volume(a);
-                r.Int(0).UHyper(v.Capacity).UHyper(v.Allocation); // VIR_STORAGE_VOL_FILE
-                break;
-            }
-            case Proc.StorageVolGetXmlDesc:
-            {
-                var v = Volume(a);
-                a.UInt();
-                r.String(StorageXml.WriteVolume(v.ToDef(), v.Path, v.Allocation, v.Physical));
-                break;
-            }
-            case Proc.StorageVolGetPath:
-                r.String(Volume(a).Path);
-                break;
-
             default:
-                throw new RpcError(VirErrorCode.NoSupport, $"this function is not supported by the connection driver: {ProcName(proc)}");
+                return await NetworkCallAsync(proc, a, r, ct);
         }
+        return null;
     }
+
+    private static RpcError NotSupported(Proc proc) => new(VirErrorCode.NoSupport, $"this function is not supported by the connection driver: {ProcName(proc)}");
 
     /// <summary>
     /// An engine event as libvirt's event message (remote_domain_event_*_msg), or null when it is not one
@@ -518,36 +368,6 @@ internal sealed class RemoteCalls(Hypervisor hv, bool readOnly)
     }
 
     private static RpcError NoDomain(string what) => new(VirErrorCode.NoDomain, $"Domain not found: {what}");
-
-    /// <summary>remote_nonnull_network: name, uuid.</summary>
-    private static void Net(XdrWriter w, VirtualNetwork n) => w.String(n.Name).FixedOpaque(n.Uuid.ToByteArray(bigEndian: true));
-
-    private VirtualNetwork FindNetwork(string nameOrUuid) =>
-        hv.Networks.All().FirstOrDefault(n => n.Name == nameOrUuid || n.Uuid.ToString() == nameOrUuid)
-        ?? throw new RpcError(VirErrorCode.NoNetwork, $"Network not found: no network with matching name '{nameOrUuid}'", VirErrorDomain.Network);
-
-    private VirtualNetwork Network(XdrReader a) => Ref(a, hv.Networks.All(), n => n.Uuid, (name, _) => FindNetwork(name));
-
-    /// <summary>remote_nonnull_storage_pool: name, uuid.</summary>
-    private static void Pool(XdrWriter w, StoragePool p) => w.String(p.Name).FixedOpaque(p.Uuid.ToByteArray(bigEndian: true));
-
-    private StoragePool FindPool(string nameOrUuid) =>
-        hv.Storage.All().FirstOrDefault(p => p.Name == nameOrUuid || p.Uuid.ToString() == nameOrUuid)
-        ?? throw new RpcError(VirErrorCode.NoStoragePool, $"Storage pool not found: no storage pool with matching name '{nameOrUuid}'", VirErrorDomain.Storage);
-
-    private StoragePool StoragePool(XdrReader a) => Ref(a, hv.Storage.All(), p => p.Uuid, (name, _) => FindPool(name));
-
-    /// <summary>remote_nonnull_storage_vol: pool, name, key (the path, as libvirt's dir pools use).</summary>
-    private static void Vol(XdrWriter w, VolumeState v) => w.String(v.Pool).String(v.Name).String(v.Path);
-
-    private VolumeState Volume(XdrReader a)
-    {
-        var pool = a.String();
-        var name = a.String();
-        a.String();
-        try { return hv.Storage.GetVolume(pool, name); }
-        catch (VireoException) { throw new RpcError(VirErrorCode.NoStorageVol, $"Storage volume not found: no storage vol with matching name '{name}'", VirErrorDomain.Storage); }
-    }
 
     private static bool Pair(uint flags, uint yes, uint no, bool value) => (flags & (yes | no)) == 0 || ((flags & yes) != 0 && value) || ((flags & no) != 0 && !value);
 

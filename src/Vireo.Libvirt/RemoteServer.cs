@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Collections.Concurrent;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Vireo.Engine;
@@ -90,13 +91,18 @@ internal sealed class RemoteConnection(Socket socket, Hypervisor hv, bool readOn
 {
     private readonly SemaphoreSlim _write = new(1, 1);
     private readonly RemoteCalls _calls = new(hv, readOnly);
+    private readonly ConcurrentDictionary<uint, RemoteStream> _streams = new();
 
     public async Task RunAsync(CancellationToken ct)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         _calls.EventsWanted = () => _ = PushEventsAsync(stop.Token);
         try { await ReadLoopAsync(stop.Token); }
-        finally { stop.Cancel(); }
+        finally
+        {
+            stop.Cancel();
+            foreach (var s in _streams.Values) s.Close();
+        }
     }
 
     /// <summary>Engine events the client registered for, as MESSAGE packets (serial 0), until the connection ends.</summary>
@@ -107,7 +113,7 @@ internal sealed class RemoteConnection(Socket socket, Hypervisor hv, bool readOn
         {
             await foreach (var e in sub.Reader.ReadAllAsync(ct))
                 if (_calls.EventMessage(e) is { } m)
-                    await SendAsync(new Header(Rpc.RemoteProgram, Rpc.RemoteVersion, (int)m.Proc, MessageType.Message, 0, MessageStatus.Ok), m.Body, ct);
+                    await SendAsync(new Header(Rpc.RemoteProgram, Rpc.RemoteVersion, (int)m.Proc, MessageType.Message, 0, MessageStatus.Ok), m.Body.Memory, ct);
         }
         catch (Exception e) when (e is OperationCanceledException or SocketException or IOException or ObjectDisposedException) { }
     }
@@ -134,10 +140,28 @@ internal sealed class RemoteConnection(Socket socket, Hypervisor hv, bool readOn
                 if (h.Program == Rpc.KeepaliveProgram)
                 {
                     if (h.Procedure == Rpc.KeepalivePing)
-                        await SendAsync(new Header(Rpc.KeepaliveProgram, Rpc.KeepaliveVersion, Rpc.KeepalivePong, MessageType.Message, 0, MessageStatus.Ok), null, ct);
+                        await SendAsync(new Header(Rpc.KeepaliveProgram, Rpc.KeepaliveVersion, Rpc.KeepalivePong, MessageType.Message, 0, MessageStatus.Ok), ReadOnlyMemory<byte>.Empty, ct);
                     continue;
                 }
-                if (h.Type != MessageType.Call) continue; // stream packets come with streams (not served yet)
+                if (h.Type is MessageType.Stream or MessageType.StreamHole)
+                {
+                    // A stream's packets: in order, to the stream its call opened; packets of a stream
+                    // that has ended are dropped, as libvirtd's filters do.
+                    if (_streams.TryGetValue(h.Serial, out var st) && st.Call.Procedure == h.Procedure && st.Call.Program == h.Program)
+                    {
+                        if (h.Type == MessageType.StreamHole)
+                            log.LogWarning("libvirt client sent a stream hole on a stream that is not sparse; aborting the stream");
+                        await st.PushAsync(h.Type == MessageType.StreamHole ? new StreamPacket(StreamPacketKind.Abort, default)
+                            : h.Status switch
+                            {
+                                MessageStatus.Continue => new StreamPacket(StreamPacketKind.Data, payload),
+                                MessageStatus.Ok => new StreamPacket(StreamPacketKind.Finish, default),
+                                _ => new StreamPacket(StreamPacketKind.Abort, default),
+                            }, ct);
+                    }
+                    continue;
+                }
+                if (h.Type != MessageType.Call) continue;
                 if (h.Program == Rpc.QemuProgram && h.Version == Rpc.RemoteVersion)
                 {
                     _ = Task.Run(() => DispatchAsync(h, payload, ct), ct);
@@ -165,9 +189,27 @@ internal sealed class RemoteConnection(Socket socket, Hypervisor hv, bool readOn
         try
         {
             var w = new XdrWriter();
+            StreamWork? work = null;
             if (h.Program == Rpc.QemuProgram) await _calls.QemuCallAsync(h.Procedure, new XdrReader(payload), w, ct);
-            else await _calls.CallAsync((Proc)h.Procedure, new XdrReader(payload), w, ct);
-            await ReplyAsync(h, w, ct);
+            else work = await _calls.CallAsync((Proc)h.Procedure, new XdrReader(payload), w, ct);
+            if (work is null)
+            {
+                await ReplyAsync(h, w, ct);
+                return;
+            }
+            // The stream exists before the reply goes out: the client may send on it at once.
+            var s = new RemoteStream(h, SendAsync, ct) { TakesData = work.TakesData };
+            _streams[h.Serial] = s;
+            try
+            {
+                await ReplyAsync(h, w, ct);
+                await RunStreamAsync(work, s, ct);
+            }
+            finally
+            {
+                _streams.TryRemove(h.Serial, out _);
+                s.Close();
+            }
         }
         catch (RpcError e) { await ReplyErrorAsync(h, e, ct); }
         catch (XdrException e) { await ReplyErrorAsync(h, new RpcError(VirErrorCode.Rpc, $"cannot decode the arguments of procedure {h.Procedure}: {e.Message}", VirErrorDomain.Rpc), ct); }
@@ -180,24 +222,37 @@ internal sealed class RemoteConnection(Socket socket, Hypervisor hv, bool readOn
         }
     }
 
+    private async Task RunStreamAsync(StreamWork work, RemoteStream s, CancellationToken ct)
+    {
+        try { await work.Run(s, ct); }
+        catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException or OperationCanceledException) { }
+        catch (Exception e)
+        {
+            log.LogError(e, "libvirt stream of procedure {Procedure} failed", s.Call.Procedure);
+            try { await s.SendErrorAsync(new RpcError(VirErrorCode.InternalError, $"internal error: {e.Message}"), ct); }
+            catch (Exception x) when (x is SocketException or IOException or ObjectDisposedException or OperationCanceledException) { }
+        }
+    }
+
     private Task ReplyAsync(Header call, XdrWriter payload, CancellationToken ct) =>
-        SendAsync(call with { Type = MessageType.Reply, Status = MessageStatus.Ok }, payload, ct);
+        SendAsync(call with { Type = MessageType.Reply, Status = MessageStatus.Ok }, payload.Memory, ct);
 
     private async Task ReplyErrorAsync(Header call, RpcError e, CancellationToken ct)
     {
         var w = new XdrWriter();
         e.Write(w);
-        try { await SendAsync(call with { Type = MessageType.Reply, Status = MessageStatus.Error }, w, ct); }
+        try { await SendAsync(call with { Type = MessageType.Reply, Status = MessageStatus.Error }, w.Memory, ct); }
         catch (Exception x) when (x is SocketException or IOException or ObjectDisposedException or OperationCanceledException) { }
     }
 
-    private async Task SendAsync(Header h, XdrWriter? payload, CancellationToken ct)
+    private async Task SendAsync(Header h, ReadOnlyMemory<byte> payload, CancellationToken ct)
     {
         var w = new XdrWriter();
         w.UInt(0); // the length, filled in below
         h.Write(w);
-        if (payload is not null) w.FixedOpaque(payload.Span);
-        var packet = w.Span.ToArray();
+        var packet = new byte[w.Length + payload.Length];
+        w.Span.CopyTo(packet);
+        payload.Span.CopyTo(packet.AsSpan(w.Length));
         BinaryPrimitives.WriteInt32BigEndian(packet, packet.Length);
         await _write.WaitAsync(ct);
         try { await socket.SendAsync(packet, SocketFlags.None, ct); }

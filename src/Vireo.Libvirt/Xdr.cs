@@ -17,6 +17,7 @@ public sealed class XdrWriter
     public int Length { get; private set; }
 
     public ReadOnlySpan<byte> Span => _buf.AsSpan(0, Length);
+    public ReadOnlyMemory<byte> Memory => _buf.AsMemory(0, Length);
 
     private Span<byte> Take(int n)
     {
