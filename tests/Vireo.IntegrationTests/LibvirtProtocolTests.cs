@@ -125,6 +125,74 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
     }
 
     [Fact]
+    public async Task Virsh_streams_a_console_volumes_and_a_screenshot()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        var uri = d.LibvirtUri;
+        // Volumes through STREAM packets: 3 MiB up, all of it and a slice back down, byte for byte.
+        Assert.Equal("Vol up.raw created\n\n", await Ok(uri, "vol-create-as", "default", "up.raw", "4M", "--format", "raw"));
+        var data = new byte[3 << 20];
+        new Random(7).NextBytes(data);
+        var up = Path.Combine(d.Root, "up.bin");
+        await File.WriteAllBytesAsync(up, data);
+        await Ok(uri, "vol-upload", "up.raw", up, "--pool", "default");
+        var down = Path.Combine(d.Root, "down.bin");
+        await Ok(uri, "vol-download", "up.raw", down, "--pool", "default");
+        var back = await File.ReadAllBytesAsync(down);
+        Assert.Equal(4 << 20, back.Length);
+        Assert.True(back.AsSpan(0, data.Length).SequenceEqual(data), "the volume holds what was uploaded");
+        var part = Path.Combine(d.Root, "part.bin");
+        await Ok(uri, "vol-download", "up.raw", part, "--pool", "default", "--offset", "1000", "--length", "5000");
+        Assert.True((await File.ReadAllBytesAsync(part)).AsSpan().SequenceEqual(data.AsSpan(1000, 5000)));
+        Assert.Contains("Vol up2.raw cloned from up.raw", await Ok(uri, "vol-clone", "up.raw", "up2.raw", "--pool", "default"));
+        Assert.Contains("successfully changed to 8M", await Ok(uri, "vol-resize", "up.raw", "8M", "--pool", "default"));
+        var shrink = await Virsh(uri, "vol-resize", "up.raw", "2M", "--pool", "default");
+        Assert.Contains("can't shrink capacity below existing capacity unless shrink flag explicitly specified", shrink.Stderr);
+        Assert.Contains("Capacity:       8.00 MiB", await Ok(uri, "vol-info", "up.raw", "--pool", "default"));
+        await Ok(uri, "vol-delete", "up2.raw", "--pool", "default");
+        Assert.False(File.Exists(Path.Combine(d.Images, "up2.raw")));
+
+        await File.WriteAllTextAsync(Path.Combine(d.Root, "s.xml"), d.GuestXml("st", devices: "<video><model type='vga'/></video>"));
+        await Ok(uri, "define", Path.Combine(d.Root, "s.xml"));
+        await Ok(uri, "start", "st");
+        await d.WaitForSerialAsync("st", "VIREO-GUEST-READY");
+        // A screenshot: QEMU's screendump as PPM, streamed.
+        var shot = Path.Combine(d.Root, "shot.ppm");
+        Assert.Contains("with type of image/x-portable-pixmap", await Ok(uri, "screenshot", "st", shot));
+        Assert.StartsWith("P6\n720 400\n255\n", System.Text.Encoding.ASCII.GetString(await File.ReadAllBytesAsync(shot), 0, 15));
+        Assert.Empty(Directory.GetFiles(Path.Combine(d.RunDir, "qemu"), "*.ppm")); // the daemon's copy is gone
+
+        // virsh console on a terminal (script gives it one): a command typed, the guest's answer, Ctrl-] to leave.
+        var psi = new ProcessStartInfo("script") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "-qfec", $"virsh -c '{uri}' console st", "/dev/null" }) psi.ArgumentList.Add(a);
+        using var con = Process.Start(psi)!;
+        var output = new System.Text.StringBuilder();
+        var reading = Task.Run(async () =>
+        {
+            var buf = new char[1024];
+            int n;
+            while ((n = await con.StandardOutput.ReadAsync(buf)) > 0) lock (output) output.Append(buf, 0, n);
+        });
+        async Task WaitFor(string text)
+        {
+            for (var i = 0; i < 300 && !output.ToString().Contains(text, StringComparison.Ordinal); i++) await Task.Delay(100);
+            Assert.Contains(text, output.ToString());
+        }
+        await WaitFor("Escape character is ^]");
+        await con.StandardInput.WriteAsync("echo con-$((6*7))-ok\r");
+        await con.StandardInput.FlushAsync();
+        await WaitFor("con-42-ok");
+        await con.StandardInput.WriteAsync("\u001d");
+        await con.StandardInput.FlushAsync();
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30))) await con.WaitForExitAsync(cts.Token);
+        await reading;
+        Assert.Equal(0, con.ExitCode);
+        var ro = await Virsh($"qemu+unix:///system?socket={d.LibvirtSocket}-ro", "-r", "screenshot", "st", shot);
+        Assert.Contains("read only access prevents", ro.Stderr); // guest data is not for the read-only socket
+        await Ok(uri, "destroy", "st");
+    }
+
+    [Fact]
     public async Task Virt_install_reads_domcapabilities_and_creates_a_running_guest()
     {
         await using var d = await TestDaemon.StartAsync(fx);
