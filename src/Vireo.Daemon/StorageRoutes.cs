@@ -75,14 +75,7 @@ internal static class StorageRoutes
         });
         app.MapPost("/v1/pools/{p}/volumes/{v}/resize", async (string p, string v, VolumeResizeRequest body, CancellationToken ct) =>
         {
-            var vol = st.GetVolume(p, v);
-            ulong capacity;
-            if (!body.Delta) capacity = body.Capacity;
-            else if (body.Shrink)
-                capacity = body.Capacity >= vol.Capacity
-                    ? throw new VireoException(ErrorCode.InvalidArgument, $"Shrinking '{vol.Name}' ({vol.Capacity} bytes) by {body.Capacity} bytes leaves nothing.")
-                    : vol.Capacity - body.Capacity;
-            else capacity = vol.Capacity + body.Capacity;
+            var capacity = StorageManager.ResizeTarget(st.GetVolume(p, v), body.Capacity, body.Delta, body.Shrink);
             return Results.Json(Info(await st.ResizeAsync(p, v, capacity, body.Shrink, ct)), ApiJson.Default.VolumeInfo);
         });
         app.MapPut("/v1/pools/{p}/volumes/{v}/data", async (HttpRequest req, string p, string v, long? offset, long? length, CancellationToken ct) =>

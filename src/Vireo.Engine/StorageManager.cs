@@ -378,6 +378,13 @@ public sealed class StorageManager
     public Task<VolumeState> ImportAsync(string sourcePath, string? sourceFormat, string pool, string name, string format, IProgress<double>? progress, CancellationToken ct) =>
         CopyAsync(new VolumeState("", Path.GetFileName(sourcePath), sourcePath, sourceFormat ?? "raw", 0, 0, 0, null, null), pool, name, format, progress, ct);
 
+    /// <summary>vol-resize's new capacity: the size given, or (with --delta) the volume's grown or shrunk by it.</summary>
+    public static ulong ResizeTarget(VolumeState v, ulong capacity, bool delta, bool shrink) =>
+        !delta ? capacity
+        : !shrink ? v.Capacity + capacity
+        : capacity < v.Capacity ? v.Capacity - capacity
+        : throw new VireoException(ErrorCode.InvalidArgument, $"Shrinking '{v.Name}' ({v.Capacity} bytes) by {capacity} bytes leaves nothing.");
+
     public async Task<VolumeState> ResizeAsync(string pool, string name, ulong capacity, bool shrink, CancellationToken ct)
     {
         var v = GetVolume(pool, name);
@@ -431,14 +438,21 @@ public sealed class StorageManager
         finally { p.Op.Release(); }
     }
 
-    /// <summary>vol-upload: writes the stream into the volume from an offset; the file grows as needed.</summary>
-    public async Task<VolumeState> UploadAsync(string pool, string name, Stream data, long offset, long? length, CancellationToken ct)
+    /// <summary>Why an upload into the volume cannot start, before any data is taken (libvirt's protocol asks before its stream opens).</summary>
+    public (VolumeState Volume, StoragePool Pool) CheckUpload(string pool, string name, long offset)
     {
         var v = GetVolume(pool, name);
         var p = GetActive(pool);
         if (offset < 0) throw new VireoException(ErrorCode.InvalidArgument, $"Offset {offset} is negative.");
         if (UsersOf(v, runningOnly: true) is { Count: > 0 } running)
             throw new VireoException(ErrorCode.InvalidOperation, $"Volume '{v.Name}' is in use by the running domain '{running[0]}'; stop it before uploading into the volume.");
+        return (v, p);
+    }
+
+    /// <summary>vol-upload: writes the stream into the volume from an offset; the file grows as needed.</summary>
+    public async Task<VolumeState> UploadAsync(string pool, string name, Stream data, long offset, long? length, CancellationToken ct)
+    {
+        var (v, p) = CheckUpload(pool, name, offset);
         await p.Op.WaitAsync(ct);
         try
         {

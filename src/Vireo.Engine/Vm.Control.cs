@@ -183,9 +183,11 @@ public sealed partial class Vm
         CharDef ch;
         if (device is not null)
         {
+            var aliases = Live.Devices.Consoles.Concat(Live.Devices.Serials).Select(c => c.Alias).OfType<string>().Distinct().ToList();
             ch = chars.FirstOrDefault(c => c.Alias == device)
-                 ?? throw new VireoException(ErrorCode.InvalidArgument,
-                     $"Domain '{Name}' has no character device '{device}'; the console aliases are {string.Join(", ", Live.Devices.Consoles.Concat(Live.Devices.Serials).Select(c => c.Alias).OfType<string>().Distinct())}.");
+                 ?? throw new VireoException(ErrorCode.InvalidArgument, aliases.Count == 0
+                     ? $"Domain '{Name}' has no character device '{device}', nor any console or serial port."
+                     : $"Domain '{Name}' has no character device '{device}'; its consoles and serial ports are {string.Join(", ", aliases)}.");
             if (ch.Type != "pty" || ch.SourcePath is null)
                 throw new VireoException(ErrorCode.InvalidOperation, $"Character device '{device}' of '{Name}' is not a pty (it is type '{ch.Type}'); only pty devices can be opened as a console.");
         }

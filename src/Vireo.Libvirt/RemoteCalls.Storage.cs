@@ -135,14 +135,14 @@ internal sealed partial class RemoteCalls
             case Proc.StoragePoolNumOfVolumes:
             {
                 var p = StoragePool(a);
-                r.Int(ActivePool(p).Volumes().Count);
+                r.Int(hv.Storage.GetActive(p.Name).Volumes().Count);
                 break;
             }
             case Proc.StoragePoolListVolumes:
             {
                 var p = StoragePool(a);
                 var max = a.Int();
-                r.Array(ActivePool(p).Volumes().Take(Math.Max(0, max)).Select(v => v.Name).ToList(), (w, n) => w.String(n));
+                r.Array(hv.Storage.GetActive(p.Name).Volumes().Take(Math.Max(0, max)).Select(v => v.Name).ToList(), (w, n) => w.String(n));
                 break;
             }
             case Proc.StoragePoolLookupByVolume:
@@ -206,9 +206,8 @@ internal sealed partial class RemoteCalls
                 // virStorageVolResizeFlags: ALLOCATE 1, DELTA 2, SHRINK 4.
                 var flags = CheckFlags(a.UInt(), 1 | 2 | 4, "virStorageVolResize");
                 var shrink = (flags & 4) != 0;
-                var target = (flags & 2) == 0 ? capacity
-                    : shrink ? (capacity >= v.Capacity ? throw new RpcError(VirErrorCode.InvalidArg, $"invalid argument: cannot shrink '{v.Name}' ({v.Capacity} bytes) by {capacity} bytes", VirErrorDomain.Storage) : v.Capacity - capacity)
-                    : v.Capacity + capacity;
+                var target = StorageManager.ResizeTarget(v, capacity, delta: (flags & 2) != 0, shrink);
+                // The engine refuses this too; libvirt's clients get libvirt's own words for it.
                 if (target < v.Capacity && !shrink)
                     throw new RpcError(VirErrorCode.InvalidArg, $"invalid argument: can't shrink capacity below existing capacity unless shrink flag explicitly specified", VirErrorDomain.Storage);
                 await hv.Storage.ResizeAsync(v.Pool, v.Name, target, shrink, ct);
@@ -226,9 +225,6 @@ internal sealed partial class RemoteCalls
     private StoragePool FindPool(string nameOrUuid) =>
         hv.Storage.All().FirstOrDefault(p => p.Name == nameOrUuid || p.Uuid.ToString() == nameOrUuid)
         ?? throw new RpcError(VirErrorCode.NoStoragePool, $"Storage pool not found: no storage pool with matching name '{nameOrUuid}'", VirErrorDomain.Storage);
-
-    private static StoragePool ActivePool(StoragePool p) => p.IsActive ? p
-        : throw new RpcError(VirErrorCode.OperationInvalid, $"Requested operation is not valid: storage pool '{p.Name}' is not active", VirErrorDomain.Storage);
 
     private StoragePool StoragePool(XdrReader a) => Ref(a, hv.Storage.All(), p => p.Uuid, (name, _) => FindPool(name));
 

@@ -25,21 +25,17 @@ internal sealed partial class RemoteCalls
             case Proc.StorageVolUpload:
             {
                 var v = Volume(a);
-                var offset = a.UHyper();
-                var length = a.UHyper();
+                var (offset, length) = Range(a);
                 CheckFlags(a.UInt(), 0, "virStorageVolUpload"); // SPARSE_STREAM (1) is not offered
-                if (offset > long.MaxValue) throw new RpcError(VirErrorCode.InvalidArg, $"invalid argument: offset {offset} is too large");
-                if (hv.Storage.UsersOf(v, runningOnly: true) is { Count: > 0 } users)
-                    throw new RpcError(VirErrorCode.OperationInvalid, $"Requested operation is not valid: volume '{v.Name}' is in use by the running domain '{users[0]}'", VirErrorDomain.Storage);
-                return new StreamWork(TakesData: true, (s, c) => UploadAsync(v, (long)offset, length == 0 ? null : (long)Math.Min(length, long.MaxValue), s, c));
+                hv.Storage.CheckUpload(v.Pool, v.Name, offset);
+                return new StreamWork(TakesData: true, (s, c) => UploadAsync(v, offset, length, s, c));
             }
             case Proc.StorageVolDownload:
             {
                 var v = Volume(a);
-                var offset = a.UHyper();
-                var length = a.UHyper();
+                var (offset, length) = Range(a);
                 CheckFlags(a.UInt(), 0, "virStorageVolDownload");
-                var (file, count) = hv.Storage.OpenRead(v.Pool, v.Name, (long)Math.Min(offset, long.MaxValue), length == 0 ? null : (long)Math.Min(length, long.MaxValue));
+                var (file, count) = hv.Storage.OpenRead(v.Pool, v.Name, offset, length);
                 return new StreamWork(TakesData: false, (s, c) => SendFileAsync(file, count, null, s, c));
             }
             case Proc.DomainScreenshot:
@@ -47,7 +43,6 @@ internal sealed partial class RemoteCalls
                 var vm = Domain(a);
                 var screen = a.UInt();
                 CheckFlags(a.UInt(), 0, "virDomainScreenshot");
-                if (!vm.IsActive) throw new RpcError(VirErrorCode.OperationInvalid, "Requested operation is not valid: domain is not running");
                 var path = await vm.ScreenshotAsync(screen, ct);
                 var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 1 << 16, useAsync: true);
                 r.OptString("image/x-portable-pixmap");
@@ -56,6 +51,14 @@ internal sealed partial class RemoteCalls
             default:
                 throw NotSupported(proc);
         }
+    }
+
+    /// <summary>Upload and download's offset and length (0: to the end), as the engine takes them.</summary>
+    private static (long Offset, long? Length) Range(XdrReader a)
+    {
+        var offset = a.UHyper();
+        var length = a.UHyper();
+        return ((long)Math.Min(offset, long.MaxValue), length == 0 ? null : (long)Math.Min(length, long.MaxValue));
     }
 
     /// <summary>Sends a file's bytes, then the end, then waits for the client's finish; removes the file after when asked (a screenshot's).</summary>
@@ -123,7 +126,8 @@ internal sealed partial class RemoteCalls
                         return;
                 }
             }
-            await pipe.Writer.CompleteAsync(new OperationCanceledException("the client went away"));
+            // Here the engine failed (its error goes to the client) or the connection ended.
+            await pipe.Writer.CompleteAsync(upload.IsCompleted ? null : new OperationCanceledException("the client went away"));
             await upload;
         }
         catch (VireoException e) { await s.SendErrorAsync(ToRpc(e), ct); }
