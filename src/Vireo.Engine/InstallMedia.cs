@@ -44,10 +44,20 @@ public static class InstallMedia
         var root = TreeRoot(source);
         async Task<bool> Exists(string inside)
         {
-            try { return (await HeadAsync(new Uri(root, inside), ct)).Found; }
-            catch (HttpRequestException e)
+            // Once more on a fresh connection when a request fails: a mirror (or a proxy) may drop a
+            // kept-alive connection between two of the dozen HEADs this makes.
+            for (var attempt = 1; ; attempt++)
             {
-                throw new VireoException(ErrorCode.InvalidArgument, $"Cannot reach --location '{source}': {e.Message}; check the URL and that the server is up.");
+                try { return (await HeadAsync(new Uri(root, inside), ct)).Found; }
+                catch (HttpRequestException e) when (attempt < 2 && e.HttpRequestError != HttpRequestError.NameResolutionError)
+                {
+                    await Task.Delay(200, ct);
+                }
+                catch (HttpRequestException e)
+                {
+                    var why = e.InnerException is { } inner && !e.Message.Contains(inner.Message) ? $"{e.Message} ({inner.Message})" : e.Message;
+                    throw new VireoException(ErrorCode.InvalidArgument, $"Cannot reach --location '{source}': {why}; check the URL and that the server is up.");
+                }
             }
         }
         return await PickAsync(source, kernel, initrd, dir: true, Exists);

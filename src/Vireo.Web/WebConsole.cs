@@ -260,8 +260,13 @@ public static class WebConsole
         // The graphical consoles: noVNC speaks RFB, spice-html5 SPICE (a WebSocket per SPICE
         // channel), each WebSocket bridged to a TCP connection of its own to QEMU's server (which
         // listens on the address the definition gives, 127.0.0.1 by default).
-        app.MapGet("/vm/{name}/vnc/ws", (HttpContext ctx, string name) => BridgeDisplayAsync(ctx, hv, name, "vnc", "VNC"));
-        app.MapGet("/vm/{name}/spice/ws", (HttpContext ctx, string name) => BridgeDisplayAsync(ctx, hv, name, "spice", "SPICE"));
+        app.MapGet("/vm/{name}/vnc/ws", (HttpContext ctx, string name) => BridgeDisplayAsync(ctx, hv, name, "vnc"));
+        app.MapGet("/vm/{name}/spice/ws", (HttpContext ctx, string name) => BridgeDisplayAsync(ctx, hv, name, "spice"));
+        // Whether a display can be opened now: empty when it can, else why not — always a 200, so a
+        // page waiting for its guest to start asks every second without a failed request (which a
+        // browser logs as an error) and opens its WebSocket only when there is a server to bridge to.
+        app.MapGet("/vm/{name}/vnc/ready", (string name) => Results.Text(DisplayServer(hv, name, "vnc").Why ?? ""));
+        app.MapGet("/vm/{name}/spice/ready", (string name) => Results.Text(DisplayServer(hv, name, "spice").Why ?? ""));
 
         // Server-sent events: the overview's rows (or one machine's state block, facts, device rows
         // and snapshot rows) again whenever the engine says something changed, from here or the
@@ -362,24 +367,34 @@ public static class WebConsole
         : null;
 
 
+    /// <summary>Where a running guest's display server of <paramref name="type"/> listens, or why there is none to reach.</summary>
+    private static (string Host, int Port, string? Why) DisplayServer(Hypervisor hv, string name, string type)
+    {
+        var what = type.ToUpperInvariant();
+        if (hv.Find(name) is not { } vm) return ("", 0, $"There is no machine named '{name}'.");
+        if (vm.Live?.Devices.Graphics.FirstOrDefault(g => g.Type == type) is not { Port: { } port } g || g.ListenType == "none")
+            return ("", 0, vm.Live is null ? $"'{name}' is not running." : $"'{name}' is not running with {what} graphics on a port.");
+        return (g.Listen is null or "0.0.0.0" or "::" ? "127.0.0.1" : g.Listen, port, null);
+    }
+
     /// <summary>One WebSocket of a graphical console, bridged to a TCP connection to the running guest's display server.</summary>
-    private static async Task BridgeDisplayAsync(HttpContext ctx, Hypervisor hv, string name, string type, string what)
+    private static async Task BridgeDisplayAsync(HttpContext ctx, Hypervisor hv, string name, string type)
     {
         if (RefuseSocket(ctx) is { } refused) { ctx.Response.StatusCode = refused; return; }
-        if (hv.Find(name)?.Live?.Devices.Graphics.FirstOrDefault(g => g.Type == type) is not { Port: { } port } g || g.ListenType == "none")
+        var (host, port, why) = DisplayServer(hv, name, type);
+        if (why is not null)
         {
             ctx.Response.StatusCode = 409;
-            await ctx.Response.WriteAsync($"'{name}' is not running with {what} graphics on a port.");
+            await ctx.Response.WriteAsync(why);
             return;
         }
-        var host = g.Listen is null or "0.0.0.0" or "::" ? "127.0.0.1" : g.Listen;
         var tcp = new System.Net.Sockets.TcpClient();
         try { await tcp.ConnectAsync(host, port, ctx.RequestAborted); }
         catch (System.Net.Sockets.SocketException e)
         {
             tcp.Dispose();
             ctx.Response.StatusCode = 502;
-            await ctx.Response.WriteAsync($"Cannot reach the {what} server of '{name}' at {host}:{port}: {e.Message}");
+            await ctx.Response.WriteAsync($"Cannot reach the {type.ToUpperInvariant()} server of '{name}' at {host}:{port}: {e.Message}");
             return;
         }
         // spice-html5 asks for the "binary" subprotocol; a browser drops a socket whose server does not echo it.

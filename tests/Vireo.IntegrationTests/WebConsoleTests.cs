@@ -209,8 +209,12 @@ public sealed class WebConsoleTests(VireoFixture fx)
         var width = Convert.ToInt64(((IJavaScriptExecutor)browser).ExecuteScript("return document.querySelector('#screen canvas').width;"));
         Assert.True(width >= 640, $"the VNC canvas is {width} px wide");
         Shot(browser, "vnc");
+        // Off, the page waits for it (opening no socket that would be refused), and connects when it runs again.
         await d.OkAsync("destroy", "gfx");
-        wait.Until(b => b.FindElement(By.Id("vnc-status")).Text.StartsWith("disconnected"));
+        wait.Until(b => b.FindElement(By.Id("vnc-status")).Text == "disconnected ('gfx' is not running); reconnecting when it runs…");
+        await d.OkAsync("start", "gfx");
+        wait.Until(b => b.FindElement(By.Id("vnc-status")).Text == "connected");
+        await d.OkAsync("destroy", "gfx");
 
         // A SPICE desktop as virt-install writes it (qxl, a password): its screen through spice-html5,
         // a WebSocket per SPICE channel bridged to QEMU's SPICE server.

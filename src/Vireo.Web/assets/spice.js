@@ -1,11 +1,13 @@
 // The graphical console page for a SPICE display: spice-html5 (from npm) on WebSockets the
 // daemon bridges to QEMU's SPICE server, one per SPICE channel (main, display, inputs, cursor,
-// playback), as the client opens them. Reconnects after a drop or a page reload.
+// playback), as the client opens them. Reconnects after a drop or a page reload, once the guest runs.
 import * as SpiceHtml5 from "/assets/spice/main.js";
+import { whenReady } from "/assets/display.js";
 
 const screen = document.getElementById("spice-screen");
 const status = document.getElementById("spice-status");
-function connect() {
+async function connect() {
+  await whenReady(screen.dataset.ws, status);
   const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + screen.dataset.ws;
   let conn;
   const retry = (why) => {
