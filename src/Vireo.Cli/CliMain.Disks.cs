@@ -147,6 +147,32 @@ public static partial class CliMain
             });
             root.Subcommands.Add(cmd);
         }
+        foreach (var (verb, action, done, what) in new[]
+        {
+            ("attach-device", "attach", "attached", "Attach a device from an XML file (<disk> or <interface>; hot-plug with --live)"),
+            ("detach-device", "detach", "detached", "Detach the device an XML file describes (hot-unplug with --live)"),
+            ("update-device", "update", "updated", "Update a device from an XML file (a cdrom's medium)"),
+        })
+        {
+            var d = DomainArg();
+            var file = new Argument<string>("file") { Description = "XML file of the device (- for standard input)" };
+            var scope = new ScopeOptions();
+            var cmd = new Command(verb, what) { d, file };
+            scope.AddTo(cmd);
+            if (action == "update") cmd.Options.Add(new Option<bool>("--force") { Description = "Open the tray even when the guest has locked it (always done)" });
+            Client(cmd, async (pr, c, ct) =>
+            {
+                var xml = await ReadXmlArg(pr.GetValue(file)!, ct);
+                var info = await c.DomainAsync(pr.GetValue(d)!, ct);
+                var (l, cf) = scope.Resolve(pr, info);
+                (await c.SendAsync("POST", $"v1/domains/{DaemonClient.E(info.Name)}/devices/{action}?live={(l ? "true" : "false")}&config={(cf ? "true" : "false")}",
+                    DaemonClient.Xml(xml), ct)).Dispose();
+                Console.WriteLine($"Device {done} successfully");
+                Console.WriteLine();
+                return 0;
+            });
+            root.Subcommands.Add(cmd);
+        }
         {
             var d = DomainArg();
             var path = new Argument<string>("path") { Description = "The cdrom: its target (hdc, sda) or current source path" };

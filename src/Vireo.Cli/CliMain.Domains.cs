@@ -18,9 +18,7 @@ public static partial class CliMain
             Client(cmd, async (pr, c, ct) =>
             {
                 var path = pr.GetValue(file)!;
-                string xml;
-                try { xml = path == "-" ? await Console.In.ReadToEndAsync(ct) : await File.ReadAllTextAsync(path, ct); }
-                catch (IOException e) { throw new CliException($"Failed to open file '{path}': {e.Message}"); }
+                var xml = await ReadXmlArg(path, ct);
                 var r = await c.TextAsync("POST", "v1/domains?format=tsv", DaemonClient.Xml(xml), ct);
                 Console.WriteLine($"Domain '{r.Split('\t')[0]}' defined from {path}");
                 return 0;
@@ -193,6 +191,7 @@ public static partial class CliMain
 
         root.Subcommands.Add(EventCommand());
         root.Subcommands.Add(NetEventCommand());
+        root.Subcommands.Add(PoolEventCommand());
     }
 
     private static void Simple(RootCommand root, string verb, string description, string done)
@@ -294,7 +293,7 @@ public static partial class CliMain
         {
             if (!pr.GetValue(all) && pr.GetValue(ev) is null)
                 throw new CliException("either --event or --all is required, e.g. 'vireo event --all --loop'.");
-            return e => e.Kind != "network" && (pr.GetValue(domain) is not { } dn || dn == e.Domain) && (pr.GetValue(ev) is not { } kind || kind == e.Kind);
+            return e => e.Kind is not ("network" or "pool" or "pool-refresh") && (pr.GetValue(domain) is not { } dn || dn == e.Domain) && (pr.GetValue(ev) is not { } kind || kind == e.Kind);
         }, e => e.Kind switch
         {
             "lifecycle" => $"event 'lifecycle' for domain '{e.Domain}': {e.Event} {e.Detail}",
@@ -324,7 +323,29 @@ public static partial class CliMain
         return cmd;
     }
 
-    /// <summary>The event stream shared by event and net-event: --loop, --timeout, --timestamp, a count at the end.</summary>
+    private static Command PoolEventCommand()
+    {
+        var pool = new Option<string?>("--pool") { Description = "Only events of this storage pool" };
+        var all = new Option<bool>("--all") { Description = "All event kinds" };
+        var ev = new Option<string?>("--event") { Description = "Only this event kind (lifecycle, refresh)" };
+        var cmd = new Command("pool-event", "Print storage pool events as they happen") { pool, all, ev };
+        EventLoop(cmd, pr =>
+        {
+            if (!pr.GetValue(all) && pr.GetValue(ev) is null)
+                throw new CliException("either --event or --all is required, e.g. 'vireo pool-event --all --loop'.");
+            var kind = pr.GetValue(ev) switch
+            {
+                null => null,
+                "lifecycle" => "pool",
+                "refresh" => "pool-refresh",
+                var k => throw new CliException($"unknown storage pool event '{k}'; pools have 'lifecycle' and 'refresh' events."),
+            };
+            return e => e.Kind is "pool" or "pool-refresh" && (kind is null || e.Kind == kind) && (pr.GetValue(pool) is not { } p || p == e.Domain);
+        }, e => e.Kind == "pool" ? $"event 'lifecycle' for storage pool {e.Domain}: {e.Event}" : $"event 'refresh' for storage pool {e.Domain}");
+        return cmd;
+    }
+
+    /// <summary>The event stream shared by event, net-event and pool-event: --loop, --timeout, --timestamp, a count at the end.</summary>
     private static void EventLoop(Command cmd, Func<ParseResult, Func<EventInfo, bool>> filter, Func<EventInfo, string> format)
     {
         var loop = new Option<bool>("--loop") { Description = "Keep printing events until interrupted" };

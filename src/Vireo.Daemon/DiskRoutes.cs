@@ -8,7 +8,7 @@ using Vireo.Qemu;
 
 namespace Vireo.Daemon;
 
-/// <summary>Disks of domains: domblklist, domblkinfo, domblkstat, attach-disk, detach-disk, change-media.</summary>
+/// <summary>Disks of domains: domblklist, domblkinfo, domblkstat, attach-disk, detach-disk, change-media; attach/detach/update-device.</summary>
 internal static class DiskRoutes
 {
     public static void Map(WebApplication app, Hypervisor hv)
@@ -58,6 +58,22 @@ internal static class DiskRoutes
             var vm = hv.Get(d);
             var (live, config) = DeviceSpecs.Scope(vm, body.Live, body.Config);
             return Results.Json(Info(await vm.DetachDiskAsync(body.Target, live, config, ct)), ApiJson.Default.DiskInfo);
+        });
+
+        // attach-device, detach-device, update-device: the device as libvirt XML in the body.
+        app.MapPost("/v1/domains/{d}/devices/{action}", async (HttpRequest req, string d, string action, bool? live, bool? config, CancellationToken ct) =>
+        {
+            var vm = hv.Get(d);
+            var xml = await new StreamReader(req.Body, System.Text.Encoding.UTF8).ReadToEndAsync(ct);
+            var (l, c) = DeviceSpecs.Scope(vm, live == true, config == true);
+            await (action switch
+            {
+                "attach" => vm.AttachDeviceAsync(xml, l, c, ct),
+                "detach" => vm.DetachDeviceAsync(xml, l, c, ct),
+                "update" => vm.UpdateDeviceAsync(xml, l, c, ct),
+                _ => throw new VireoException(ErrorCode.NotFound, $"Unknown device action '{action}'; use attach, detach or update."),
+            });
+            return Results.NoContent();
         });
 
         app.MapPost("/v1/domains/{d}/media", async (string d, MediaRequest body, CancellationToken ct) =>

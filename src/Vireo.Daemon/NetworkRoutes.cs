@@ -52,32 +52,14 @@ internal static class NetworkRoutes
         app.MapPost("/v1/networks/{n}/update", async (string n, NetUpdateRequest body, CancellationToken ct) =>
         {
             var net = nets.Get(n);
-            if (body.Section != "ip-dhcp-host")
-                throw new VireoException(ErrorCode.InvalidArgument, $"net-update section '{body.Section}' is not supported; Vireo updates ip-dhcp-host entries live.");
-            DhcpHostDef host;
-            try { host = NetworkXml.ParseHost(body.Xml); }
-            catch (DefinitionException e) { throw new VireoException(ErrorCode.InvalidArgument, e.Message); }
-            var live = body.Live;
-            var config = body.Config;
-            if (!live && !config) { live = net.IsActive; config = !net.IsActive; } // --current
-            await net.UpdateHostAsync(body.Command, host, live, config, ct);
+            await net.UpdateAsync(body.Command, body.Section, body.Xml, body.Live, body.Config, ct);
             return Results.Json(new NetworkActionResult(Info(net), []), ApiJson.Default.NetworkActionResult);
         });
 
         app.MapGet("/v1/networks/{n}/leases", (string n, string? mac) =>
         {
-            var net = nets.Get(n);
-            var def = net.Live ?? net.Def;
-            var now = DateTimeOffset.UtcNow;
-            var leases = net.Leases()
-                .Where(l => mac is null || string.Equals(l.Mac, mac, StringComparison.OrdinalIgnoreCase))
-                .Where(l => l.Expiry > now)
-                .Select(l =>
-                {
-                    var v6 = l.Ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6;
-                    var prefix = def.Ips.FirstOrDefault(i => i.Family == (v6 ? "ipv6" : "ipv4"))?.Prefix ?? (v6 ? 64 : 24);
-                    return new LeaseInfo(l.Expiry, l.Mac, v6 ? "ipv6" : "ipv4", l.Ip.ToString(), prefix, l.Hostname, l.ClientId);
-                })
+            var leases = nets.Get(n).ActiveLeases(mac, DateTimeOffset.UtcNow)
+                .Select(l => new LeaseInfo(l.Expiry, l.Mac, l.V6 ? "ipv6" : "ipv4", l.Ip.ToString(), l.Prefix, l.Hostname, l.ClientId))
                 .ToArray();
             return Results.Json(leases, ApiJson.Default.LeaseInfoArray);
         });

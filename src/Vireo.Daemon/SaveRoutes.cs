@@ -13,9 +13,7 @@ internal static class SaveRoutes
         app.MapPost("/v1/domains/{d}/save", async (HttpContext ctx, string d, SaveRequest body) =>
         {
             var vm = hv.Get(d);
-            if (string.IsNullOrEmpty(body.Path) || !Path.IsPathFullyQualified(body.Path))
-                throw new VireoException(ErrorCode.InvalidArgument, $"The save file must be an absolute path, not '{body.Path}'.");
-            if (!vm.IsActive) throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{vm.Name}' is not running; there is no state to save.");
+            vm.CheckSave(body.Path);
             await JobStream.RunAsync(ctx, async progress =>
             {
                 await vm.SaveAsync(body.Path, body.Running, progress, ctx.RequestAborted);
@@ -25,7 +23,7 @@ internal static class SaveRoutes
         app.MapPost("/v1/domains/{d}/managedsave", async (HttpContext ctx, string d, SaveRequest body) =>
         {
             var vm = hv.Get(d);
-            if (!vm.IsActive) throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{vm.Name}' is not running; there is no state to save.");
+            vm.CheckSave(null);
             await JobStream.RunAsync(ctx, async progress =>
             {
                 await vm.ManagedSaveAsync(body.Running, progress, ctx.RequestAborted);
@@ -38,25 +36,7 @@ internal static class SaveRoutes
             return Results.NoContent();
         });
         app.MapPost("/v1/restore", async (RestoreRequest body, CancellationToken ct) =>
-        {
-            if (!File.Exists(body.Path)) throw new VireoException(ErrorCode.InvalidArgument, $"Save file '{body.Path}' does not exist.");
-            var (saved, _, _) = Vm.ReadSaveHeader(body.Path);
-            Vm vm;
-            var transient = false;
-            try { vm = hv.Get(saved.Name); }
-            catch (VireoException e) when (e.Code == ErrorCode.NotFound)
-            {
-                vm = hv.AddTransient(saved);
-                transient = true;
-            }
-            try { await vm.RestoreAsync(body.Path, body.Paused, ct); }
-            catch when (transient)
-            {
-                hv.Forget(vm);
-                throw;
-            }
-            return Results.Json(Routes.Info(vm), ApiJson.Default.DomainInfo);
-        });
+            Results.Json(Routes.Info(await hv.RestoreAsync(body.Path, body.Paused, ct)), ApiJson.Default.DomainInfo));
         app.MapPost("/v1/import", async (HttpContext ctx, ImportRequest b) =>
         {
             if (b.DiskBus is not (null or "virtio" or "sata" or "scsi" or "ide"))

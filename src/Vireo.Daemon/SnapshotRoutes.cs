@@ -20,19 +20,7 @@ internal static class SnapshotRoutes
         app.MapPost("/v1/domains/{d}/snapshots", async (string d, SnapshotRequest body, CancellationToken ct) =>
         {
             var vm = hv.Get(d);
-            var (name, description, diskOnly) = (body.Name, body.Description, body.DiskOnly);
-            if (body.Xml is not null)
-            {
-                SnapshotDef given;
-                try { given = SnapshotXml.Parse(body.Xml); }
-                catch (DefinitionException e) { throw new VireoException(ErrorCode.InvalidArgument, e.Message); }
-                name = string.IsNullOrEmpty(given.Name) ? null : given.Name;
-                description = given.Description;
-                diskOnly = given.Disks.Count > 0 && given.Disks.All(x => x.Snapshot is "external" or "no");
-                if (given.Disks.Any(x => x.SourceFile is not null))
-                    throw new VireoException(ErrorCode.InvalidArgument, "Overlay file names are chosen by Vireo (IMAGE.SNAPSHOT beside each image); leave <source file> out of the snapshot XML.");
-            }
-            var snap = await vm.CreateSnapshotAsync(name, description, diskOnly, ct);
+            var snap = body.Xml is not null ? await vm.CreateSnapshotAsync(body.Xml, body.DiskOnly, ct) : await vm.CreateSnapshotAsync(body.Name, body.Description, body.DiskOnly, ct);
             return Results.Json(Info(vm, snap, vm.Snapshots()), ApiJson.Default.SnapshotInfo, statusCode: 201);
         });
         app.MapGet("/v1/domains/{d}/snapshots/{s}", (string d, string s) =>

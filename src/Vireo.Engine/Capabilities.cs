@@ -150,6 +150,33 @@ public static class Capabilities
     }
 
     /// <summary>The host's UUID as libvirt reports it: SMBIOS's, else the machine id.</summary>
+    /// <summary>
+    /// virsh sysinfo: the host's SMBIOS tables as &lt;sysinfo type='smbios'&gt;, read from the
+    /// kernel's copy in /sys/class/dmi/id (libvirt runs dmidecode for the same fields). A host
+    /// without DMI (most VMs, containers) gets the element with what it has, possibly nothing.
+    /// </summary>
+    public static XElement HostSysinfo(string dmiDir = "/sys/class/dmi/id")
+    {
+        string? Read(string file)
+        {
+            try { return File.Exists(Path.Combine(dmiDir, file)) ? File.ReadAllText(Path.Combine(dmiDir, file)).Trim() : null; }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+        }
+        XElement? Block(string name, params (string Entry, string File)[] fields)
+        {
+            var entries = fields.Select(f => (f.Entry, Value: Read(f.File))).Where(f => !string.IsNullOrEmpty(f.Value))
+                .Select(f => new XElement("entry", new XAttribute("name", f.Entry), f.Value)).ToList();
+            return entries.Count == 0 ? null : new XElement(name, entries);
+        }
+        return new XElement("sysinfo", new XAttribute("type", "smbios"),
+            Block("bios", ("vendor", "bios_vendor"), ("version", "bios_version"), ("date", "bios_date"), ("release", "bios_release")),
+            Block("system", ("manufacturer", "sys_vendor"), ("product", "product_name"), ("version", "product_version"), ("serial", "product_serial"),
+                ("uuid", "product_uuid"), ("sku", "product_sku"), ("family", "product_family")),
+            Block("baseBoard", ("manufacturer", "board_vendor"), ("product", "board_name"), ("version", "board_version"), ("serial", "board_serial"),
+                ("asset", "board_asset_tag")),
+            Block("chassis", ("manufacturer", "chassis_vendor"), ("version", "chassis_version"), ("serial", "chassis_serial"), ("asset", "chassis_asset_tag")));
+    }
+
     public static string HostUuid()
     {
         try

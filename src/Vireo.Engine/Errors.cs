@@ -20,6 +20,10 @@ public sealed class VireoException(ErrorCode code, string message, IReadOnlyList
     public ErrorCode Code { get; } = code;
     public IReadOnlyList<string> Details { get; } = details ?? [];
 
+    /// <summary>A document the model refused: its problems (with their lines) as the details.</summary>
+    public static VireoException Invalid(Vireo.Model.DefinitionException e) =>
+        new(ErrorCode.InvalidArgument, e.Message, e.Problems.Select(p => p.ToString()).ToList());
+
     public static VireoException NoDomain(string name) =>
         new(ErrorCode.NotFound, $"Domain not found: no domain with matching name '{name}'.");
 }

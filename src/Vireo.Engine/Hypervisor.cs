@@ -128,7 +128,7 @@ public sealed class Hypervisor
     {
         DomainDef def;
         try { def = DomainRules.ParseForDefine(xml, out _); }
-        catch (DefinitionException e) { throw new VireoException(ErrorCode.InvalidArgument, e.Message, e.Problems.Select(p => p.ToString()).ToList()); }
+        catch (DefinitionException e) { throw VireoException.Invalid(e); }
         def.Os.Machine = CanonicalMachine(def.Os.Machine);
         PrepareFirmware(def);
         var vm = AddTransient(def);
@@ -153,6 +153,25 @@ public sealed class Hypervisor
             _vms[def.Name] = vm;
             return vm;
         }
+    }
+
+    /// <summary>restore: the saved guest runs again under its domain, or as a transient one when its definition is gone.</summary>
+    public async Task<Vm> RestoreAsync(string path, bool? paused, CancellationToken ct)
+    {
+        if (string.IsNullOrEmpty(path) || !Path.IsPathFullyQualified(path))
+            throw new VireoException(ErrorCode.InvalidArgument, $"The save file must be an absolute path, not '{path}'.");
+        if (!File.Exists(path)) throw new VireoException(ErrorCode.InvalidArgument, $"Save file '{path}' does not exist.");
+        var (saved, _, _) = Vm.ReadSaveHeader(path);
+        var vm = Find(saved.Name);
+        var transient = vm is null;
+        vm ??= AddTransient(saved);
+        try { await vm.RestoreAsync(path, paused, ct); }
+        catch when (transient)
+        {
+            Forget(vm);
+            throw;
+        }
+        return vm;
     }
 
     internal int NextId() => Interlocked.Increment(ref _lastId);
@@ -187,7 +206,7 @@ public sealed class Hypervisor
         }
         catch (DefinitionException e)
         {
-            throw new VireoException(ErrorCode.InvalidArgument, e.Message, e.Problems.Select(p => p.ToString()).ToList());
+            throw VireoException.Invalid(e);
         }
         def.Os.Machine = CanonicalMachine(def.Os.Machine);
         PrepareFirmware(def);

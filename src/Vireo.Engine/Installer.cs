@@ -90,7 +90,7 @@ public sealed class Installer(Hypervisor hv)
                 foreach (var (p, v) in made) try { await hv.Storage.DeleteAsync(p, v, force: true, CancellationToken.None); } catch (VireoException) { }
                 if (bootDir is not null) try { Directory.Delete(bootDir, recursive: true); } catch (IOException) { }
             }
-            if (e is DefinitionException de) throw new VireoException(ErrorCode.InvalidArgument, de.Message, de.Problems.Select(p => p.ToString()).ToList());
+            if (e is DefinitionException de) throw VireoException.Invalid(de);
             throw;
         }
     }

@@ -121,7 +121,7 @@ public sealed class NetworkManager
             }
             catch (DefinitionException e)
             {
-                throw new VireoException(ErrorCode.InvalidArgument, e.Message, e.Problems.Select(p => p.ToString()).ToList());
+                throw VireoException.Invalid(e);
             }
             var sameUuid = _nets.Values.FirstOrDefault(n => n.Uuid == def.Uuid && n.Name != def.Name);
             if (sameUuid is not null)

@@ -102,7 +102,7 @@ public sealed class StorageManager
             PoolDef def;
             bool uuidGiven;
             try { def = StorageRules.ParsePoolForDefine(xml, _pools.Values.Select(p => p.Def).ToList(), out uuidGiven); }
-            catch (DefinitionException e) { throw new VireoException(ErrorCode.InvalidArgument, e.Message, e.Problems.Select(p => p.ToString()).ToList()); }
+            catch (DefinitionException e) { throw VireoException.Invalid(e); }
             if (_pools.Values.FirstOrDefault(p => p.Uuid == def.Uuid && p.Name != def.Name) is { } sameUuid)
                 throw new VireoException(ErrorCode.InvalidOperation, $"Pool '{sameUuid.Name}' already has uuid {def.Uuid}; remove the <uuid> to get a new one.");
             if (_pools.TryGetValue(def.Name, out var existing))
@@ -117,10 +117,12 @@ public sealed class StorageManager
             if (existing is not null)
             {
                 existing.Def = def;
+                Publish(def.Name, "Defined");
                 return (existing, false);
             }
             var pool = new StoragePool(def);
             _pools[def.Name] = pool;
+            Publish(def.Name, "Defined");
             return (pool, true);
         }
     }
@@ -134,6 +136,7 @@ public sealed class StorageManager
             File.Delete(_o.PoolAutostartLink(p.Name));
             File.Delete(_o.PoolConfigFile(p.Name));
             _pools.TryRemove(p.Name, out _);
+            Publish(p.Name, "Undefined");
         }
     }
 
@@ -152,6 +155,7 @@ public sealed class StorageManager
             {
                 throw new VireoException(ErrorCode.OperationFailed, $"Cannot delete {p.Dir} of pool '{p.Name}': {e.Message}");
             }
+            Publish(p.Name, "Deleted");
         }
     }
 
@@ -163,7 +167,16 @@ public sealed class StorageManager
     }
 
     /// <summary>pool-build: makes the directory with the pool's permissions. An existing one is kept as it is.</summary>
-    public void Build(string name) => Build(Get(name));
+    public void Build(string name)
+    {
+        var p = Get(name);
+        var existed = Directory.Exists(p.Dir);
+        Build(p);
+        if (!existed) Publish(p.Name, "Created");
+    }
+
+    /// <summary>Pool events (virsh pool-event): lifecycle (Defined, Undefined, Started, Stopped, Created, Deleted) and Refreshed.</summary>
+    private void Publish(string pool, string ev) => _hv.Events.Publish(pool, ev, "", ev == "Refreshed" ? "pool-refresh" : "pool");
 
     private static void Build(StoragePool p)
     {
@@ -194,6 +207,7 @@ public sealed class StorageManager
             await ActivateAsync(p, ct);
         }
         finally { p.Op.Release(); }
+        Publish(p.Name, "Started");
     }
 
     private async Task ActivateAsync(StoragePool p, CancellationToken ct)
@@ -216,6 +230,7 @@ public sealed class StorageManager
             p.Clear();
         }
         finally { p.Op.Release(); }
+        Publish(p.Name, "Stopped");
     }
 
     public async Task RefreshAsync(string name, CancellationToken ct)
@@ -224,6 +239,7 @@ public sealed class StorageManager
         await p.Op.WaitAsync(ct);
         try { await p.RefreshAsync(ct); }
         finally { p.Op.Release(); }
+        Publish(p.Name, "Refreshed");
     }
 
     public void SetAutostart(string name, bool on)

@@ -294,6 +294,18 @@ public sealed class VirtualNetwork
         return true;
     }
 
+    /// <summary>net-update: a section's entry given as XML; live and config both false mean the running network if it runs, else the definition.</summary>
+    public Task UpdateAsync(string command, string section, string xml, bool live, bool config, CancellationToken ct = default)
+    {
+        if (section != "ip-dhcp-host")
+            throw new VireoException(ErrorCode.InvalidArgument, $"net-update section '{section}' is not supported; Vireo updates ip-dhcp-host entries live.");
+        DhcpHostDef host;
+        try { host = NetworkXml.ParseHost(xml); }
+        catch (DefinitionException e) { throw VireoException.Invalid(e); }
+        if (!live && !config) (live, config) = (IsActive, !IsActive); // --current
+        return UpdateHostAsync(command, host, live, config, ct);
+    }
+
     /// <summary>net-update ip-dhcp-host: add, delete or modify one static host, live (dnsmasq re-reads its hosts file) and/or in the definition.</summary>
     public async Task UpdateHostAsync(string command, DhcpHostDef host, bool live, bool config, CancellationToken ct = default)
     {
@@ -354,6 +366,21 @@ public sealed class VirtualNetwork
         return n;
     }
 
+    /// <summary>net-dhcp-leases: the leases not yet expired (of one MAC when given), with the prefix of the range they came from.</summary>
+    public IReadOnlyList<LeaseView> ActiveLeases(string? mac, DateTimeOffset now)
+    {
+        var def = Live ?? Def;
+        return Leases()
+            .Where(l => (mac is null || string.Equals(l.Mac, mac, StringComparison.OrdinalIgnoreCase)) && l.Expiry > now)
+            .Select(l =>
+            {
+                var v6 = l.Ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6;
+                var prefix = def.Ips.FirstOrDefault(i => i.Family == (v6 ? "ipv6" : "ipv4"))?.Prefix ?? (v6 ? 64 : 24);
+                return new LeaseView(l.Expiry, l.Mac, l.Ip, v6, prefix, l.Hostname, l.ClientId);
+            })
+            .ToList();
+    }
+
     public IReadOnlyList<DhcpLease> Leases()
     {
         try
@@ -373,6 +400,9 @@ public sealed class VirtualNetwork
         new NetworkStatus(live, starting, pid, start).Save(_o.NetworkStatusFile(Name));
     }
 }
+
+/// <summary>A DHCP lease as net-dhcp-leases shows it.</summary>
+public sealed record LeaseView(DateTimeOffset Expiry, string Mac, System.Net.IPAddress Ip, bool V6, int Prefix, string? Hostname, string? ClientId);
 
 /// <summary>What an active network leaves in the run dir: its live definition and its dnsmasq.</summary>
 internal sealed record NetworkStatus(NetworkDef Live, bool Starting, int? DnsmasqPid, long DnsmasqStart)

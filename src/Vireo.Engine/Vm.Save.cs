@@ -21,14 +21,24 @@ public sealed partial class Vm
     /// <summary>Saves the running guest to a file and stops it (reason "saved").</summary>
     public async Task SaveAsync(string path, bool? runningAfterRestore, IProgress<double>? progress, CancellationToken ct)
     {
+        CheckSave(path);
         await _opLock.WaitAsync(ct);
         try { await SaveCoreAsync(path, runningAfterRestore, progress, ct); }
         finally { _opLock.Release(); }
     }
 
+    /// <summary>What save (to <paramref name="path"/>) or managedsave (path null) needs, asked before a caller reports progress.</summary>
+    public void CheckSave(string? path)
+    {
+        if (path is not null && (path.Length == 0 || !Path.IsPathFullyQualified(path)))
+            throw new VireoException(ErrorCode.InvalidArgument, $"The save file must be an absolute path, not '{path}'.");
+        if (!IsActive) throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{Name}' is not running; there is no state to save.");
+        if (path is null && !Persistent) throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{Name}' is transient; a managed save needs a definition to come back to. Use 'vireo save {Name} FILE'.");
+    }
+
     public Task ManagedSaveAsync(bool? running, IProgress<double>? progress, CancellationToken ct)
     {
-        if (!Persistent) throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{Name}' is transient; a managed save needs a definition to come back to. Use 'vireo save {Name} FILE'.");
+        CheckSave(null);
         Directory.CreateDirectory(Path.GetDirectoryName(_o.ManagedSaveFile(Name))!);
         return SaveAsync(_o.ManagedSaveFile(Name), running, progress, ct);
     }

@@ -85,6 +85,18 @@ public sealed partial class Vm
         return d;
     }
 
+    /// <summary>snapshot-create from a &lt;domainsnapshot&gt; document: its name, description and, when every disk says external (or <paramref name="diskOnly"/>), disk-only.</summary>
+    public Task<SnapshotDef> CreateSnapshotAsync(string xml, bool diskOnly, CancellationToken ct)
+    {
+        SnapshotDef given;
+        try { given = SnapshotXml.Parse(xml); }
+        catch (DefinitionException e) { throw VireoException.Invalid(e); }
+        if (given.Disks.Any(x => x.SourceFile is not null))
+            throw new VireoException(ErrorCode.InvalidArgument, "Overlay file names are chosen by Vireo (IMAGE.SNAPSHOT beside each image); leave <source file> out of the snapshot XML.");
+        return CreateSnapshotAsync(string.IsNullOrEmpty(given.Name) ? null : given.Name, given.Description,
+            diskOnly || given.Disks.Count > 0 && given.Disks.All(x => x.Snapshot is "external" or "no"), ct);
+    }
+
     public async Task<SnapshotDef> CreateSnapshotAsync(string? name, string? description, bool diskOnly, CancellationToken ct)
     {
         await _opLock.WaitAsync(ct);

@@ -67,15 +67,36 @@ public sealed class ProcessWatch : IDisposable
     public static double CpuSeconds(int pid) =>
         ((StatField(pid, 14) ?? 0) + (StatField(pid, 15) ?? 0)) / (double)ClockTicksPerSecond;
 
-    // USER_HZ: 100 on every Linux architecture .NET runs on (sysconf(_SC_CLK_TCK)).
-    private const int ClockTicksPerSecond = 100;
-
-    /// <summary>Field N (1-based, as proc(5) numbers them) of /proc/PID/stat.</summary>
-    private static long? StatField(int pid, int field)
+    /// <summary>Resident memory in KiB (VmRSS in /proc/PID/status); null if gone.</summary>
+    public static ulong? RssKiB(int pid)
     {
         try
         {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+            return line is null ? null : ulong.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException) { return null; }
+    }
+
+    // USER_HZ: 100 on every Linux architecture .NET runs on (sysconf(_SC_CLK_TCK)).
+    private const int ClockTicksPerSecond = 100;
+
+    /// <summary>A thread's CPU time (user plus system, seconds) and the host CPU it last ran on (fields 14, 15 and 39 of its stat); null if gone.</summary>
+    public static (double CpuSeconds, int Processor)? ThreadStat(int pid, int tid)
+    {
+        var path = $"/proc/{pid}/task/{tid}/stat";
+        if (StatField(path, 14) is not { } user || StatField(path, 15) is not { } system || StatField(path, 39) is not { } cpu) return null;
+        return ((user + system) / (double)ClockTicksPerSecond, (int)cpu);
+    }
+
+    private static long? StatField(int pid, int field) => StatField($"/proc/{pid}/stat", field);
+
+    /// <summary>Field N (1-based, as proc(5) numbers them) of a stat file.</summary>
+    private static long? StatField(string path, int field)
+    {
+        try
+        {
+            var stat = File.ReadAllText(path);
             // The command name (field 2) may hold spaces and parentheses: count from its closing one.
             var rest = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
             return long.Parse(rest[field - 3], CultureInfo.InvariantCulture);

@@ -61,6 +61,41 @@ internal sealed partial class RemoteCalls
                 await Network(a).DestroyAsync(ct);
                 break;
 
+            case Proc.NetworkGetDhcpLeases:
+            {
+                var n = Network(a);
+                var mac = a.OptString();
+                var need = a.Int() != 0;
+                CheckFlags(a.UInt(), 0, "virNetworkGetDHCPLeases");
+                var bridge = (n.Live ?? n.Def).BridgeName ?? "";
+                var leases = n.ActiveLeases(mac, DateTimeOffset.UtcNow);
+                // Expiry in seconds since the epoch, 0 for a lease that never expires; type 0 IPv4, 1 IPv6.
+                if (need)
+                    r.Array(leases, (w, l) => w.String(bridge).Hyper(l.Expiry == DateTimeOffset.MaxValue ? 0 : l.Expiry.ToUnixTimeSeconds()).Int(l.V6 ? 1 : 0)
+                        .OptString(l.Mac).OptString(null).String(l.Ip.ToString()).UInt((uint)l.Prefix).OptString(l.Hostname).OptString(l.ClientId));
+                else r.UInt(0);
+                r.UInt((uint)leases.Count);
+                break;
+            }
+            case Proc.NetworkUpdate:
+            {
+                var n = Network(a);
+                var command = a.UInt();
+                var section = a.UInt();
+                a.Int(); // parentIndex: which <ip> — Vireo's networks have one per family
+                var xml = a.String();
+                var flags = CheckFlags(a.UInt(), AffectLive | AffectConfig, "virNetworkUpdate");
+                var cmd = command switch
+                {
+                    1 => "modify", 2 => "delete", 3 => "add-last", 4 => "add-first",
+                    _ => throw new RpcError(VirErrorCode.InvalidArg, $"invalid argument: network update command {command}; use modify, delete, add-last or add-first"),
+                };
+                // virNetworkUpdateSection names; Vireo updates ip-dhcp-host (4) and says so for the others.
+                string[] sections = ["none", "bridge", "domain", "ip", "ip-dhcp-host", "ip-dhcp-range", "forward", "forward-interface", "forward-pf", "portgroup", "dns-host", "dns-txt", "dns-srv"];
+                await n.UpdateAsync(cmd, section < sections.Length ? sections[section] : $"section {section}", xml, (flags & AffectLive) != 0, (flags & AffectConfig) != 0, ct);
+                break;
+            }
+
             // Storage pools and volumes
             default:
                 return await StorageCallAsync(proc, a, r, ct);

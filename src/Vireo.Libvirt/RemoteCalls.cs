@@ -13,19 +13,15 @@ internal sealed partial class RemoteCalls(Hypervisor hv, bool readOnly)
 {
     private bool _open;
 
-    /// <summary>The domain event ids the client registered for (virDomainEventID: 0 lifecycle, 1 reboot, 3 watchdog).</summary>
-    public HashSet<int> EventIds { get; } = [];
-
-    /// <summary>Called when the first event id is registered: the connection starts sending events.</summary>
-    public Action? EventsWanted { get; set; }
-
     // virDomainState
     private const int StateRunning = 1, StatePaused = 3, StateShutdown = 4, StateShutoff = 5, StateCrashed = 6;
 
     /// <summary>virDrvFeature values a client asks about before it relies on them (libvirt_internal.h).
-    /// Server-side event filtering (REMOTE_EVENT_CALLBACK, 14) is not offered: clients then register
-    /// events the older way (DOMAIN_EVENTS_REGISTER_ANY), which Vireo serves.</summary>
-    private const int FeatureProgramKeepalive = 10, FeatureRemoteCloseCallback = 15;
+    /// REMOTE_EVENT_CALLBACK (14): clients register events with callback ids (and a domain, network or pool
+    /// to filter on), which network and pool events need; the older domain registration is served too. NETWORK_UPDATE_HAS_CORRECT_ORDER
+    /// tells clients to send virNetworkUpdate's command and section in their declared places (older
+    /// servers took them swapped).</summary>
+    private const int FeatureProgramKeepalive = 10, FeatureRemoteEventCallback = 14, FeatureRemoteCloseCallback = 15, FeatureNetworkUpdateCorrectOrder = 16;
 
     public async Task<StreamWork?> CallAsync(Proc proc, XdrReader a, XdrWriter r, CancellationToken ct)
     {
@@ -39,7 +35,7 @@ internal sealed partial class RemoteCalls(Hypervisor hv, bool readOnly)
                 r.Array([0], (w, t) => w.Int(t)); // REMOTE_AUTH_NONE: the socket's permissions are the authentication
                 break;
             case Proc.ConnectSupportsFeature:
-                r.Int(a.Int() is FeatureProgramKeepalive or FeatureRemoteCloseCallback ? 1 : 0);
+                r.Int(a.Int() is FeatureProgramKeepalive or FeatureRemoteEventCallback or FeatureRemoteCloseCallback or FeatureNetworkUpdateCorrectOrder ? 1 : 0);
                 break;
             case Proc.ConnectOpen:
             {
@@ -52,22 +48,6 @@ internal sealed partial class RemoteCalls(Hypervisor hv, bool readOnly)
             }
             case Proc.ConnectRegisterCloseCallback or Proc.ConnectUnregisterCloseCallback:
                 break;
-            case Proc.ConnectDomainEventRegisterAny:
-            {
-                var id = a.Int();
-                if (id is not (0 or 1 or 3))
-                    throw new RpcError(VirErrorCode.NoSupport, $"this function is not supported by the connection driver: domain event {id} (Vireo sends lifecycle, reboot and watchdog events)");
-                bool first;
-                lock (EventIds) { first = EventIds.Count == 0; EventIds.Add(id); }
-                if (first) EventsWanted?.Invoke();
-                break;
-            }
-            case Proc.ConnectDomainEventDeregisterAny:
-            {
-                var id = a.Int();
-                lock (EventIds) EventIds.Remove(id);
-                break;
-            }
             case Proc.ConnectGetType:
                 r.String("QEMU");
                 break;
@@ -272,61 +252,13 @@ internal sealed partial class RemoteCalls(Hypervisor hv, bool readOnly)
                 await Domain(a).ResumeAsync(ct);
                 break;
             default:
-                return await NetworkCallAsync(proc, a, r, ct);
+                if (EventCall(proc, a, r)) break;
+                return await DomainCallAsync(proc, a, r, ct);
         }
         return null;
     }
 
     private static RpcError NotSupported(Proc proc) => new(VirErrorCode.NoSupport, $"this function is not supported by the connection driver: {ProcName(proc)}");
-
-    /// <summary>
-    /// An engine event as libvirt's event message (remote_domain_event_*_msg), or null when it is not one
-    /// the client asked for. Lifecycle events carry virDomainEventType and its detail as numbers.
-    /// </summary>
-    public (Proc Proc, XdrWriter Body)? EventMessage(DomainEvent e)
-    {
-        lock (EventIds)
-        {
-            var vm = hv.Find(e.Domain);
-            var w = new XdrWriter();
-            void DomOf()
-            {
-                if (vm is not null) Dom(w, vm);
-                else w.String(e.Domain).FixedOpaque(new byte[16]).Int(-1); // gone already (undefined)
-            }
-            switch (e.Kind)
-            {
-                case "lifecycle" when EventIds.Contains(0) && Lifecycle(e.Event, e.Detail) is var (ev, detail):
-                    DomOf();
-                    w.Int(ev).Int(detail);
-                    return (Proc.DomainEventLifecycle, w);
-                case "reboot" when EventIds.Contains(1):
-                    DomOf();
-                    return (Proc.DomainEventReboot, w);
-                case "watchdog" when EventIds.Contains(3):
-                    DomOf();
-                    // virDomainEventWatchdogAction: none 0, pause 1, reset 2, poweroff 3, shutdown 4, debug 5, inject-nmi 6.
-                    w.Int(e.Event switch { "pause" => 1, "reset" => 2, "poweroff" => 3, "shutdown" => 4, "debug" => 5, "inject-nmi" => 6, _ => 0 });
-                    return (Proc.DomainEventWatchdog, w);
-                default:
-                    return null;
-            }
-        }
-    }
-
-    /// <summary>virDomainEventType and its detail enum for Vireo's lifecycle event names.</summary>
-    private static (int Event, int Detail)? Lifecycle(string ev, string detail) => ev switch
-    {
-        "Defined" => (0, detail switch { "Updated" => 1, "Renamed" => 2, "FromSnapshot" => 3, _ => 0 }),
-        "Undefined" => (1, detail == "Renamed" ? 1 : 0),
-        "Started" => (2, detail switch { "Migrated" => 1, "Restored" => 2, "FromSnapshot" => 3, "Wakeup" => 4, _ => 0 }),
-        "Suspended" => (3, detail switch { "Migrated" => 1, "IOError" => 2, "Watchdog" => 3, "Restored" => 4, "FromSnapshot" => 5, "APIError" => 6, _ => 0 }),
-        "Resumed" => (4, detail switch { "Migrated" => 1, "FromSnapshot" => 2, _ => 0 }),
-        "Stopped" => (5, detail switch { "Destroyed" => 1, "Crashed" => 2, "Migrated" => 3, "Saved" => 4, "Failed" => 5, "FromSnapshot" => 6, _ => 0 }),
-        "Shutdown" => (6, detail switch { "Guest" => 1, "Host" => 2, _ => 0 }),
-        "Crashed" => (8, 0),
-        _ => null,
-    };
 
     /// <summary>
     /// The QEMU program (qemu_protocol.x): procedure 1 is virDomainQemuMonitorCommand, a QMP command
@@ -465,7 +397,8 @@ internal sealed partial class RemoteCalls(Hypervisor hv, bool readOnly)
     {
         ErrorCode.NotFound when e.Message.StartsWith("Domain not found", StringComparison.Ordinal) => new(VirErrorCode.NoDomain, e.Message.TrimEnd('.')),
         ErrorCode.NotFound => new(VirErrorCode.InvalidArg, e.Message),
-        ErrorCode.InvalidArgument => new(e.Details.Count > 0 ? VirErrorCode.XmlError : VirErrorCode.InvalidArg, e.Details.Count > 0 ? e.Message + "\n" + string.Join("\n", e.Details) : e.Message),
+        // A document's problems (with their lines) one to a line when there are several; one is the message itself.
+        ErrorCode.InvalidArgument => new(e.Details.Count > 0 ? VirErrorCode.XmlError : VirErrorCode.InvalidArg, e.Details.Count > 1 ? string.Join("\n", e.Details) : e.Message),
         ErrorCode.InvalidOperation => new(VirErrorCode.OperationInvalid, e.Message),
         ErrorCode.Timeout => new(VirErrorCode.OperationTimeout, e.Message),
         _ => new(VirErrorCode.OperationFailed, e.Message),

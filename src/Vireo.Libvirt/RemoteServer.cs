@@ -112,7 +112,7 @@ internal sealed class RemoteConnection(Socket socket, Hypervisor hv, bool readOn
         try
         {
             await foreach (var e in sub.Reader.ReadAllAsync(ct))
-                if (_calls.EventMessage(e) is { } m)
+                foreach (var m in _calls.EventMessages(e))
                     await SendAsync(new Header(Rpc.RemoteProgram, Rpc.RemoteVersion, (int)m.Proc, MessageType.Message, 0, MessageStatus.Ok), m.Body.Memory, ct);
         }
         catch (Exception e) when (e is OperationCanceledException or SocketException or IOException or ObjectDisposedException) { }

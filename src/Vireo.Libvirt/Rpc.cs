@@ -50,6 +50,7 @@ public enum VirErrorCode
     NoStorageVol = 50,
     OperationInvalid = 55,
     OperationTimeout = 68,
+    NoDomainSnapshot = 72,
 }
 
 /// <summary>virErrorDomain: where an error comes from.</summary>

@@ -33,6 +33,13 @@ public sealed class XdrWriter
     public XdrWriter UHyper(ulong v) { BinaryPrimitives.WriteUInt64BigEndian(Take(8), v); return this; }
     public XdrWriter Bool(bool v) => Int(v ? 1 : 0);
 
+    /// <summary>Bytes that are XDR already (another writer's output), copied as they are.</summary>
+    public XdrWriter Raw(ReadOnlySpan<byte> xdr)
+    {
+        xdr.CopyTo(Take(xdr.Length));
+        return this;
+    }
+
     public XdrWriter FixedOpaque(ReadOnlySpan<byte> bytes)
     {
         bytes.CopyTo(Take(bytes.Length));

@@ -20,6 +20,26 @@ public static partial class DomainXml
         return def;
     }
 
+    /// <summary>
+    /// One device element as attach-device, detach-device and update-device take it
+    /// (<c>&lt;disk&gt;</c>, <c>&lt;interface&gt;</c>, …): read as if it stood in <c>&lt;devices&gt;</c>,
+    /// so it gets the same checks as in a whole definition. The result holds that one device.
+    /// </summary>
+    public static (string Kind, DevicesDef Devices) ParseDevice(string xml)
+    {
+        XDocument doc;
+        try { doc = XDocument.Parse(xml, LoadOptions.SetLineInfo); }
+        catch (XmlException e) { throw new DefinitionException($"The XML is not well-formed: {e.Message}", e.LineNumber); }
+        var device = doc.Root!;
+        if (device.Name.LocalName is "domain" or "devices")
+            throw new DefinitionException($"Expected one device element (<disk>, <interface>, …), found <{device.Name.LocalName}>; give the device alone, as virsh dumpxml shows it inside <devices>.", ProblemList.LineOf(device));
+        device.Remove(); // not copied into <devices>: a copy would lose the line numbers
+        var r = new Reader();
+        var devices = r.Devices(new XElement("devices", device));
+        r.Problems.ThrowIfAny();
+        return (device.Name.LocalName, devices);
+    }
+
     private sealed partial class Reader : XmlReading
     {
         public DomainDef Domain(XElement root)
@@ -245,7 +265,7 @@ public static partial class DomainXml
             Attributes = Attrs(e, "type"),
         };
 
-        private DevicesDef Devices(XElement ds)
+        public DevicesDef Devices(XElement ds)
         {
             var d = new DevicesDef();
             foreach (var e in ds.Elements())

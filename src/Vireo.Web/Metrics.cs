@@ -31,7 +31,7 @@ public static class Metrics
             Add("vireo_domain_memory_bytes", "gauge", "Memory given to the guest.", d, s.MemoryKiB * 1024.0);
             if (!vm.IsActive) continue;
             Add("vireo_domain_cpu_seconds_total", "counter", "CPU time QEMU used for this guest.", d, s.CpuTimeSeconds);
-            if (s.Pid is { } pid && Rss(pid) is { } rss) Add("vireo_domain_resident_bytes", "gauge", "Resident memory of the guest's QEMU.", d, rss);
+            if (s.Pid is { } pid && Vireo.Host.ProcessWatch.RssKiB(pid) * 1024.0 is { } rss) Add("vireo_domain_resident_bytes", "gauge", "Resident memory of the guest's QEMU.", d, rss);
             try
             {
                 foreach (var (target, st) in await vm.BlockStatsAsync(ct))
@@ -42,13 +42,14 @@ public static class Metrics
                 }
             }
             catch (Exception e) when (e is VireoException or Vireo.Qemu.QmpDisconnectedException or Vireo.Qemu.QmpErrorException or TimeoutException) { }
-            foreach (var nic in vm.Live?.Devices.Interfaces ?? [])
+            foreach (var tap in (vm.Live?.Devices.Interfaces ?? []).Select(n => n.TargetDev).OfType<string>())
             {
-                if (nic.TargetDev is not { } tap) continue;
+                InterfaceStats st;
+                try { st = vm.InterfaceStats(tap); }
+                catch (VireoException) { continue; } // stopped meanwhile
                 var nl = $"{d},interface=\"{L(tap)}\"";
-                // The tap's receive is the guest's transmit.
-                if (Counter(tap, "tx_bytes") is { } rx) Add("vireo_domain_net_receive_bytes_total", "counter", "Bytes the guest received.", nl, rx);
-                if (Counter(tap, "rx_bytes") is { } tx) Add("vireo_domain_net_transmit_bytes_total", "counter", "Bytes the guest sent.", nl, tx);
+                Add("vireo_domain_net_receive_bytes_total", "counter", "Bytes the guest received.", nl, st.RxBytes);
+                Add("vireo_domain_net_transmit_bytes_total", "counter", "Bytes the guest sent.", nl, st.TxBytes);
             }
         }
         foreach (var (name, f) in families)
@@ -58,21 +59,5 @@ public static class Metrics
             foreach (var line in f.Samples) sb.Append(line).Append('\n');
         }
         return sb.ToString();
-    }
-
-    internal static double? Rss(int pid)
-    {
-        try
-        {
-            var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
-            return line is null ? null : double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
-        }
-        catch (IOException) { return null; }
-    }
-
-    internal static double? Counter(string dev, string name)
-    {
-        try { return double.Parse(File.ReadAllText($"/sys/class/net/{dev}/statistics/{name}").Trim(), CultureInfo.InvariantCulture); }
-        catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException) { return null; }
     }
 }

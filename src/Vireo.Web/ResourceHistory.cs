@@ -71,12 +71,17 @@ public sealed class ResourceHistory : IAsyncDisposable
         }
         foreach (var tap in (vm.Live?.Devices.Interfaces ?? []).Select(i => i.TargetDev).OfType<string>())
         {
-            rx += Metrics.Counter(tap, "tx_bytes") ?? 0;   // the tap sends what the guest receives
-            tx += Metrics.Counter(tap, "rx_bytes") ?? 0;
+            try
+            {
+                var st = vm.InterfaceStats(tap);
+                rx += st.RxBytes;
+                tx += st.TxBytes;
+            }
+            catch (VireoException) { } // stopped meanwhile
         }
         var now = _time.GetTimestamp();
         var raw = new Raw(now, s.CpuTimeSeconds, read, write, rx, tx, s.Pid);
-        var rss = Metrics.Rss(s.Pid.Value) ?? 0;
+        var rss = (Vireo.Host.ProcessWatch.RssKiB(s.Pid.Value) ?? 0) * 1024.0;
         lock (_lock)
         {
             if (!_data.TryGetValue(s.Name, out var d)) d = (new Queue<ResourceSample>(), null);

@@ -36,11 +36,7 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
         Assert.Equal(" Id   Name   State\n--------------------\n\n", await Ok(uri, "list", "--all"));
 
         // virsh event: lifecycle and reboot events pushed over the protocol as Vireo's engine has them.
-        var evPsi = new ProcessStartInfo("virsh") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { "-c", uri, "event", "--all", "--loop", "--timeout", "300" }) evPsi.ArgumentList.Add(arg);
-        using var events = Process.Start(evPsi)!;
-        var eventsOut = events.StandardOutput.ReadToEndAsync();
-        await Task.Delay(1500); // virsh registers its callbacks first
+        var events = await EventsAsync(uri, "event", "--all");
         var xml = Path.Combine(d.Root, "lv.xml");
         await File.WriteAllTextAsync(xml, d.GuestXml("lv"));
         Assert.Equal($"Domain 'lv' defined from {xml}\n\n", await Ok(uri, "define", xml));
@@ -69,10 +65,7 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
         await Ok(uri, "resume", "lv");
         Assert.Equal("Domain 'lv' destroyed\n\n", await Ok(uri, "destroy", "lv"));
         Assert.Equal("shut off (destroyed)", await d.StateAsync("lv"));
-        await Task.Delay(500);
-        using (var intr = Process.Start("kill", ["-INT", events.Id.ToString()])) await intr.WaitForExitAsync(); // Ctrl-C: virsh ends its event loop
-        await events.WaitForExitAsync();
-        var seen = await eventsOut;
+        var seen = await StopEventsAsync(events);
         foreach (var line in new[] { "Defined Added", "Started Booted", "Suspended Paused", "Resumed Unpaused", "Stopped Destroyed" })
             Assert.Contains($"event 'lifecycle' for domain 'lv': {line}", seen);
 
@@ -99,11 +92,34 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
         Assert.DoesNotContain("lv", await d.OkAsync("list", "--all", "--name"));
     }
 
+    /// <summary>virsh event, net-event or pool-event running until <see cref="StopEventsAsync"/>; started once virsh has registered.</summary>
+    private static async Task<(Process Process, Task<string> Output)> EventsAsync(string uri, params string[] args)
+    {
+        var psi = new ProcessStartInfo("virsh") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { "-c", uri }.Concat(args).Concat(["--loop", "--timeout", "300"])) psi.ArgumentList.Add(arg);
+        var p = Process.Start(psi)!;
+        var output = p.StandardOutput.ReadToEndAsync();
+        await Task.Delay(1500); // virsh registers its callbacks first
+        return (p, output);
+    }
+
+    private static async Task<string> StopEventsAsync((Process Process, Task<string> Output) events)
+    {
+        await Task.Delay(500);
+        using (var intr = Process.Start("kill", ["-INT", events.Process.Id.ToString()])) await intr.WaitForExitAsync(); // Ctrl-C: virsh ends its event loop
+        await events.Process.WaitForExitAsync();
+        events.Process.Dispose();
+        return await events.Output;
+    }
+
     [Fact]
     public async Task Virsh_sees_networks_storage_pools_and_volumes()
     {
         await using var d = await TestDaemon.StartAsync(fx);
         var uri = d.LibvirtUri;
+        var netEvents = await EventsAsync(uri, "net-event", "--event", "lifecycle");
+        var poolEvents = await EventsAsync(uri, "pool-event", "--event", "lifecycle");
+        var refreshes = await EventsAsync(uri, "pool-event", "--event", "refresh", "--pool", "default");
         var net = Path.Combine(d.Root, "net.xml");
         await File.WriteAllTextAsync(net, "<network><name>lvnet</name><bridge name='vlv0'/><forward mode='nat'/><ip address='192.168.150.1' netmask='255.255.255.0'/></network>");
         Assert.Equal($"Network lvnet defined from {net}\n\n", await Ok(uri, "net-define", net));
@@ -122,6 +138,21 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
         Assert.Contains("Capacity:       10.00 MiB", await Ok(uri, "vol-info", "t.qcow2", "--pool", "default"));
         Assert.Contains("<format type='qcow2'/>", await Ok(uri, "vol-dumpxml", "t.qcow2", "--pool", "default"));
         Assert.Equal(Path.Combine(d.Images, "t.qcow2") + "\n\n", await Ok(uri, "vol-path", "t.qcow2", "--pool", "default"));
+
+        // Network and pool events: callbacks with a filter, each message with its callback id.
+        var dir = Path.Combine(d.Root, "p2");
+        await Ok(uri, "pool-define-as", "p2", "dir", "--target", dir);
+        await Ok(uri, "pool-build", "p2");
+        await Ok(uri, "pool-start", "p2");
+        await Ok(uri, "pool-refresh", "p2");
+        await Ok(uri, "pool-refresh", "default");
+        await Ok(uri, "pool-destroy", "p2");
+        await Ok(uri, "pool-delete", "p2");
+        await Ok(uri, "pool-undefine", "p2");
+        Assert.Equal("event 'lifecycle' for network lvnet: Defined\nevent 'lifecycle' for network lvnet: Undefined\nevent loop interrupted\nevents received: 2\n\n", await StopEventsAsync(netEvents));
+        Assert.Equal(string.Concat(new[] { "Defined", "Created", "Started", "Stopped", "Deleted", "Undefined" }.Select(e => $"event 'lifecycle' for storage pool p2: {e}\n")) +
+            "event loop interrupted\nevents received: 6\n\n", await StopEventsAsync(poolEvents));
+        Assert.Equal("event 'refresh' for storage pool default\nevent loop interrupted\nevents received: 1\n\n", await StopEventsAsync(refreshes)); // p2's refresh is filtered out
     }
 
     [Fact]
@@ -193,6 +224,147 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
     }
 
     [Fact]
+    public async Task Virsh_hot_plugs_devices_and_reads_a_running_guests_statistics()
+    {
+        await using var host = await NetNs.CreateAsync();
+        await using var d = await TestDaemon.StartAsync(fx, host);
+        var uri = d.LibvirtUri;
+        var netXml = Path.Combine(d.Root, "net.xml");
+        await File.WriteAllTextAsync(netXml, NetworkTests.NatXml());
+        await Ok(uri, "net-define", netXml);
+        await Ok(uri, "net-start", "default");
+        // The guest reports a disk coming and going (its first virtio disk: the guest's kernel names
+        // it vda, whatever the target says, as with libvirt), and takes a DHCP lease on its NIC.
+        var script = "for i in $(seq 1 600); do [ -e /sys/block/vda ] && break; sleep 0.2; done; echo DISK-SEEN $(cat /sys/block/vda/size)\n" +
+                     "for i in $(seq 1 600); do [ -e /sys/block/vda ] || break; sleep 0.2; done; echo DISK-GONE\n";
+        var cdrom = "<disk type='file' device='cdrom'><target dev='hdc' bus='ide'/><readonly/></disk>";
+        await File.WriteAllTextAsync(Path.Combine(d.Root, "hp.xml"),
+            NetworkTests.NetGuest(d, "hp", NetworkTests.Nic("network", "network='default'", "52:54:00:ab:02:01") + cdrom, script));
+        await Ok(uri, "define", Path.Combine(d.Root, "hp.xml"));
+        await Ok(uri, "start", "hp");
+        await d.WaitForSerialAsync("hp", "VIREO-GUEST-READY");
+        var events = await EventsAsync(uri, "event", "--all", "--domain", "hp");
+
+        // attach-device / detach-device with a disk's XML: the guest sees it come and go.
+        var image = Path.Combine(d.Root, "hot.qcow2");
+        await Run("qemu-img", "create", "-q", "-f", "qcow2", image, "32M");
+        var disk = Path.Combine(d.Root, "disk.xml");
+        await File.WriteAllTextAsync(disk, $"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{image}'/><target dev='vdb' bus='virtio'/></disk>");
+        Assert.Equal("Device attached successfully\n\n", await Ok(uri, "attach-device", "hp", disk, "--live"));
+        await d.WaitForSerialAsync("hp", "VIREO-RUN: DISK-SEEN 65536");
+        Assert.Contains($" vdb      {image}", await Ok(uri, "domblklist", "hp"));
+        Assert.DoesNotContain("vdb", await d.OkAsync("domblklist", "hp", "--inactive"));
+        var blk = await Ok(uri, "domblkstat", "hp", "vdb");
+        Assert.Matches(@"vdb rd_req [1-9]\d*\n", blk); // the guest read its partition table
+        Assert.Contains("vdb wr_bytes 0", blk);
+        Assert.Contains("error: A <graphics> cannot be attached by Vireo; only <disk> and <interface> can",
+            (await Virsh(uri, "attach-device", "hp", await Xml(d, "gr.xml", "<graphics type='vnc'/>"), "--live")).Stderr);
+        Assert.Contains("Unsupported element <foo> in <disk>",
+            (await Virsh(uri, "attach-device", "hp", await Xml(d, "bad.xml", "<disk type='file'><target dev='vdc'/><foo/></disk>"), "--live")).Stderr);
+        Assert.Equal("Device detached successfully\n\n", await Ok(uri, "detach-device", "hp", disk, "--live"));
+        await d.WaitForSerialAsync("hp", "VIREO-RUN: DISK-GONE");
+        Assert.DoesNotContain("vdb", await d.OkAsync("domblklist", "hp"));
+        // --config changes the definition only.
+        await Ok(uri, "attach-device", "hp", disk, "--config");
+        Assert.Contains("vdb", await d.OkAsync("domblklist", "hp", "--inactive"));
+        Assert.DoesNotContain("vdb", await d.OkAsync("domblklist", "hp"));
+        await Ok(uri, "detach-device", "hp", disk, "--config");
+        // update-device: a medium into the cdrom.
+        var iso = Path.Combine(d.Root, "media.iso");
+        await File.WriteAllBytesAsync(iso, new byte[1 << 20]);
+        Assert.Equal("Device updated successfully\n\n", await Ok(uri, "update-device", "hp",
+            await Xml(d, "cd.xml", $"<disk type='file' device='cdrom'><source file='{iso}'/><target dev='hdc' bus='ide'/><readonly/></disk>")));
+        Assert.Contains($" hdc      {iso}", await Ok(uri, "domblklist", "hp"));
+        var seen = await StopEventsAsync(events);
+        Assert.Contains("event 'device-added' for domain 'hp': virtio-disk1\n", seen);
+        Assert.Contains("event 'device-removed' for domain 'hp': virtio-disk1\n", seen);
+        Assert.Contains("event 'tray-change' for domain 'hp' disk ide0-1-0: closed\n", seen); // the medium went in
+
+        // Interface hot-plug from XML, and the NIC's counters as the guest sees them.
+        var nic = await Xml(d, "nic.xml", NetworkTests.Nic("network", "network='default'", "52:54:00:ab:02:02"));
+        await Ok(uri, "attach-device", "hp", nic, "--live");
+        Assert.Contains("52:54:00:ab:02:02", await d.OkAsync("domiflist", "hp"));
+        await Ok(uri, "detach-device", "hp", nic, "--live");
+        Assert.DoesNotContain("52:54:00:ab:02:02", await d.OkAsync("domiflist", "hp"));
+        string leases = "";
+        for (var i = 0; i < 100 && !leases.Contains("52:54:00:ab:02:01"); i++) { await Task.Delay(200); leases = await Ok(uri, "net-dhcp-leases", "default"); }
+        Assert.Matches(@"52:54:00:ab:02:01 +ipv4 +192\.168\.122\.1\d\d/24 +hp ", leases);
+        var ifstat = await Ok(uri, "domifstat", "hp", "vnet0");
+        var rx = long.Parse(System.Text.RegularExpressions.Regex.Match(ifstat, @"vnet0 rx_bytes (\d+)").Groups[1].Value);
+        var tx = long.Parse(System.Text.RegularExpressions.Regex.Match(ifstat, @"vnet0 tx_bytes (\d+)").Groups[1].Value);
+        Assert.True(rx > 300 && tx > 300, $"a DHCP exchange each way: {ifstat}");
+        Assert.Matches(@"52:54:00:ab:02:01 rx_bytes [1-9]", await Ok(uri, "domifstat", "hp", "52:54:00:ab:02:01")); // by MAC too
+        // net-update: a static host added live, seen in the network's XML.
+        Assert.Equal("Updated network default live state\n", await Ok(uri, "net-update", "default", "add", "ip-dhcp-host",
+            "<host mac='52:54:00:ab:02:09' name='fixed' ip='192.168.122.9'/>", "--live"));
+        Assert.Contains("<host mac='52:54:00:ab:02:09' name='fixed' ip='192.168.122.9'/>", await Ok(uri, "net-dumpxml", "default"));
+
+        // Memory and vCPUs of the running guest.
+        var mem = await Ok(uri, "dommemstat", "hp");
+        Assert.Contains("actual 131072\n", mem);
+        Assert.Matches(@"rss [1-9]\d{4,}\n", mem);
+        var vcpu = await Ok(uri, "vcpuinfo", "hp");
+        Assert.Contains("VCPU:           0", vcpu);
+        Assert.Contains("State:          running", vcpu);
+        Assert.Matches(@"CPU time:       \d+\.\ds", vcpu);
+        Assert.Contains($"CPU Affinity:   {new string('y', Environment.ProcessorCount)}", vcpu);
+        await Ok(uri, "destroy", "hp");
+    }
+
+    [Fact]
+    public async Task Virsh_saves_restores_and_keeps_a_snapshot_tree()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        var uri = d.LibvirtUri;
+        await File.WriteAllTextAsync(Path.Combine(d.Root, "sv.xml"), d.GuestXml("sv"));
+        await Ok(uri, "define", Path.Combine(d.Root, "sv.xml"));
+        await Ok(uri, "start", "sv");
+        await d.WaitForSerialAsync("sv", "VIREO-GUEST-READY");
+        var file = Path.Combine(d.Root, "sv.save");
+        Assert.Equal($"\nDomain 'sv' saved to {file}\n\n", await Ok(uri, "save", "sv", file));
+        Assert.Equal("shut off (saved)", await d.StateAsync("sv"));
+        Assert.Equal($"Domain restored from {file}\n\n", await Ok(uri, "restore", file));
+        Assert.Equal("running (restored)\n\n", await Ok(uri, "domstate", "sv", "--reason"));
+        Assert.Contains($"Save file '{file}.gone' does not exist", (await Virsh(uri, "restore", file + ".gone")).Stderr);
+        Assert.Equal("\nDomain 'sv' state saved by libvirt\n\n", await Ok(uri, "managedsave", "sv"));
+        Assert.Contains("Managed save:   yes", await Ok(uri, "dominfo", "sv"));
+        Assert.Contains(" sv ", await Ok(uri, "list", "--all", "--with-managed-save"));
+        await Ok(uri, "start", "sv");
+        Assert.Equal("running (restored)\n\n", await Ok(uri, "domstate", "sv", "--reason"));
+        Assert.Contains("Managed save:   no", await Ok(uri, "dominfo", "sv"));
+        await Ok(uri, "managedsave", "sv", "--paused");
+        Assert.Equal("Removed managedsave image for domain 'sv'\n", await Ok(uri, "managedsave-remove", "sv"));
+        Assert.Equal("Domain 'sv' started\n\n", await Ok(uri, "start", "sv"));
+        Assert.Equal("running (booted)\n\n", await Ok(uri, "domstate", "sv", "--reason")); // booted afresh
+        await Ok(uri, "destroy", "sv");
+
+        // Snapshots of a qcow2-backed domain: a tree, its queries, revert and delete.
+        await d.OkAsync("vol-create-as", "default", "sn.qcow2", "32M", "--format", "qcow2");
+        await File.WriteAllTextAsync(Path.Combine(d.Root, "sn.xml"), d.GuestXml("sn",
+            devices: $"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{Path.Combine(d.Images, "sn.qcow2")}'/><target dev='vda' bus='virtio'/></disk>"));
+        await Ok(uri, "define", Path.Combine(d.Root, "sn.xml"));
+        Assert.Equal("Domain snapshot s1 created\n", await Ok(uri, "snapshot-create-as", "sn", "s1", "--description", "the first"));
+        await Ok(uri, "snapshot-create-as", "sn", "s2");
+        await Ok(uri, "snapshot-revert", "sn", "s1");
+        await Ok(uri, "snapshot-create-as", "sn", "s3"); // a second child of s1
+        Assert.Equal("s1\ns2\ns3\n\n", await Ok(uri, "snapshot-list", "sn", "--name"));
+        Assert.Equal("s1\n  |\n  +- s2\n  +- s3\n    \n\n", await Ok(uri, "snapshot-list", "sn", "--tree"));
+        Assert.Equal("s1\n\n", await Ok(uri, "snapshot-list", "sn", "--roots", "--name"));
+        Assert.Equal("s2\ns3\n\n", await Ok(uri, "snapshot-list", "sn", "--leaves", "--name"));
+        Assert.Equal("s3\n", await Ok(uri, "snapshot-current", "sn", "--name"));
+        Assert.Equal("s1\n", await Ok(uri, "snapshot-parent", "sn", "s3"));
+        var info = await Ok(uri, "snapshot-info", "sn", "s1");
+        Assert.Contains("Current:        no", info);
+        Assert.Contains("Children:       2", info);
+        Assert.Contains("Descendants:    2", info);
+        Assert.Contains("<description>the first</description>", await Ok(uri, "snapshot-dumpxml", "sn", "s1"));
+        Assert.Contains("no domain snapshot with matching name 'nosuch'", (await Virsh(uri, "snapshot-info", "sn", "nosuch")).Stderr);
+        Assert.Equal("Domain snapshot s2 deleted\n\n", await Ok(uri, "snapshot-delete", "sn", "s2"));
+        Assert.Equal((await d.OkAsync("snapshot-list", "sn", "--name")).Trim(), (await Ok(uri, "snapshot-list", "sn", "--name")).Trim());
+        Assert.Contains("deleting a snapshot's children", (await Virsh(uri, "snapshot-delete", "sn", "s1", "--children")).Stderr);
+    }
+
+    [Fact]
     public async Task Virt_install_reads_domcapabilities_and_creates_a_running_guest()
     {
         await using var d = await TestDaemon.StartAsync(fx);
@@ -256,6 +428,14 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
         Assert.Contains("calls 200 all right True errors []", output);
         Assert.Contains("flags refused 8 invalid argument: unsupported flags (0xff00) in function virDomainUndefineFlags", output); // VIR_ERR_INVALID_ARG
         Assert.Contains("py", await d.OkAsync("list", "--all", "--name"));
+    }
+
+    /// <summary>Writes a device or document into the test's directory and gives its path.</summary>
+    private static async Task<string> Xml(TestDaemon d, string name, string text)
+    {
+        var path = Path.Combine(d.Root, name);
+        await File.WriteAllTextAsync(path, text);
+        return path;
     }
 
     private static async Task<string> Run(string program, params string[] args)

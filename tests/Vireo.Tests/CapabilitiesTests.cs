@@ -90,4 +90,20 @@ public class CapabilitiesTests
     private static HashSet<string> Enums(XElement root) =>
         root.Descendants("enum").SelectMany(e => e.Elements("value").Select(v =>
             $"{string.Join('/', e.Ancestors().TakeWhile(a => a != root).Reverse().Select(a => a.Name.LocalName))}/{e.Attribute("name")!.Value}={v.Value}")).ToHashSet();
+
+    [Fact]
+    public void Sysinfo_is_the_hosts_smbios_as_the_kernel_shows_it()
+    {
+        var dmi = Directory.CreateTempSubdirectory("dmi-").FullName;
+        try
+        {
+            foreach (var (file, value) in new[] { ("bios_vendor", "SeaBIOS"), ("bios_version", "1.16.2"), ("sys_vendor", "ACME\n"), ("product_name", "Box 9"), ("board_name", "") })
+                File.WriteAllText(Path.Combine(dmi, file), value);
+            Assert.Equal("<sysinfo type=\"smbios\"><bios><entry name=\"vendor\">SeaBIOS</entry><entry name=\"version\">1.16.2</entry></bios>" +
+                "<system><entry name=\"manufacturer\">ACME</entry><entry name=\"product\">Box 9</entry></system></sysinfo>",
+                Capabilities.HostSysinfo(dmi).ToString(SaveOptions.DisableFormatting));
+            Assert.Equal("<sysinfo type=\"smbios\" />", Capabilities.HostSysinfo(Path.Combine(dmi, "none")).ToString()); // no DMI: an empty table
+        }
+        finally { Directory.Delete(dmi, true); }
+    }
 }

@@ -25,6 +25,30 @@ public class DomainXmlTests
     }
 
     [Fact]
+    public void A_device_alone_is_read_as_inside_devices()
+    {
+        var (kind, d) = DomainXml.ParseDevice("<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/i/a.qcow2'/><target dev='vdb' bus='virtio'/></disk>");
+        Assert.Equal("disk", kind);
+        var disk = Assert.Single(d.Disks);
+        Assert.Equal(("/i/a.qcow2", "qcow2", "vdb", "virtio"), (disk.Source, disk.Format, disk.TargetDev, disk.TargetBus));
+        Assert.Empty(d.Interfaces);
+
+        var (nicKind, n) = DomainXml.ParseDevice("<interface type='network'><mac address='52:54:00:00:00:01'/><source network='default'/></interface>");
+        Assert.Equal("interface", nicKind);
+        Assert.Equal("default", Assert.Single(n.Interfaces).SourceNetwork);
+    }
+
+    [Fact]
+    public void A_device_document_names_its_problem_and_line()
+    {
+        var e = Assert.Throws<DefinitionException>(() => DomainXml.ParseDevice("<disk type='file'>\n  <target dev='vdb'/>\n  <foo/>\n</disk>"));
+        Assert.Equal("line 3: Unsupported element <foo> in <disk>; remove it or see the list of supported elements in ARCHITECTURE.md.", e.Message);
+        var whole = Assert.Throws<DefinitionException>(() => DomainXml.ParseDevice(Minimal));
+        Assert.Contains("Expected one device element (<disk>, <interface>, …), found <domain>", whole.Message);
+        Assert.Contains("Unsupported element <nosuch> in <devices>", Assert.Throws<DefinitionException>(() => DomainXml.ParseDevice("<nosuch/>")).Message);
+    }
+
+    [Fact]
     public void Define_generates_uuid_mac_and_aliases()
     {
         var def = DomainRules.ParseForDefine("""
