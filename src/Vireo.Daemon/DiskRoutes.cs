@@ -19,20 +19,8 @@ internal static class DiskRoutes
         app.MapGet("/v1/domains/{d}/disks/{target}/info", async (string d, string target, CancellationToken ct) =>
         {
             var vm = hv.Get(d);
-            var disk = vm.FindDisk(target, inactive: !vm.IsActive);
-            if (disk.Source is null) return Results.Json(new BlockInfo(disk.Target, 0, 0, 0), ApiJson.Default.BlockInfo);
-            if (!File.Exists(disk.Source))
-                throw new VireoException(ErrorCode.NotFound, $"Disk '{disk.Target}' of '{vm.Name}': {disk.Source} does not exist.");
-            try
-            {
-                var info = await QemuImg.InfoAsync(disk.Source, ct);
-                var physical = disk.Type == "block" ? info.VirtualSize : (ulong)new FileInfo(disk.Source).Length;
-                return Results.Json(new BlockInfo(disk.Target, info.VirtualSize, info.ActualSize, physical), ApiJson.Default.BlockInfo);
-            }
-            catch (Vireo.Host.CommandException e)
-            {
-                throw new VireoException(ErrorCode.OperationFailed, $"Cannot measure disk '{disk.Target}' of '{vm.Name}': {e.Message}");
-            }
+            var (capacity, allocation, physical) = await vm.BlockInfoAsync(target, ct);
+            return Results.Json(new BlockInfo(vm.FindDisk(target, inactive: !vm.IsActive).Target, capacity, allocation, physical), ApiJson.Default.BlockInfo);
         });
 
         app.MapGet("/v1/domains/{d}/blockstats", async (string d, CancellationToken ct) =>

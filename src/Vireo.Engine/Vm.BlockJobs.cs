@@ -146,10 +146,12 @@ public sealed partial class Vm
         await _opLock.WaitAsync(ct);
         try
         {
-            if (!_copies.TryRemove(target, out var job)) throw new VireoException(ErrorCode.InvalidOperation, $"Disk '{target}' of '{Name}' has no block job.");
+            if (!_copies.TryGetValue(target, out var job)) throw new VireoException(ErrorCode.InvalidOperation, $"Disk '{target}' of '{Name}' has no block job.");
             var qmp = Monitor();
-            await qmp.ExecuteAsync("job-cancel", new JsonObject { ["id"] = job.Id, ["force"] = true }, ct);
+            // job-cancel has no 'force' (block-job-cancel's): a mirror in its ready phase ends at once either way.
+            await qmp.ExecuteAsync("job-cancel", new JsonObject { ["id"] = job.Id }, ct);
             await WaitConcludedAsync(qmp, job.Id, ct);
+            _copies.TryRemove(target, out _);
             await DeleteNodePairAsync(qmp, job.Node, ct);
             File.Delete(job.Destination);
         }

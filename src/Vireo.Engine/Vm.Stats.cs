@@ -54,7 +54,8 @@ public sealed partial class Vm
                 var guest = await qmp.ExecuteAsync("qom-get", new JsonObject { ["path"] = $"/machine/peripheral/{balloon}", ["property"] = "guest-stats" }, ct);
                 if (guest?["stats"] is JsonObject s)
                     foreach (var (qemu, name, bytes) in GuestMemoryStats)
-                        if (s[qemu]?.GetValue<long>() is { } v and >= 0) stats.Add((name, (ulong)(bytes ? v / 1024 : v)));
+                        // A figure the guest has not reported is -1, which QEMU writes as 2^64 - 1.
+                        if (s[qemu] is JsonValue jv && jv.TryGetValue(out long v) && v >= 0) stats.Add((name, (ulong)(bytes ? v / 1024 : v)));
                 if (guest?["last-update"]?.GetValue<long>() is { } at and > 0) stats.Add(("last_update", (ulong)at));
             }
             catch (QmpErrorException) { } // a guest without the balloon driver has no figures yet

@@ -95,6 +95,7 @@ public sealed class XdrReader(ReadOnlyMemory<byte> data)
     public uint UInt() => BinaryPrimitives.ReadUInt32BigEndian(Take(4));
     public long Hyper() => BinaryPrimitives.ReadInt64BigEndian(Take(8));
     public ulong UHyper() => BinaryPrimitives.ReadUInt64BigEndian(Take(8));
+    public double Double() => BinaryPrimitives.ReadDoubleBigEndian(Take(8));
 
     public bool Bool() => Int() switch
     {

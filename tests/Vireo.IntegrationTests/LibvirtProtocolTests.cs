@@ -365,6 +365,59 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
     }
 
     [Fact]
+    public async Task Virsh_copies_commits_and_resizes_a_running_guests_disk_and_reads_domstats()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        var uri = d.LibvirtUri;
+        var (bas, top) = (Path.Combine(d.Root, "base.qcow2"), Path.Combine(d.Root, "top.qcow2"));
+        await Run("qemu-img", "create", "-q", "-f", "qcow2", bas, "32M");
+        await Run("qemu-img", "create", "-q", "-f", "qcow2", "-b", bas, "-F", "qcow2", top);
+        await File.WriteAllTextAsync(Path.Combine(d.Root, "bj.xml"), d.GuestXml("bj",
+            devices: $"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{top}'/><target dev='vda' bus='virtio'/></disk>"));
+        await Ok(uri, "define", Path.Combine(d.Root, "bj.xml"));
+        await Ok(uri, "start", "bj");
+        await d.WaitForSerialAsync("bj", "VIREO-GUEST-READY");
+
+        Assert.StartsWith("Capacity:       33554432\nAllocation:     ", await Ok(uri, "domblkinfo", "bj", "vda"));
+        Assert.Equal("Block device 'vda' is resized\n", await Ok(uri, "blockresize", "bj", "vda", "48M"));
+        Assert.Contains("Capacity:       50331648", await Ok(uri, "domblkinfo", "bj", "vda"));
+        // domstats: the groups virt-manager's graphs and virsh domstats read.
+        var stats = await Ok(uri, "domstats", "bj");
+        foreach (var line in new[] { "Domain: 'bj'", "  state.state=1", "  state.reason=1", "  balloon.maximum=131072", "  vcpu.current=1", "  vcpu.0.state=1",
+                     "  block.count=1", "  block.0.name=vda", $"  block.0.path={top}", "  block.0.capacity=50331648" })
+            Assert.Contains(line + "\n", stats);
+        Assert.Matches(@"  cpu\.time=[1-9]\d+\n", stats);
+        Assert.Matches(@"  block\.0\.rd\.reqs=[1-9]\d*\n", stats);
+        Assert.Equal("Domain: 'bj'\n  state.state=1\n  state.reason=1\n\n", await Ok(uri, "domstats", "--state", "--list-running"));
+        Assert.Equal("\n", await Ok(uri, "domstats", "--state", "--list-shutoff"));
+
+        // blockcopy through virDomainBlockRebase: --finish leaves a copy, --pivot moves the guest onto it.
+        var copy = Path.Combine(d.Root, "copy.qcow2");
+        Assert.Contains("Successfully copied", await Ok(uri, "blockcopy", "bj", "vda", copy, "--wait", "--finish"));
+        Assert.Contains("file format: qcow2", await Run("qemu-img", "info", copy));
+        Assert.Contains($" vda      {top}", await Ok(uri, "domblklist", "bj"));
+        Assert.Contains("error: Requested operation is not valid: No active block job 'vda'", (await Virsh(uri, "blockjob", "bj", "vda", "--abort")).Stderr);
+        // and through virDomainBlockCopy with a destination's XML: raw, then pivoted.
+        var raw = Path.Combine(d.Root, "copy.raw");
+        var dest = await Xml(d, "dest.xml", $"<disk type='file'><source file='{raw}'/><driver type='raw'/></disk>");
+        Assert.Contains("Successfully pivoted", await Ok(uri, "blockcopy", "bj", "vda", "--xml", dest, "--wait", "--pivot"));
+        Assert.Contains($" vda      {raw}", await Ok(uri, "domblklist", "bj"));
+        Assert.Contains("file format: raw", await Run("qemu-img", "info", raw));
+        Assert.Contains("block pull", (await Virsh(uri, "blockpull", "bj", "vda")).Stderr);
+        await Ok(uri, "destroy", "bj");
+
+        // blockcommit --active --pivot: the overlay merged into its base, the guest on the base.
+        await File.WriteAllTextAsync(Path.Combine(d.Root, "bj.xml"), d.GuestXml("bj",
+            devices: $"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{top}'/><target dev='vda' bus='virtio'/></disk>"));
+        await Ok(uri, "define", Path.Combine(d.Root, "bj.xml"));
+        await Ok(uri, "start", "bj");
+        Assert.Contains("Successfully pivoted", await Ok(uri, "blockcommit", "bj", "vda", "--active", "--pivot"));
+        Assert.Contains($" vda      {bas}", await Ok(uri, "domblklist", "bj"));
+        Assert.Contains("committing below the active image", (await Virsh(uri, "blockcommit", "bj", "vda")).Stderr);
+        await Ok(uri, "destroy", "bj");
+    }
+
+    [Fact]
     public async Task Virt_install_reads_domcapabilities_and_creates_a_running_guest()
     {
         await using var d = await TestDaemon.StartAsync(fx);
