@@ -15,6 +15,7 @@ internal static unsafe partial class Native
     [LibraryImport("libc", SetLastError = true)]
     public static partial int posix_spawn(out int pid, [MarshalAs(UnmanagedType.LPUTF8Str)] string path, void* fileActions, void* attr, nint* argv, nint* envp);
     [LibraryImport("libc", SetLastError = true)] public static partial int ioctl(int fd, uint request, int arg);
+    [LibraryImport("libc")] public static partial uint geteuid();
     [LibraryImport("libc")] public static partial int posix_spawnattr_init(void* attr);
     [LibraryImport("libc")] public static partial int posix_spawnattr_destroy(void* attr);
     [LibraryImport("libc")] public static partial int posix_spawnattr_setflags(void* attr, short flags);

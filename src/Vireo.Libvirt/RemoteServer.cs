@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Vireo.Engine;
+using Vireo.Host;
 
 namespace Vireo.Libvirt;
 
@@ -63,6 +64,11 @@ public sealed class RemoteServer : IAsyncDisposable
             Socket c;
             try { c = await _listener.AcceptAsync(_stop.Token); }
             catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException) { break; }
+            if (!Admitted(c))
+            {
+                c.Dispose();
+                continue;
+            }
             lock (_clients) _clients.Add(c);
             _ = Task.Run(async () =>
             {
@@ -74,6 +80,25 @@ public sealed class RemoteServer : IAsyncDisposable
                 }
             });
         }
+    }
+
+    /// <summary>
+    /// The read-write socket serves root and the daemon's own user only, whoever the socket's
+    /// permissions let in (a umask, a chmod): the kernel's word for the peer (SO_PEERCRED) decides,
+    /// as libvirtd's unix socket policy does. The read-only socket serves anyone.
+    /// </summary>
+    private bool Admitted(Socket c)
+    {
+        PeerCredentials peer;
+        try { peer = PeerCredentials.Of(c); }
+        catch (SocketException e)
+        {
+            _log.LogWarning("libvirt client on {Path}: no peer credentials ({Error}); closing the connection", Path, e.Message);
+            return false;
+        }
+        if (_readOnly || peer.Uid == 0 || peer.Uid == PeerCredentials.EffectiveUid) return true;
+        _log.LogWarning("libvirt client pid {Pid} uid {Uid} refused on the read-write socket {Path}: only root may change things (use the read-only socket)", peer.Pid, peer.Uid, Path);
+        return false;
     }
 
     public async ValueTask DisposeAsync()

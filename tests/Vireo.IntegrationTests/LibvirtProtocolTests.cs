@@ -418,6 +418,84 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
     }
 
     [Fact]
+    public async Task Bad_packets_and_other_users_are_turned_away_and_the_daemon_goes_on()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        // Packets no client sends: a length below the header's, one past libvirt's limit, a
+        // program nobody serves, a header cut short. Each ends that connection, not the daemon.
+        var script = Path.Combine(d.Root, "bad.py");
+        await File.WriteAllTextAsync(script, $$"""
+            import socket, struct
+            def send(data):
+                s = socket.socket(socket.AF_UNIX); s.connect("{{d.LibvirtSocket}}"); s.settimeout(3)
+                s.sendall(data)
+                try:
+                    got = s.recv(65536)
+                except socket.timeout:
+                    got = b"(no answer)"
+                except ConnectionResetError:
+                    got = b""  # closed with our bytes unread
+                s.close()
+                return got
+            print("short", send(struct.pack(">I", 8) + b"garbage!"))
+            print("huge", send(struct.pack(">I", 0x7fffffff)))
+            hdr = struct.pack(">IIIiII", 0x12345678, 1, 1, 0, 7, 0)
+            reply = send(struct.pack(">I", 4 + len(hdr)) + hdr)
+            print("program", len(reply) > 28, struct.unpack(">I", reply[24:28])[0] if len(reply) >= 28 else None)
+            print("cut", send(struct.pack(">I", 100) + b"\x00" * 10))
+            """);
+        var output = await Run("/usr/bin/python3", script);
+        Assert.Contains("short b''", output);  // closed
+        Assert.Contains("huge b''", output);
+        Assert.Contains("program True 1", output); // an error reply (status 1: REMOTE_ERROR)
+        Assert.Contains("cut b'(no answer)'", output); // waits for the rest, as a slow client's packet
+        Assert.Equal(" Id   Name   State\n--------------------\n\n", await Ok(d.LibvirtUri, "list", "--all"));
+
+        // Another user: refused on the read-write socket even when its mode lets them in (the
+        // kernel's SO_PEERCRED decides), served on the read-only one.
+        File.SetUnixFileMode(d.LibvirtSocket, (UnixFileMode)0x1b6); // 0666
+        var nobody = await RunAny("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "virsh", "-c", d.LibvirtUri, "list", "--all");
+        Assert.NotEqual(0, nobody.ExitCode);
+        Assert.Contains("libvirt client pid", d.Log);
+        Assert.Contains("uid 65534 refused on the read-write socket", d.Log);
+        var ro = await RunAny("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "virsh", "-r", "-c", $"qemu+unix:///system?socket={d.LibvirtSocket}-ro", "list", "--all");
+        Assert.True(ro.ExitCode == 0, ro.ToString());
+    }
+
+    [Fact]
+    public async Task Virt_manager_connects_fills_its_window_and_opens_a_guests_details()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        var uri = d.LibvirtUri;
+        await d.DefineAsync(d.GuestXml("vm1", devices: "<graphics type='vnc' port='-1' listen='127.0.0.1'/><video><model type='vga'/></video>"));
+        await d.OkAsync("start", "vm1");
+        await File.WriteAllTextAsync(Path.Combine(d.Root, "n.xml"), "<network><name>vmnet</name><bridge name='vmn0'/></network>");
+        await Ok(uri, "net-define", Path.Combine(d.Root, "n.xml"));
+        // Debian's virt-manager, unchanged, on a virtual X display: it connects, probes what the
+        // connection supports, registers its events, lists guests, networks and pools, and opens
+        // the guest's details window; its debug log says what it did. Ended by its PID once there.
+        var log = Path.Combine(d.Root, "virt-manager.log");
+        var shell = $"""
+            HOME={d.Root} virt-manager --debug --no-fork -c '{uri}' --show-domain-editor vm1 2>{log} &
+            pid=$!
+            for i in $(seq 1 300); do grep -q 'Showing VM details' {log} && break; sleep 0.2; done
+            sleep 2
+            kill $pid; wait $pid
+            """;
+        await RunAny("xvfb-run", "-a", "-s", "-screen 0 1280x1024x24", "sh", "-c", shell);
+        var seen = await File.ReadAllTextAsync(log);
+        foreach (var line in new[] { "libvirt URI versions library=9.0.0", "Using domain events", "Using network events", "Using storage pool events",
+                     "network=vmnet status=Inactive added", "pool=default status=Active added", "domain=vm1 status=Running added",
+                     "changed to state=Active", "Showing VM details: <vmmDomain name=vm1" })
+            Assert.True(seen.Contains(line, StringComparison.Ordinal), $"virt-manager's log lacks '{line}':\n{seen}");
+        // What it would have missed: storage and network APIs (host devices Vireo does not list).
+        Assert.DoesNotContain("doesn't seem to support storage APIs", seen);
+        Assert.DoesNotContain("doesn't seem to support network APIs", seen);
+        Assert.DoesNotContain("Error polling", seen);
+        await d.OkAsync("destroy", "vm1");
+    }
+
+    [Fact]
     public async Task Virt_install_reads_domcapabilities_and_creates_a_running_guest()
     {
         await using var d = await TestDaemon.StartAsync(fx);
@@ -489,6 +567,19 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
         var path = Path.Combine(d.Root, name);
         await File.WriteAllTextAsync(path, text);
         return path;
+    }
+
+    private static async Task<CliResult> RunAny(string program, params string[] args)
+    {
+        var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["HOME"] = "/tmp"; // virsh as another user keeps its history and config there
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        await p.WaitForExitAsync(cts.Token);
+        return new CliResult(p.ExitCode, await stdout, await stderr);
     }
 
     private static async Task<string> Run(string program, params string[] args)
