@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Vireo's figures beside the raw QEMU floor, in one run (see ../shared/BENCHMARKS.md for
 # libvirt's). A benchmark, not a test: nothing fails on a slow machine.
-#   bench/run.sh [--quick] [--net-only | --storage-only]
+#   bench/run.sh [--quick] [--net-only | --storage-only | --vs-libvirt]
+# --vs-libvirt: virsh on libvirtd beside virsh on Vireo's libvirt socket (and Vireo's CLI), the
+# same calls interleaved; needs ../shared/tools/libvirt-reference.sh up first (down after).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh

@@ -5,12 +5,13 @@ using System.Text;
 using Vireo.Cli;
 
 // Vireo's figures beside the raw QEMU floor, measured in one run, interleaved where they are
-// compared. Usage: Vireo.Bench <vireo binary> <guest dir> [--quick] [--net-only | --storage-only]
+// compared. Usage: Vireo.Bench <vireo binary> <guest dir> [--quick] [--net-only | --storage-only | --vs-libvirt]
 var binary = args[0];
 var guestDir = args[1];
 var quick = args.Contains("--quick");
 var netOnly = args.Contains("--net-only"); // just the network figures
 var storageOnly = args.Contains("--storage-only"); // just the storage figures
+var vsLibvirt = args.Contains("--vs-libvirt"); // virsh on libvirtd beside virsh on Vireo's libvirt socket
 var reps = quick ? 3 : 7;
 var root = Directory.CreateTempSubdirectory("vireo-bench-").FullName;
 var rows = new List<(string Figure, string Raw, string Vireo, string Target)>();
@@ -192,7 +193,9 @@ Console.CancelKeyPress += (_, e) => { e.Cancel = true; Cleanup().GetAwaiter().Ge
 
 try
 {
-  if (storageOnly)
+  if (vsLibvirt)
+    await VsLibvirt.RunAsync(binary, guestDir, root, reps, rows, cleanup);
+  else if (storageOnly)
   {
     StartDaemon("storage", out var ssock);
     await FirstAnswer(ssock, Stopwatch.StartNew());
@@ -326,12 +329,12 @@ try
     await StorageBench(api, Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(sock))!, "data", "images"));
   }
     // 8. Networks, in a namespace of the bench's own (never on the host's links).
-    if (!storageOnly) await NetworkBench();
+    if (!storageOnly && !vsLibvirt) await NetworkBench();
 
     Console.WriteLine();
     Console.WriteLine($"Vireo benchmark, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} CPUs, medians of {reps}");
     var w0 = rows.Max(r => r.Figure.Length); var w1 = Math.Max(9, rows.Max(r => r.Raw.Length)); var w2 = rows.Max(r => r.Vireo.Length);
-    Console.WriteLine($"{"figure".PadRight(w0)}  {"raw QEMU".PadRight(w1)}  {"Vireo".PadRight(w2)}  target");
+    Console.WriteLine($"{"figure".PadRight(w0)}  {(vsLibvirt ? "libvirtd" : "raw QEMU").PadRight(w1)}  {"Vireo".PadRight(w2)}  target");
     Console.WriteLine(new string('-', w0 + w1 + w2 + 30));
     foreach (var r in rows) Console.WriteLine($"{r.Figure.PadRight(w0)}  {r.Raw.PadRight(w1)}  {r.Vireo.PadRight(w2)}  {r.Target}");
 }

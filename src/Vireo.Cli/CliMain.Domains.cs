@@ -138,10 +138,51 @@ public static partial class CliMain
         {
             var d = DomainArg();
             var inactive = new Option<bool>("--inactive") { Description = "Show the persistent definition, not the running one" };
-            var cmd = new Command("dumpxml", "Domain information in XML") { d, inactive };
+            var security = new Option<bool>("--security-info") { Description = "Include security-sensitive information (display passwords)" };
+            var cmd = new Command("dumpxml", "Domain information in XML") { d, inactive, security };
             Client(cmd, async (pr, c, ct) =>
             {
-                Console.Write(await c.TextAsync("GET", $"v1/domains/{DaemonClient.E(pr.GetValue(d)!)}/xml{(pr.GetValue(inactive) ? "?inactive=true" : "")}", ct: ct));
+                var q = (pr.GetValue(inactive), pr.GetValue(security)) switch
+                {
+                    (true, true) => "?inactive=true&securityInfo=true", (true, false) => "?inactive=true", (false, true) => "?securityInfo=true", _ => "",
+                };
+                Console.Write(await c.TextAsync("GET", $"v1/domains/{DaemonClient.E(pr.GetValue(d)!)}/xml{q}", ct: ct));
+                return 0;
+            });
+            root.Subcommands.Add(cmd);
+        }
+
+        {
+            // virsh edit: the persistent definition (secrets included, so they survive) in $VISUAL or
+            // $EDITOR (vi), defined again when it changed. A definition the daemon refuses stays in its file.
+            var d = DomainArg();
+            var cmd = new Command("edit", "Edit the XML configuration of a domain") { d };
+            Client(cmd, async (pr, c, ct) =>
+            {
+                var name = pr.GetValue(d)!;
+                var xml = await c.TextAsync("GET", $"v1/domains/{DaemonClient.E(name)}/xml?inactive=true&securityInfo=true", ct: ct);
+                var dir = Directory.CreateTempSubdirectory("vireo-edit-").FullName;
+                var file = Path.Combine(dir, $"{name}.xml");
+                await File.WriteAllTextAsync(file, xml, ct);
+                var editor = Environment.GetEnvironmentVariable("VISUAL") is { Length: > 0 } v ? v : Environment.GetEnvironmentVariable("EDITOR") is { Length: > 0 } e ? e : "vi";
+                // The editor may carry arguments ("code -w"): the shell splits it, the file is passed apart.
+                var psi = new System.Diagnostics.ProcessStartInfo("/bin/sh") { ArgumentList = { "-c", editor + " \"$1\"", "vireo-edit", file } };
+                using (var p = System.Diagnostics.Process.Start(psi)!)
+                {
+                    await p.WaitForExitAsync(ct);
+                    if (p.ExitCode != 0) throw new CliException($"The editor '{editor}' exited with {p.ExitCode}; nothing was changed (the XML stays in {file}).");
+                }
+                var edited = await File.ReadAllTextAsync(file, ct);
+                if (edited == xml)
+                {
+                    Directory.Delete(dir, true);
+                    Console.WriteLine($"Domain '{name}' XML configuration not changed.");
+                    return 0;
+                }
+                try { await c.TextAsync("POST", "v1/domains?format=tsv", DaemonClient.Xml(edited), ct); }
+                catch (CliException ex) { throw new CliException($"{ex.Message}\nThe edited XML stays in {file}; fix it and run 'vireo define {file}'."); }
+                Directory.Delete(dir, true);
+                Console.WriteLine($"Domain '{name}' XML configuration edited.");
                 return 0;
             });
             root.Subcommands.Add(cmd);

@@ -56,8 +56,8 @@ internal static class Routes
             }
             return Results.Json(new UndefineResult(removed.ToArray(), warnings.ToArray()), ApiJson.Default.UndefineResult);
         });
-        app.MapGet("/v1/domains/{d}/xml", (string d, bool? inactive) =>
-            Results.Text(hv.Get(d).DumpXml(inactive == true), "application/xml"));
+        app.MapGet("/v1/domains/{d}/xml", (string d, bool? inactive, bool? securityInfo) =>
+            Results.Text(hv.Get(d).DumpXml(inactive == true, securityInfo == true), "application/xml"));
 
         app.MapPost("/v1/domains/{d}/start", async (string d, bool? paused, string? format, CancellationToken ct) =>
         {

@@ -87,13 +87,23 @@ public sealed partial class Vm
     }
 
     /// <summary>The XML dumpxml prints: the live definition (with runtime ids) while active, else the persistent one.</summary>
-    public string DumpXml(bool inactive)
+    /// <remarks>
+    /// Display passwords are left out unless <paramref name="secure"/> (virsh dumpxml --security-info,
+    /// VIR_DOMAIN_XML_SECURE), as libvirt leaves them out: a read-only client never sees them.
+    /// </remarks>
+    public string DumpXml(bool inactive, bool secure = false)
     {
         lock (_state)
         {
+            var d = inactive || Live is null ? Def : Live;
+            if (!secure && d.Devices.Graphics.Any(g => g.Passwd is not null))
+            {
+                d = d.Clone();
+                foreach (var g in d.Devices.Graphics) g.Passwd = null;
+            }
             // The inactive XML leaves the firmware choice open as libvirt's does (it is made again on define).
-            if (inactive || Live is null) return DomainXml.Write(Def, pickedFirmware: false);
-            return DomainXml.Write(Live, Id is { } id ? new Dictionary<string, string> { ["id"] = id.ToString() } : null);
+            if (inactive || Live is null) return DomainXml.Write(d, pickedFirmware: false);
+            return DomainXml.Write(d, Id is { } id ? new Dictionary<string, string> { ["id"] = id.ToString() } : null);
         }
     }
 

@@ -122,12 +122,16 @@ public sealed class TestDaemon : IAsyncDisposable
         await _proc.WaitForExitAsync();
     }
 
+    /// <summary>Environment the CLI runs with besides VIREO_CONNECT (EDITOR for vireo edit, say).</summary>
+    public Dictionary<string, string> CliEnvironment { get; } = [];
+
     public async Task<CliResult> RunAsync(params string[] args) => await RunWithInputAsync(null, args);
 
     public async Task<CliResult> RunWithInputAsync(Func<StreamWriter, Task>? input, params string[] args)
     {
         var psi = new ProcessStartInfo(_fx.Binary) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = input is not null };
         psi.Environment["VIREO_CONNECT"] = "unix:" + Socket;
+        foreach (var (k, v) in CliEnvironment) psi.Environment[k] = v;
         foreach (var a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();

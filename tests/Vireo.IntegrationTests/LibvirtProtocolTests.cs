@@ -9,17 +9,7 @@ namespace Vireo.IntegrationTests;
 [Collection("vireo")]
 public sealed class LibvirtProtocolTests(VireoFixture fx)
 {
-    private static async Task<CliResult> Virsh(string uri, params string[] args)
-    {
-        var psi = new ProcessStartInfo("virsh") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "-c", uri }.Concat(args)) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
-        await p.WaitForExitAsync(cts.Token);
-        return new CliResult(p.ExitCode, await stdout, await stderr);
-    }
+    private static Task<CliResult> Virsh(string uri, params string[] args) => RunAny("virsh", ["-c", uri, .. args]);
 
     private static async Task<string> Ok(string uri, params string[] args)
     {
@@ -496,6 +486,36 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
     }
 
     [Fact]
+    public async Task Display_passwords_are_shown_only_when_asked_and_edit_keeps_them()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        await d.DefineAsync(d.GuestXml("pw", devices: "<graphics type='vnc' port='-1' passwd='s3cret'/>"));
+        var ro = $"qemu+unix:///system?socket={d.LibvirtSocket}-ro";
+        // As libvirt: no password in the XML unless --security-info, which a read-only client may not ask for.
+        Assert.DoesNotContain("s3cret", await d.OkAsync("dumpxml", "pw"));
+        Assert.DoesNotContain("s3cret", await Ok(d.LibvirtUri, "dumpxml", "pw"));
+        Assert.DoesNotContain("s3cret", await Ok(ro, "-r", "dumpxml", "pw"));
+        Assert.Contains("passwd='s3cret'", await d.OkAsync("dumpxml", "pw", "--security-info"));
+        Assert.Contains("passwd='s3cret'", await Ok(d.LibvirtUri, "dumpxml", "pw", "--security-info"));
+        Assert.Contains("operation forbidden", (await Virsh(ro, "-r", "dumpxml", "pw", "--security-info")).Stderr);
+        // vireo edit: $EDITOR changes the definition; the password is still there afterwards.
+        d.CliEnvironment["EDITOR"] = "sed -i 's|>1</vcpu>|>2</vcpu>|'";
+        Assert.Equal("Domain 'pw' XML configuration edited.\n", await d.OkAsync("edit", "pw"));
+        var after = await d.OkAsync("dumpxml", "pw", "--inactive", "--security-info");
+        Assert.Contains("<vcpu placement='static'>2</vcpu>", after);
+        Assert.Contains("passwd='s3cret'", after);
+        d.CliEnvironment["EDITOR"] = "true";
+        Assert.Equal("Domain 'pw' XML configuration not changed.\n", await d.OkAsync("edit", "pw"));
+        d.CliEnvironment["EDITOR"] = "sed -i 's|<memory|<bogus|; s|</memory>|</bogus>|'";
+        var bad = await d.FailAsync("edit", "pw");
+        Assert.Contains("Unsupported element <bogus> in <domain>", bad);
+        var kept = System.Text.RegularExpressions.Regex.Match(bad, @"The edited XML stays in (\S+);").Groups[1].Value;
+        Assert.Contains("<bogus", await File.ReadAllTextAsync(kept));
+        Directory.Delete(Path.GetDirectoryName(kept)!, true);
+        Assert.Contains("<vcpu placement='static'>2</vcpu>", await d.OkAsync("dumpxml", "pw", "--inactive")); // unchanged by the failed edit
+    }
+
+    [Fact]
     public async Task Virt_install_reads_domcapabilities_and_creates_a_running_guest()
     {
         await using var d = await TestDaemon.StartAsync(fx);
@@ -569,11 +589,12 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
         return path;
     }
 
+    /// <summary>Runs a program to its end (2 minutes at most); another user's virsh gets a HOME it may write.</summary>
     private static async Task<CliResult> RunAny(string program, params string[] args)
     {
         var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["HOME"] = "/tmp"; // virsh as another user keeps its history and config there
+        if (program == "setpriv") psi.Environment["HOME"] = "/tmp";
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
