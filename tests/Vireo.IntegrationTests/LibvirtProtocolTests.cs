@@ -516,6 +516,64 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
     }
 
     [Fact]
+    public async Task Libvirt_dbus_lists_starts_reads_stats_and_signals_as_cockpit_machines_uses_it()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        await d.DefineAsync(d.GuestXml("cp"));
+        var uuid = (await d.OkAsync("domuuid", "cp")).Trim();
+        var path = "/org/libvirt/QEMU/domain/_" + uuid.Replace('-', '_');
+        // Debian's libvirt-dbus (what cockpit-machines talks to), on a D-Bus of the test's own. It
+        // opens libvirt's own socket path: in a mount namespace of its own, /run/libvirt is the
+        // daemon's run directory (nothing changes outside it). Every process ends by its PID.
+        var script = Path.Combine(d.Root, "dbus.sh");
+        await File.WriteAllTextAsync(script, $$"""
+            set -u
+            # A bus without service activation: the session bus's own would start a second libvirt-dbus,
+            # outside the namespace, the first time anyone asks for org.libvirt.
+            cat > {{d.Root}}/bus.conf <<'EOF'
+            <busconfig><type>session</type><listen>unix:tmpdir=/tmp</listen>
+              <policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy></busconfig>
+            EOF
+            dbus-daemon --config-file={{d.Root}}/bus.conf --nofork --print-address=1 > {{d.Root}}/bus.addr & dpid=$!
+            lpid=; mpid=
+            trap 'kill $mpid $lpid $dpid 2>/dev/null; wait' EXIT
+            for i in $(seq 1 100); do [ -s {{d.Root}}/bus.addr ] && break; sleep 0.05; done
+            export DBUS_SESSION_BUS_ADDRESS=$(head -1 {{d.Root}}/bus.addr)
+            unshare -m --propagation private sh -c 'mount -t tmpfs none /run && mkdir /run/libvirt && mount --bind {{d.RunDir}} /run/libvirt && exec libvirt-dbus --session' & lpid=$!
+            call() { gdbus call --session --dest org.libvirt --object-path "$@"; }
+            for i in $(seq 1 100); do call /org/libvirt/QEMU --method org.libvirt.Connect.ListDomains 0 >/dev/null 2>&1 && break; sleep 0.1; done
+            gdbus monitor --session --dest org.libvirt > {{d.Root}}/signals.txt & mpid=$!
+            sleep 0.5
+            echo "list $(call /org/libvirt/QEMU --method org.libvirt.Connect.ListDomains 0)"
+            echo "props $(call {{path}} --method org.freedesktop.DBus.Properties.GetAll org.libvirt.Domain)"
+            echo "create $(call {{path}} --method org.libvirt.Domain.Create 0)"
+            echo "state $(call {{path}} --method org.libvirt.Domain.GetState 0)"
+            echo "stats $(call {{path}} --method org.libvirt.Domain.GetStats 11 0)"
+            echo "xml $(call {{path}} --method org.libvirt.Domain.GetXMLDesc 0 | head -c 40)"
+            echo "pools $(call /org/libvirt/QEMU --method org.libvirt.Connect.ListStoragePools 0)"
+            echo "destroy $(call {{path}} --method org.libvirt.Domain.Destroy 0)"
+            sleep 1
+            echo "missing $(call /org/libvirt/QEMU --method org.libvirt.Connect.DomainLookupByName nosuch 2>&1)"
+            """);
+        var output = await Run("bash", script);
+        Assert.True(output.Contains($"list ([objectpath '{path}'],)", StringComparison.Ordinal), output);
+        Assert.Contains("'Name': <<'cp'>>", output);
+        Assert.Contains("'Persistent': <<true>>", output);
+        Assert.Contains($"'UUID': <<'{uuid}'>>", output);
+        Assert.Contains("create ()", output);
+        Assert.Contains("state ((1, 1),)", output); // running, booted
+        Assert.Matches(@"stats \(\{'state.state': <<1>>, 'state.reason': <<1>>, 'cpu.time': <<uint64 \d+>>, 'vcpu.current': <<uint32 1>>", output);
+        Assert.Contains("xml (\"<domain type='qemu' id='1'>", output);
+        Assert.Contains("pools ([objectpath '/org/libvirt/QEMU/storagepool/_", output);
+        Assert.Contains("destroy ()", output);
+        Assert.Contains("Domain not found: no domain with matching name 'nosuch'", output);
+        var signals = await File.ReadAllTextAsync(Path.Combine(d.Root, "signals.txt"));
+        Assert.Contains($"org.libvirt.Connect.DomainEvent (objectpath '{path}', 2, 0)", signals); // started, booted
+        Assert.Contains($"org.libvirt.Connect.DomainEvent (objectpath '{path}', 5, 1)", signals); // stopped, destroyed
+        Assert.Equal("shut off (destroyed)", await d.StateAsync("cp"));
+    }
+
+    [Fact]
     public async Task Virt_install_reads_domcapabilities_and_creates_a_running_guest()
     {
         await using var d = await TestDaemon.StartAsync(fx);
