@@ -328,7 +328,7 @@ public static partial class CliMain
     {
         var domain = new Option<string?>("--domain") { Description = "Only events of this domain" };
         var all = new Option<bool>("--all") { Description = "All event kinds" };
-        var ev = new Option<string?>("--event") { Description = "Only this event kind (lifecycle, reboot, device-added, device-removed, tray-change, snapshot)" };
+        var ev = new Option<string?>("--event") { Description = "Only this event kind (lifecycle, reboot, device-added, device-removed, tray-change, block-job, snapshot, watchdog)" };
         var cmd = new Command("event", "Print domain events as they happen") { domain, all, ev };
         EventLoop(cmd, pr =>
         {
@@ -342,6 +342,7 @@ public static partial class CliMain
             "tray-change" => $"event 'tray-change' for domain '{e.Domain}' {e.Detail}",
             "snapshot" => $"event 'snapshot' for domain '{e.Domain}': {e.Event} {e.Detail}",
             "watchdog" => $"event 'watchdog' for domain '{e.Domain}': {e.Event}",
+            "block-job" => $"event 'block-job' for domain '{e.Domain}': {(e.Detail.StartsWith("copy", StringComparison.Ordinal) ? "Block Copy" : "Active Block Commit")} for {e.Detail.Split(' ')[^1]} {e.Event.ToLowerInvariant()}",
             _ => $"event '{e.Kind}' for domain '{e.Domain}'",
         });
         return cmd;

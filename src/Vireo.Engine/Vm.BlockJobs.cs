@@ -19,6 +19,9 @@ public sealed partial class Vm
 
     private readonly ConcurrentDictionary<string, CopyJob> _copies = new(StringComparer.Ordinal);
 
+    /// <summary>A block job event (virsh event --event block-job): Ready, Completed, Canceled or Failed, with the job's kind (copy, active-commit) and the disk's target.</summary>
+    private void PublishBlockJob(string status, string kind, string target) => _bus.Publish(Name, status, $"{kind} {target}", "block-job");
+
     /// <summary>Grows a disk of the running guest (QMP block_resize); the guest sees the new size at once.</summary>
     public async Task BlockResizeAsync(string target, ulong size, CancellationToken ct)
     {
@@ -110,6 +113,7 @@ public sealed partial class Vm
                 case "concluded":
                     _copies.TryRemove(job.Target, out _);
                     await qmp.ExecuteAsync("job-dismiss", new JsonObject { ["id"] = job.Id }, ct);
+                    PublishBlockJob("Failed", "copy", job.Target);
                     throw new VireoException(ErrorCode.OperationFailed, $"The copy of disk '{job.Target}' failed: {j["error"]?.GetValue<string>() ?? "unknown error"}");
             }
             await Task.Delay(20, ct);
@@ -136,6 +140,7 @@ public sealed partial class Vm
             await DeleteNodePairAsync(qmp, pivot ? oldNodes[disk.Alias!] : job.Node, ct);
             if (pivot) PointDisks([(target, job.Destination, job.Format)], live: true);
             RefreshPoolsOf([job.Destination]);
+            PublishBlockJob("Completed", "copy", target); // pivoted, or finished as a consistent copy
         }
         finally { _opLock.Release(); }
     }
@@ -154,6 +159,7 @@ public sealed partial class Vm
             _copies.TryRemove(target, out _);
             await DeleteNodePairAsync(qmp, job.Node, ct);
             File.Delete(job.Destination);
+            PublishBlockJob("Canceled", "copy", target);
         }
         finally { _opLock.Release(); }
     }
@@ -208,6 +214,7 @@ public sealed partial class Vm
             await CommitLiveAsync(disk, Path.GetFullPath(disk.Source!), basePath, chain[1].Format, active: true, progress, ct);
             if (delete) File.Delete(disk.Source!);
             RefreshPoolsOf([disk.Source!]);
+            PublishBlockJob("Completed", "active-commit", disk.TargetDev);
         }
         finally { _opLock.Release(); }
     }

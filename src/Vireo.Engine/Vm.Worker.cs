@@ -94,6 +94,11 @@ public sealed partial class Vm
             case "RESET":
                 _bus.Publish(Name, "Rebooted", "", "reboot");
                 break;
+            case "BLOCK_JOB_READY":
+                // A copy reached its mirroring phase (blockjob --pivot or --finish may end it now).
+                if (_copies.Values.FirstOrDefault(c => c.Id == ev.Data?["device"]?.GetValue<string>()) is { } copy)
+                    PublishBlockJob("Ready", "copy", copy.Target);
+                break;
             case "DEVICE_DELETED":
                 OnDeviceDeleted(ev.Data?["device"]?.GetValue<string>());
                 break;

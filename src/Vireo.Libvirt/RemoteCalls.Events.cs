@@ -33,9 +33,11 @@ internal sealed partial class RemoteCalls
         [10] = (Proc.DomainEventTrayChange, Proc.DomainEventCallbackTrayChange),
         [15] = (Proc.DomainEventDeviceRemoved, Proc.DomainEventCallbackDeviceRemoved),
         [19] = (null, Proc.DomainEventCallbackDeviceAdded),
+        [8] = (Proc.DomainEventBlockJob, Proc.DomainEventCallbackBlockJob),
+        [16] = (null, Proc.DomainEventBlockJob2),
     };
 
-    private const string DomainEventNames = "lifecycle, reboot, watchdog, tray-change, device-removed and device-added";
+    private const string DomainEventNames = "lifecycle, reboot, watchdog, tray-change, device-removed, device-added and block-job";
 
     /// <summary>Registration calls; false when <paramref name="proc"/> is not one.</summary>
     private bool EventCall(Proc proc, XdrReader a, XdrWriter r)
@@ -121,36 +123,53 @@ internal sealed partial class RemoteCalls
     {
         var family = e.Kind switch { "network" => Family.Network, "pool" or "pool-refresh" => Family.Pool, "snapshot" or "closed" => (Family?)null, _ => Family.Domain };
         if (family is null) return [];
-        var (eventId, body) = family switch
+        var bodies = family switch
         {
             Family.Network => NetworkEvent(e),
             Family.Pool => PoolEvent(e),
             _ => DomainEvent(e),
         };
-        if (body is null) return [];
         var list = new List<(Proc, XdrWriter)>();
         lock (_eventLock)
-        {
-            if (family == Family.Domain && _oldStyle.Contains(eventId) && DomainEvents[eventId].Old is { } old)
-                list.Add((old, new XdrWriter().Raw(body.Value.Bytes)));
-            foreach (var c in _callbacks.Where(c => c.Family == family && c.EventId == eventId && (c.Object is null || c.Object == body.Value.Uuid)))
-                list.Add((body.Value.Callback, new XdrWriter().Int(c.Id).Raw(body.Value.Bytes)));
-        }
+            foreach (var (eventId, body) in bodies)
+            {
+                if (family == Family.Domain && _oldStyle.Contains(eventId) && DomainEvents[eventId].Old is { } old)
+                    list.Add((old, new XdrWriter().Raw(body.Bytes)));
+                foreach (var c in _callbacks.Where(c => c.Family == family && c.EventId == eventId && (c.Object is null || c.Object == body.Uuid)))
+                    list.Add((body.Callback, new XdrWriter().Int(c.Id).Raw(body.Bytes)));
+            }
         return list;
     }
 
     /// <summary>What one engine event says, for every registration it goes to: the object's uuid, the message body after any callback id, and the callback message's procedure.</summary>
     private readonly record struct EventBody(Guid Uuid, byte[] Bytes, Proc Callback);
 
-    private (int, EventBody?) DomainEvent(DomainEvent e)
+    private List<(int, EventBody)> DomainEvent(DomainEvent e)
     {
         var vm = hv.Find(e.Domain);
-        var w = new XdrWriter();
-        if (vm is not null) Dom(w, vm);
-        else w.String(e.Domain).FixedOpaque(new byte[16]).Int(-1); // gone already (undefined)
+        XdrWriter Start()
+        {
+            var x = new XdrWriter();
+            if (vm is not null) Dom(x, vm);
+            else x.String(e.Domain).FixedOpaque(new byte[16]).Int(-1); // gone already (undefined)
+            return x;
+        }
+        EventBody Body(int eventId, XdrWriter x) => new(vm?.Uuid ?? Guid.Empty, x.Memory.ToArray(), DomainEvents[eventId].Callback);
+        var w = Start();
         int id;
         switch (e.Kind)
         {
+            case "block-job":
+            {
+                // The engine's detail: "copy vda" or "active-commit vda". Event 8 names the disk by its
+                // source path, event 16 (BLOCK_JOB_2) by its target.
+                var (kind, target) = (e.Detail.Split(' ')[0], e.Detail.Split(' ').Last());
+                var type = kind == "copy" ? JobCopy : JobActiveCommit;
+                // virConnectDomainEventBlockJobStatus: COMPLETED 0, FAILED 1, CANCELED 2, READY 3.
+                var status = e.Event switch { "Completed" => 0, "Failed" => 1, "Canceled" => 2, _ => 3 };
+                var path = (vm?.Live ?? vm?.Def)?.Devices.Disks.FirstOrDefault(d => d.TargetDev == target)?.Source ?? target;
+                return [(8, Body(8, w.String(path).Int(type).Int(status))), (16, Body(16, Start().String(target).Int(type).Int(status)))];
+            }
             case "lifecycle" when Lifecycle(e.Event, e.Detail) is var (ev, detail):
                 id = 0;
                 w.Int(ev).Int(detail);
@@ -181,34 +200,34 @@ internal sealed partial class RemoteCalls
                 w.String(e.Detail);
                 break;
             default:
-                return (0, null);
+                return [];
         }
-        return (id, new EventBody(vm?.Uuid ?? Guid.Empty, w.Memory.ToArray(), DomainEvents[id].Callback));
+        return [(id, Body(id, w))];
     }
 
-    private (int, EventBody?) NetworkEvent(DomainEvent e)
+    private List<(int, EventBody)> NetworkEvent(DomainEvent e)
     {
         // virNetworkEventLifecycleType: DEFINED 0, UNDEFINED 1, STARTED 2, STOPPED 3.
         int? ev = e.Event switch { "Defined" => 0, "Undefined" => 1, "Started" => 2, "Stopped" => 3, _ => null };
-        if (ev is null) return (0, null);
+        if (ev is null) return [];
         var n = hv.Networks.All().FirstOrDefault(x => x.Name == e.Domain);
         var w = new XdrWriter();
         if (n is not null) Net(w, n); else w.String(e.Domain).FixedOpaque(new byte[16]);
         w.Int(ev.Value).Int(0);
-        return (0, new EventBody(n?.Uuid ?? Guid.Empty, w.Memory.ToArray(), Proc.NetworkEventLifecycle));
+        return [(0, new EventBody(n?.Uuid ?? Guid.Empty, w.Memory.ToArray(), Proc.NetworkEventLifecycle))];
     }
 
-    private (int, EventBody?) PoolEvent(DomainEvent e)
+    private List<(int, EventBody)> PoolEvent(DomainEvent e)
     {
         var p = hv.Storage.All().FirstOrDefault(x => x.Name == e.Domain);
         var w = new XdrWriter();
         if (p is not null) Pool(w, p); else w.String(e.Domain).FixedOpaque(new byte[16]);
-        if (e.Kind == "pool-refresh") return (1, new EventBody(p?.Uuid ?? Guid.Empty, w.Memory.ToArray(), Proc.StoragePoolEventRefresh));
+        if (e.Kind == "pool-refresh") return [(1, new EventBody(p?.Uuid ?? Guid.Empty, w.Memory.ToArray(), Proc.StoragePoolEventRefresh))];
         // virStoragePoolEventLifecycleType: DEFINED 0, UNDEFINED 1, STARTED 2, STOPPED 3, CREATED 4, DELETED 5.
         int? ev = e.Event switch { "Defined" => 0, "Undefined" => 1, "Started" => 2, "Stopped" => 3, "Created" => 4, "Deleted" => 5, _ => null };
-        if (ev is null) return (0, null);
+        if (ev is null) return [];
         w.Int(ev.Value).Int(0);
-        return (0, new EventBody(p?.Uuid ?? Guid.Empty, w.Memory.ToArray(), Proc.StoragePoolEventLifecycle));
+        return [(0, new EventBody(p?.Uuid ?? Guid.Empty, w.Memory.ToArray(), Proc.StoragePoolEventLifecycle))];
     }
 
     /// <summary>virDomainEventType and its detail enum for Vireo's lifecycle event names.</summary>

@@ -382,6 +382,7 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
         Assert.Equal("\n", await Ok(uri, "domstats", "--state", "--list-shutoff"));
 
         // blockcopy through virDomainBlockRebase: --finish leaves a copy, --pivot moves the guest onto it.
+        var events = await EventsAsync(uri, "event", "--all", "--domain", "bj");
         var copy = Path.Combine(d.Root, "copy.qcow2");
         Assert.Contains("Successfully copied", await Ok(uri, "blockcopy", "bj", "vda", copy, "--wait", "--finish"));
         Assert.Contains("file format: qcow2", await Run("qemu-img", "info", copy));
@@ -394,6 +395,10 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
         Assert.Contains($" vda      {raw}", await Ok(uri, "domblklist", "bj"));
         Assert.Contains("file format: raw", await Run("qemu-img", "info", raw));
         Assert.Contains("block pull", (await Virsh(uri, "blockpull", "bj", "vda")).Stderr);
+        var seen = await StopEventsAsync(events);
+        Assert.Contains("event 'block-job-2' for domain 'bj': Block Copy for vda ready\n", seen);
+        Assert.Contains("event 'block-job-2' for domain 'bj': Block Copy for vda completed\n", seen);
+        Assert.Contains($"event 'block-job' for domain 'bj': Block Copy for {top} ready\n", seen); // the older event names the disk by its path
         await Ok(uri, "destroy", "bj");
 
         // blockcommit --active --pivot: the overlay merged into its base, the guest on the base.
