@@ -128,7 +128,17 @@ internal sealed partial class RemoteCalls
                 var flags = a.UInt();
                 var list = doms.Count > 0 ? doms : hv.All().Where(v => StatsListed(v, flags)).OrderBy(v => v.Name, StringComparer.Ordinal).ToList();
                 var records = new List<(Vm Vm, List<TypedParam> Params)>();
-                foreach (var vm in list) records.Add((vm, await DomainStatsAsync(vm, stats == 0 ? 0xffffffff : stats, ct)));
+                foreach (var vm in list)
+                {
+                    List<TypedParam> p;
+                    // A guest that stops while it is asked about keeps its record, with its state only.
+                    try { p = await DomainStatsAsync(vm, stats == 0 ? 0xffffffff : stats, ct); }
+                    catch (Exception e) when (e is VireoException or Vireo.Qemu.QmpDisconnectedException or Vireo.Qemu.QmpErrorException or TimeoutException)
+                    {
+                        p = await DomainStatsAsync(vm, 1, ct);
+                    }
+                    records.Add((vm, p));
+                }
                 r.Array(records, (w, rec) =>
                 {
                     Dom(w, rec.Vm);

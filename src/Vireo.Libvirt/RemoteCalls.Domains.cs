@@ -116,6 +116,7 @@ internal sealed partial class RemoteCalls
                 var vm = Domain(a);
                 var max = a.UInt();
                 CheckFlags(a.UInt(), 0, "virDomainMemoryStats");
+                if (max > 1024) throw new RpcError(VirErrorCode.Rpc, $"RPC error: maxStats {max} is beyond the limit of 1024", VirErrorDomain.Rpc); // REMOTE_DOMAIN_MEMORY_STATS_MAX
                 var stats = (await vm.MemoryStatsAsync(ct)).Where(s => MemoryStatTag(s.Name) >= 0).Take((int)max).ToList();
                 r.Array(stats, (w, s) => w.Int(MemoryStatTag(s.Name)).UHyper(s.Value));
                 break;
@@ -125,6 +126,9 @@ internal sealed partial class RemoteCalls
                 var vm = Domain(a);
                 var maxinfo = a.Int();
                 var maplen = a.Int();
+                // REMOTE_VCPUINFO_MAX and REMOTE_CPUMAPS_MAX, as libvirtd checks them.
+                if (maxinfo is < 0 or > 16384 || maplen is < 0 || (long)maxinfo * maplen > 8388608)
+                    throw new RpcError(VirErrorCode.Rpc, $"RPC error: vCPU info for {maxinfo} vCPUs with {maplen}-byte maps is beyond the protocol's limits", VirErrorDomain.Rpc);
                 var vcpus = (await vm.VcpuInfoAsync(ct)).Take(maxinfo).ToList();
                 r.Array(vcpus, (w, v) => w.UInt((uint)v.Number).Int(1).UHyper((ulong)(v.CpuSeconds * 1e9)).Int(v.HostCpu)); // state 1: VIR_VCPU_RUNNING
                 var maps = new byte[vcpus.Count * maplen];

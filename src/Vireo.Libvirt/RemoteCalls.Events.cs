@@ -186,7 +186,8 @@ internal sealed partial class RemoteCalls
             {
                 // The engine's detail reads as virsh prints it: "disk hdc: opened"; libvirt's message names the alias.
                 id = 10;
-                var target = e.Detail.StartsWith("disk ", StringComparison.Ordinal) ? e.Detail[5..e.Detail.IndexOf(':')] : "";
+                var colon = e.Detail.IndexOf(':');
+                var target = e.Detail.StartsWith("disk ", StringComparison.Ordinal) && colon > 5 ? e.Detail[5..colon] : "";
                 var alias = (vm?.Live ?? vm?.Def)?.Devices.Disks.FirstOrDefault(d => d.TargetDev == target)?.Alias ?? target;
                 w.String(alias).Int(e.Detail.EndsWith("opened", StringComparison.Ordinal) ? 0 : 1); // VIR_DOMAIN_EVENT_TRAY_CHANGE_OPEN 0, CLOSE 1
                 break;

@@ -25,6 +25,8 @@ internal sealed partial class RemoteCalls(Hypervisor hv, bool readOnly)
 
     public async Task<StreamWork?> CallAsync(Proc proc, XdrReader a, XdrWriter r, CancellationToken ct)
     {
+        if (!Enum.IsDefined(proc)) // as libvirtd: a number remote_protocol.x does not have, before anything else
+            throw new RpcError(VirErrorCode.Rpc, $"unknown procedure: {(int)proc}", VirErrorDomain.Rpc);
         if (!_open && proc is not (Proc.AuthList or Proc.ConnectSupportsFeature or Proc.ConnectOpen))
             throw new RpcError(VirErrorCode.NoConnect, "no connection driver available: open the connection (virConnectOpen) first", VirErrorDomain.Remote);
         if (readOnly && !ProcAccess.ReadOnly.Contains(proc))

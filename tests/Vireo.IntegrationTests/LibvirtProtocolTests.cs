@@ -53,10 +53,15 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
         Assert.Equal("Domain 'lv' suspended\n\n", await Ok(uri, "suspend", "lv"));
         Assert.Equal("paused (user)\n\n", await Ok(uri, "domstate", "lv", "--reason"));
         await Ok(uri, "resume", "lv");
+        // shutdown: the guest sees the ACPI power button and powers off.
+        Assert.Equal("Domain 'lv' is being shutdown\n\n", await Ok(uri, "shutdown", "lv"));
+        await d.WaitForStateAsync("lv", "shut off (shutdown)");
+        Assert.Contains("power button", await File.ReadAllTextAsync(d.SerialLog("lv")));
+        await Ok(uri, "start", "lv");
         Assert.Equal("Domain 'lv' destroyed\n\n", await Ok(uri, "destroy", "lv"));
         Assert.Equal("shut off (destroyed)", await d.StateAsync("lv"));
         var seen = await StopEventsAsync(events);
-        foreach (var line in new[] { "Defined Added", "Started Booted", "Suspended Paused", "Resumed Unpaused", "Stopped Destroyed" })
+        foreach (var line in new[] { "Defined Added", "Started Booted", "Suspended Paused", "Resumed Unpaused", "Stopped Shutdown", "Stopped Destroyed" })
             Assert.Contains($"event 'lifecycle' for domain 'lv': {line}", seen);
 
         // The read-only socket answers questions and refuses changes, as libvirt-sock-ro does.
@@ -438,12 +443,51 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
             reply = send(struct.pack(">I", 4 + len(hdr)) + hdr)
             print("program", len(reply) > 28, struct.unpack(">I", reply[24:28])[0] if len(reply) >= 28 else None)
             print("cut", send(struct.pack(">I", 100) + b"\x00" * 10))
+            # On one connection: an unknown procedure, a call whose arguments stop short, a string
+            # claiming 2 GiB. Each gets an error reply (status 1) and the connection goes on.
+            s = socket.socket(socket.AF_UNIX); s.connect("{{d.LibvirtSocket}}"); s.settimeout(10)
+            def call(proc, serial, body):
+                h = struct.pack(">IIIiII", 0x20008086, 1, proc, 0, serial, 0)
+                s.sendall(struct.pack(">I", 4 + len(h) + len(body)) + h + body)
+                n = struct.unpack(">I", s.recv(4))[0]
+                reply = b""
+                while len(reply) < n - 4:
+                    reply += s.recv(n - 4 - len(reply))
+                return struct.unpack(">IIIiII", reply[:24])[4:], reply[24:]
+            (serial, status), body = call(9999, 11, b"")
+            print("unknown", serial, status, b"unknown procedure: 9999" in body)
+            (serial, status), body = call(1, 12, struct.pack(">I", 1))
+            print("truncated", serial, status)
+            (serial, status), body = call(1, 13, struct.pack(">II", 1, 0x7fffffff))
+            print("huge", serial, status)
+            (serial, status), body = call(1, 14, struct.pack(">II", 0, 0))
+            print("open", serial, status)
+            s.close()
             """);
         var output = await Run("/usr/bin/python3", script);
         Assert.Contains("short b''", output);  // closed
         Assert.Contains("huge b''", output);
         Assert.Contains("program True 1", output); // an error reply (status 1: REMOTE_ERROR)
         Assert.Contains("cut b'(no answer)'", output); // waits for the rest, as a slow client's packet
+        Assert.Contains("unknown 11 1 True", output);
+        Assert.Contains("truncated 12 1", output);
+        Assert.Contains("huge 13 1", output);
+        Assert.Contains("open 14 0", output); // and the same connection still opens
+        // A client that vanishes in the middle of an upload: the daemon goes on, the volume stays usable.
+        await d.OkAsync("vol-create-as", "default", "gone.raw", "4M", "--format", "raw");
+        var vanish = Path.Combine(d.Root, "vanish.py");
+        await File.WriteAllTextAsync(vanish, $$"""
+            import libvirt, os
+            c = libvirt.open("{{d.LibvirtUri}}")
+            vol = c.storagePoolLookupByName("default").storageVolLookupByName("gone.raw")
+            st = c.newStream(0)
+            vol.upload(st, 0, 4 << 20, 0)
+            st.send(b"x" * (1 << 20))
+            os._exit(0)
+            """);
+        await Run("/usr/bin/python3", vanish);
+        Assert.Contains("gone.raw", await Ok(d.LibvirtUri, "vol-list", "default"));
+        Assert.Contains("Capacity:       4.00 MiB", await Ok(d.LibvirtUri, "vol-info", "gone.raw", "--pool", "default"));
         Assert.Equal(" Id   Name   State\n--------------------\n\n", await Ok(d.LibvirtUri, "list", "--all"));
 
         // Another user: refused on the read-write socket even when its mode lets them in (the
@@ -604,11 +648,13 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
     {
         await using var d = await TestDaemon.StartAsync(fx);
         await d.DefineAsync(d.GuestXml("py"));
+        var xml2 = Path.Combine(d.Root, "py2.xml");
+        await File.WriteAllTextAsync(xml2, d.GuestXml("py2"));
         // python-libvirt (what virt-manager and virt-install are built on), with calls from
         // eight threads on one connection in flight at once: the replies may come in any order.
         var script = Path.Combine(d.Root, "t.py");
         await File.WriteAllTextAsync(script, $$"""
-            import libvirt, threading, sys
+            import libvirt, threading, sys, time
             c = libvirt.open("{{d.LibvirtUri}}")
             try:
                 c.lookupByName("nosuch")
@@ -633,7 +679,47 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
                 print("undefined with unknown flags")
             except libvirt.libvirtError as e:
                 print("flags refused", e.get_error_code(), e.get_error_message())
-            c.close()
+            # As virt-manager: libvirt's default event loop on a thread, lifecycle callbacks.
+            libvirt.virEventRegisterDefaultImpl()
+            threading.Thread(target=lambda: [libvirt.virEventRunDefaultImpl() for _ in iter(int, 1)], daemon=True).start()
+            e = libvirt.open("{{d.LibvirtUri}}")
+            seen = []
+            e.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, lambda conn, d, ev, detail, _: seen.append((d.name(), ev, detail)), None)
+            print("networks", [n.name() for n in e.listAllNetworks()], "pools", [p.name() for p in e.listAllStoragePools()])
+            d2 = e.defineXML(open("{{xml2}}").read())
+            d2.create()
+            st = e.newStream(0)
+            d2.openConsole(None, st, 0)
+            got = b""
+            while b"VIREO-GUEST-READY" not in got:
+                got += st.recv(4096)
+            st.send(b"echo py-$((6*7))-ok\r")
+            while b"py-42-ok" not in got:
+                got += st.recv(4096)
+            st.abort()
+            print("console read", b"py-42-ok" in got)
+            pool = e.storagePoolLookupByName("default")
+            vol = pool.createXML("<volume><name>py.raw</name><capacity unit='bytes'>1048576</capacity><target><format type='raw'/></target></volume>", 0)
+            data = bytes(range(256)) * 1024
+            up = e.newStream(0)
+            vol.upload(up, 0, len(data), 0)
+            up.send(data)
+            up.finish()
+            down = e.newStream(0)
+            vol.download(down, 0, len(data), 0)
+            back = b""
+            while True:
+                chunk = down.recv(65536)
+                if not chunk:
+                    break
+                back += chunk
+            down.finish()
+            print("volume round trip", back == data, len(back))
+            d2.destroy()
+            d2.undefine()
+            time.sleep(1)
+            print("events", seen)
+            e.close()
             """);
         var output = await Run("/usr/bin/python3", script); // Debian's python, where python3-libvirt is
         Assert.Contains("code 42 domain 10 Domain not found: no domain with matching name 'nosuch'", output); // VIR_ERR_NO_DOMAIN, VIR_FROM_QEMU
@@ -642,6 +728,11 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
         Assert.Contains("calls 200 all right True errors []", output);
         Assert.Contains("flags refused 8 invalid argument: unsupported flags (0xff00) in function virDomainUndefineFlags", output); // VIR_ERR_INVALID_ARG
         Assert.Contains("py", await d.OkAsync("list", "--all", "--name"));
+        Assert.Contains("networks [] pools ['default']", output);
+        Assert.Contains("console read True", output);
+        Assert.Contains("volume round trip True 262144", output);
+        // Defined/Added, Started/Booted, Stopped/Destroyed, Undefined/Removed (virDomainEventType, detail).
+        Assert.Contains("events [('py2', 0, 0), ('py2', 2, 0), ('py2', 5, 1), ('py2', 1, 0)]", output);
     }
 
     /// <summary>Writes a device or document into the test's directory and gives its path.</summary>
