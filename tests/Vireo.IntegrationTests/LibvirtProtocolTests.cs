@@ -265,7 +265,8 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
         Assert.DoesNotContain("vdb", await d.OkAsync("domblklist", "hp"));
         await Ok(uri, "detach-device", "hp", disk, "--config");
         // update-device: a medium into the cdrom.
-        var iso = Path.Combine(d.Root, "media.iso");
+        // (virt-install makes a pool of the ISO's directory, so it is one that holds no other pool.)
+        var iso = Path.Combine(Directory.CreateDirectory(Path.Combine(d.Root, "isos")).FullName, "media.iso");
         await File.WriteAllBytesAsync(iso, new byte[1 << 20]);
         Assert.Equal("Device updated successfully\n\n", await Ok(uri, "update-device", "hp",
             await Xml(d, "cd.xml", $"<disk type='file' device='cdrom'><source file='{iso}'/><target dev='hdc' bus='ide'/><readonly/></disk>")));
@@ -641,6 +642,34 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
         Assert.Contains("http://libosinfo.org/linux/2022", await d.OkAsync("dumpxml", "vx2", "--inactive")); // libosinfo metadata kept
         await Ok(d.LibvirtUri, "destroy", "vx2");
         await Ok(d.LibvirtUri, "undefine", "vx2");
+
+        // --import of an existing disk: the guest boots with it as its virtio disk.
+        var image = Path.Combine(d.Images, "imported.qcow2");
+        await Run("qemu-img", "create", "-q", "-f", "qcow2", image, "16M");
+        var boot = $"kernel={fx.GuestDir}/vmlinuz,initrd={fx.GuestDir}/initrd.img,kernel_args=console=ttyS0 quiet panic=-1";
+        Assert.Contains("Domain creation completed.", await Run("virt-install", "--connect", d.LibvirtUri, "--name", "vi", "--osinfo", "linux2022", "--memory", "256",
+            "--disk", $"path={image},bus=virtio", "--import", "--noautoconsole", "--graphics", "none", "--network", "none",
+            "--serial", $"file,path={d.SerialLog("vi")}", "--boot", boot));
+        await d.WaitForSerialAsync("vi", "VIREO-GUEST-READY");
+        Assert.Contains("VIREO-GUEST: disk vda 16777216 bytes ro=0", await File.ReadAllTextAsync(d.SerialLog("vi")));
+        await Ok(d.LibvirtUri, "destroy", "vi");
+
+        // --cdrom of an ISO made here, with a new disk in the default pool: the installer's run has
+        // the ISO as its CD-ROM, and virt-install leaves it to run (--wait 0).
+        // (virt-install makes a pool of the ISO's directory, so it is one that holds no other pool.)
+        var iso = Path.Combine(Directory.CreateDirectory(Path.Combine(d.Root, "isos")).FullName, "media.iso");
+        await using (var f = File.Create(iso))
+            Vireo.Host.Iso9660.Write(f, "Test media", [Vireo.Host.IsoFile.FromText("README.txt", "test media\n")]);
+        var cd = await Run("virt-install", "--connect", d.LibvirtUri, "--name", "vc", "--osinfo", "linux2022", "--memory", "256",
+            "--cdrom", iso, "--disk", "size=0.02", "--noautoconsole", "--graphics", "none", "--network", "none", "--wait", "0",
+            "--serial", $"file,path={d.SerialLog("vc")}", "--boot", boot);
+        Assert.Contains("Domain is still running. Installation may be in progress.", cd);
+        await d.WaitForSerialAsync("vc", "VIREO-GUEST-READY");
+        var inventory = await File.ReadAllTextAsync(d.SerialLog("vc"));
+        Assert.Matches(@"VIREO-GUEST: disk sr0 \d+ bytes ro=1", inventory);
+        Assert.Matches(@"VIREO-GUEST: disk vda 214\d{5} bytes ro=0", inventory); // 0.02 GiB
+        Assert.Contains("vc.qcow2", await d.OkAsync("vol-list", "default")); // virt-install made the disk through the pool
+        await Ok(d.LibvirtUri, "destroy", "vc");
     }
 
     [Fact]
