@@ -131,6 +131,7 @@ public sealed class Hypervisor
         catch (DefinitionException e) { throw VireoException.Invalid(e); }
         def.Os.Machine = CanonicalMachine(def.Os.Machine);
         PrepareFirmware(def);
+        def.Devices.Emulator ??= _o.DefaultEmulator; // as libvirt fills it on define: virt-manager shows it, tools read it
         var vm = AddTransient(def);
         try { await vm.StartAsync(paused, ct); }
         catch
@@ -210,6 +211,7 @@ public sealed class Hypervisor
         }
         def.Os.Machine = CanonicalMachine(def.Os.Machine);
         PrepareFirmware(def);
+        def.Devices.Emulator ??= _o.DefaultEmulator; // as libvirt fills it on define: virt-manager shows it, tools read it
         lock (_defineLock)
         {
             var sameUuid = _vms.Values.FirstOrDefault(v => v.Uuid == def.Uuid && v.Name != def.Name);

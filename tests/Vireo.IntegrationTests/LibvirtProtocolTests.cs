@@ -503,27 +503,40 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
     }
 
     [Fact]
-    public async Task Virt_manager_connects_fills_its_window_and_opens_a_guests_details()
+    public async Task Virt_manager_connects_fills_its_window_and_opens_a_guests_details_and_serial_console()
     {
         await using var d = await TestDaemon.StartAsync(fx);
         var uri = d.LibvirtUri;
-        await d.DefineAsync(d.GuestXml("vm1", devices: "<graphics type='vnc' port='-1' listen='127.0.0.1'/><video><model type='vga'/></video>"));
+        // The guest writes a line a second, so its console has something to show once opened.
+        var ticks = Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes("while true; do echo tick $(cat /proc/uptime); sleep 1; done\n"));
+        await d.DefineAsync(d.GuestXml("vm1", $"vireo.run={ticks}", devices: "<console type='pty'><target type='serial' port='0'/></console>"));
         await d.OkAsync("start", "vm1");
+        await d.WaitForSerialAsync("vm1", "VIREO-GUEST-READY");
         await File.WriteAllTextAsync(Path.Combine(d.Root, "n.xml"), "<network><name>vmnet</name><bridge name='vmn0'/></network>");
         await Ok(uri, "net-define", Path.Combine(d.Root, "n.xml"));
         // Debian's virt-manager, unchanged, on a virtual X display: it connects, probes what the
         // connection supports, registers its events, lists guests, networks and pools, and opens
-        // the guest's details window; its debug log says what it did. Ended by its PID once there.
-        var log = Path.Combine(d.Root, "virt-manager.log");
-        var shell = $"""
-            HOME={d.Root} virt-manager --debug --no-fork -c '{uri}' --show-domain-editor vm1 2>{log} &
-            pid=$!
-            for i in $(seq 1 300); do grep -q 'Showing VM details' {log} && break; sleep 0.2; done
-            sleep 2
-            kill $pid; wait $pid
-            """;
-        await RunAny("xvfb-run", "-a", "-s", "-screen 0 1280x1024x24", "sh", "-c", shell);
-        var seen = await File.ReadAllTextAsync(log);
+        // the guest's details, then its console (the serial console, a stream through Vireo); its
+        // debug log says what it did, and a screenshot of each is kept in out/test-artifacts.
+        var artifacts = Directory.CreateDirectory(Path.Combine(fx.Repo, "out", "test-artifacts")).FullName;
+        async Task<string> VirtManager(string show, string until, string shot)
+        {
+            var log = Path.Combine(d.Root, $"virt-manager-{show}.log");
+            var png = Path.Combine(artifacts, shot);
+            File.Delete(png);
+            var shell = $"""
+                HOME={d.Root} virt-manager --debug --no-fork -c '{uri}' --show-domain-{show} vm1 2>{log} &
+                pid=$!
+                for i in $(seq 1 300); do grep -q '{until}' {log} && break; sleep 0.2; done
+                sleep 4
+                /usr/bin/python3 -c "import gi; gi.require_version('Gdk', '3.0'); from gi.repository import Gdk; w = Gdk.get_default_root_window(); Gdk.pixbuf_get_from_window(w, 0, 0, w.get_width(), w.get_height()).savev('{png}', 'png', [], [])"
+                kill $pid; wait $pid
+                """;
+            await RunAny("xvfb-run", "-a", "-s", "-screen 0 1024x768x24", "sh", "-c", shell);
+            Assert.True(new FileInfo(png).Length > 10_000, $"a screenshot of virt-manager's {show} window in {png}");
+            return await File.ReadAllTextAsync(log);
+        }
+        var seen = await VirtManager("editor", "Showing VM details", "virt-manager-details.png");
         foreach (var line in new[] { "libvirt URI versions library=9.0.0", "Using domain events", "Using network events", "Using storage pool events",
                      "network=vmnet status=Inactive added", "pool=default status=Active added", "domain=vm1 status=Running added",
                      "changed to state=Active", "Showing VM details: <vmmDomain name=vm1" })
@@ -532,6 +545,10 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
         Assert.DoesNotContain("doesn't seem to support storage APIs", seen);
         Assert.DoesNotContain("doesn't seem to support network APIs", seen);
         Assert.DoesNotContain("Error polling", seen);
+        var console = await VirtManager("console", "Opening console stream", "virt-manager-serial-console.png");
+        Assert.Contains("Opening console stream for dev=<DeviceSerial", console);
+        Assert.DoesNotContain("Error opening console stream", console);
+        Assert.DoesNotContain("Traceback", console[console.IndexOf("Opening console stream", StringComparison.Ordinal)..]);
         await d.OkAsync("destroy", "vm1");
     }
 
