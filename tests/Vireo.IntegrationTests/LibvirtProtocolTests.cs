@@ -259,11 +259,13 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
         Assert.Equal("Device detached successfully\n\n", await Ok(uri, "detach-device", "hp", disk, "--live"));
         await d.WaitForSerialAsync("hp", "VIREO-RUN: DISK-GONE");
         Assert.DoesNotContain("vdb", await d.OkAsync("domblklist", "hp"));
-        // --config changes the definition only.
-        await Ok(uri, "attach-device", "hp", disk, "--config");
+        // --config changes the definition only; Vireo's own CLI has the same verbs.
+        Assert.Equal("Device attached successfully\n\n", await d.OkAsync("attach-device", "hp", disk, "--config"));
         Assert.Contains("vdb", await d.OkAsync("domblklist", "hp", "--inactive"));
         Assert.DoesNotContain("vdb", await d.OkAsync("domblklist", "hp"));
-        await Ok(uri, "detach-device", "hp", disk, "--config");
+        Assert.Contains("A <graphics> cannot be attached by Vireo", await d.FailAsync("attach-device", "hp", await Xml(d, "gr2.xml", "<graphics type='vnc'/>"), "--config"));
+        Assert.Equal("Device detached successfully\n\n", await d.OkAsync("detach-device", "hp", disk, "--config"));
+        Assert.DoesNotContain("vdb", await d.OkAsync("domblklist", "hp", "--inactive"));
         // update-device: a medium into the cdrom.
         // (virt-install makes a pool of the ISO's directory, so it is one that holds no other pool.)
         var iso = Path.Combine(Directory.CreateDirectory(Path.Combine(d.Root, "isos")).FullName, "media.iso");
