@@ -257,7 +257,7 @@ internal sealed partial class RemoteCalls(Hypervisor hv, bool readOnly)
                 await Domain(a).ResumeAsync(ct);
                 break;
             default:
-                if (EventCall(proc, a, r) || ListCall(proc, a, r) || await BlockCallAsync(proc, a, r, ct)) break;
+                if (EventCall(proc, a, r) || ListCall(proc, a, r) || HostCall(proc, a, r) || await BlockCallAsync(proc, a, r, ct)) break;
                 return await DomainCallAsync(proc, a, r, ct);
         }
         return null;

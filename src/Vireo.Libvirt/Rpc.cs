@@ -49,12 +49,13 @@ public enum VirErrorCode
     NoStoragePool = 49,
     NoStorageVol = 50,
     OperationInvalid = 55,
+    NoInterface = 57,
     OperationTimeout = 68,
     NoDomainSnapshot = 72,
 }
 
 /// <summary>virErrorDomain: where an error comes from.</summary>
-public enum VirErrorDomain { None = 0, Dom = 6, Rpc = 7, Qemu = 10, Network = 19, Storage = 18, Remote = 13 }
+public enum VirErrorDomain { None = 0, Dom = 6, Rpc = 7, Qemu = 10, Network = 19, Storage = 18, Remote = 13, Interface = 26 }
 
 /// <summary>An error for the client, as libvirt's remote_error carries it.</summary>
 public sealed class RpcError(VirErrorCode code, string message, VirErrorDomain domain = VirErrorDomain.Qemu) : Exception(message)

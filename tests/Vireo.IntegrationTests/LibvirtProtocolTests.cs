@@ -133,6 +133,11 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
         Assert.Contains("Capacity:       10.00 MiB", await Ok(uri, "vol-info", "t.qcow2", "--pool", "default"));
         Assert.Contains("<format type='qcow2'/>", await Ok(uri, "vol-dumpxml", "t.qcow2", "--pool", "default"));
         Assert.Equal(Path.Combine(d.Images, "t.qcow2") + "\n\n", await Ok(uri, "vol-path", "t.qcow2", "--pool", "default"));
+        // The host's interfaces (read from /sys/class/net, as libvirt's udev backend does) and memory.
+        Assert.Matches(@" lo +active +00:00:00:00:00:00", await Ok(uri, "iface-list", "--all"));
+        Assert.Contains("<interface type='ethernet' name='lo'>", await Ok(uri, "iface-dumpxml", "lo"));
+        Assert.Contains("Interface not found: no interface with matching name 'nosuch'", (await Virsh(uri, "iface-dumpxml", "nosuch")).Stderr);
+        Assert.Matches(@"total  : +[1-9]\d+ KiB", await Ok(uri, "nodememstats"));
 
         // Network and pool events: callbacks with a filter, each message with its callback id.
         var dir = Path.Combine(d.Root, "p2");
@@ -640,6 +645,74 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
         Assert.Contains($"org.libvirt.Connect.DomainEvent (objectpath '{path}', 2, 0)", signals); // started, booted
         Assert.Contains($"org.libvirt.Connect.DomainEvent (objectpath '{path}', 5, 1)", signals); // stopped, destroyed
         Assert.Equal("shut off (destroyed)", await d.StateAsync("cp"));
+    }
+
+    [Fact]
+    public async Task Cockpit_machines_lists_a_running_guest_through_libvirt_dbus()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        await d.DefineAsync(d.GuestXml("ck"));
+        await d.OkAsync("start", "ck");
+        // Debian's cockpit-ws with a local session (cockpit-bridge, no login) and cockpit-machines,
+        // whose "system" bus is a dbus-daemon of the test's own where libvirt-dbus runs with
+        // /run/libvirt bound to the daemon's run directory in a mount namespace of its own.
+        // The script runs until the test writes its stop file; every process ends by its PID.
+        var port = Net.FreePort();
+        var (ready, stop) = (Path.Combine(d.Root, "cockpit.ready"), Path.Combine(d.Root, "cockpit.stop"));
+        var script = Path.Combine(d.Root, "cockpit.sh");
+        await File.WriteAllTextAsync(script, $$"""
+            set -u
+            cat > {{d.Root}}/bus.conf <<'EOF'
+            <busconfig><type>system</type><listen>unix:tmpdir=/tmp</listen>
+              <policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy></busconfig>
+            EOF
+            dbus-daemon --config-file={{d.Root}}/bus.conf --nofork --print-address=1 > {{d.Root}}/bus.addr & dpid=$!
+            lpid=; wpid=
+            trap 'kill $wpid $lpid $dpid 2>/dev/null; wait' EXIT
+            for i in $(seq 1 100); do [ -s {{d.Root}}/bus.addr ] && break; sleep 0.05; done
+            export DBUS_SYSTEM_BUS_ADDRESS=$(head -1 {{d.Root}}/bus.addr)
+            unshare -m --propagation private sh -c 'mount -t tmpfs none /run && mkdir /run/libvirt && mount --bind {{d.RunDir}} /run/libvirt && exec libvirt-dbus --system' & lpid=$!
+            for i in $(seq 1 100); do gdbus call --system --dest org.libvirt --object-path /org/libvirt/QEMU --method org.libvirt.Connect.ListDomains 0 >/dev/null 2>&1 && break; sleep 0.1; done
+            /usr/lib/cockpit/cockpit-ws --no-tls -p {{port}} -a 127.0.0.1 --local-session=cockpit-bridge & wpid=$!
+            touch {{ready}}
+            while [ ! -e {{stop}} ]; do sleep 0.2; done
+            """);
+        var psi = new ProcessStartInfo("bash", [script]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var cockpit = Process.Start(psi)!;
+        var cockpitOut = cockpit.StandardOutput.ReadToEndAsync();
+        var cockpitErr = cockpit.StandardError.ReadToEndAsync();
+        try
+        {
+            for (var i = 0; i < 300 && !File.Exists(ready); i++) await Task.Delay(100);
+            Assert.True(File.Exists(ready), "cockpit-ws started");
+            using var browser = WebConsoleTests.Browser(d.Root);
+            browser.Navigate().GoToUrl($"http://127.0.0.1:{port}/cockpit/@localhost/machines/index.html");
+            var wait = new OpenQA.Selenium.Support.UI.WebDriverWait(browser, TimeSpan.FromSeconds(60));
+            // This host has no hardware virtualization (true: TCG only), which cockpit-machines says first.
+            var body = wait.Until(b => b.FindElement(OpenQA.Selenium.By.TagName("body")).Text is var t && (t.Contains("Ignore") || t.Contains("ck")) ? t : null);
+            if (body.Contains("Hardware virtualization is disabled"))
+                browser.FindElement(OpenQA.Selenium.By.XPath("//button[normalize-space()='Ignore']")).Click();
+            var list = wait.Until(b => b.FindElement(OpenQA.Selenium.By.TagName("body")).Text is var t && t.Contains("ck") && t.Contains("Running") ? t : null);
+            var artifacts = Directory.CreateDirectory(Path.Combine(fx.Repo, "out", "test-artifacts")).FullName;
+            ((OpenQA.Selenium.ITakesScreenshot)browser).GetScreenshot().SaveAsFile(Path.Combine(artifacts, "cockpit-machines.png"));
+            // What cockpit-machines could not fetch (show more), kept beside the screenshot.
+            if (browser.FindElements(OpenQA.Selenium.By.XPath("//button[normalize-space()='show more']")) is [var more, ..])
+            {
+                more.Click();
+                await Task.Delay(500);
+                await File.WriteAllTextAsync(Path.Combine(artifacts, "cockpit-machines-alerts.txt"), browser.FindElement(OpenQA.Selenium.By.TagName("body")).Text);
+            }
+            Assert.Contains("Virtual machines", list);
+            Assert.Contains("1 Storage pool", list);
+            Assert.Contains("System", list); // the qemu:///system connection, which is Vireo
+        }
+        finally
+        {
+            await File.WriteAllTextAsync(stop, "");
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await cockpit.WaitForExitAsync(cts.Token);
+        }
+        await d.OkAsync("destroy", "ck");
     }
 
     [Fact]

@@ -566,7 +566,7 @@ public sealed class WebConsoleTests(VireoFixture fx)
         catch (NoAlertPresentException) { return null; }
     }
 
-    private static ChromeDriver Browser(string root)
+    internal static ChromeDriver Browser(string root)
     {
         var o = new ChromeOptions { BinaryLocation = "/usr/bin/chromium" };
         o.AddArguments("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
