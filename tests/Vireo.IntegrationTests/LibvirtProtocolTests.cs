@@ -539,7 +539,8 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
                 /usr/bin/python3 -c "import gi; gi.require_version('Gdk', '3.0'); from gi.repository import Gdk; w = Gdk.get_default_root_window(); Gdk.pixbuf_get_from_window(w, 0, 0, w.get_width(), w.get_height()).savev('{png}', 'png', [], [])"
                 kill $pid; wait $pid
                 """;
-            await RunAny("xvfb-run", "-a", "-s", "-screen 0 1024x768x24", "sh", "-c", shell);
+            // dbus-run-session: virt-manager's session bus ends with it (GLib would otherwise autolaunch one that stays).
+            await RunAny("xvfb-run", "-a", "-s", "-screen 0 1024x768x24", "dbus-run-session", "--", "sh", "-c", shell);
             Assert.True(new FileInfo(png).Length > 10_000, $"a screenshot of virt-manager's {show} window in {png}");
             return await File.ReadAllTextAsync(log);
         }
@@ -666,11 +667,14 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
             <busconfig><type>system</type><listen>unix:tmpdir=/tmp</listen>
               <policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy></busconfig>
             EOF
+            sed 's/<type>system</<type>session</' {{d.Root}}/bus.conf > {{d.Root}}/session.conf
             dbus-daemon --config-file={{d.Root}}/bus.conf --nofork --print-address=1 > {{d.Root}}/bus.addr & dpid=$!
+            # A session bus of its own too (with no libvirt-dbus on it): else GLib in cockpit-bridge autolaunches one that stays.
+            dbus-daemon --config-file={{d.Root}}/session.conf --nofork --print-address=1 > {{d.Root}}/session.addr & spid=$!
             lpid=; wpid=
-            trap 'kill $wpid $lpid $dpid 2>/dev/null; wait' EXIT
-            for i in $(seq 1 100); do [ -s {{d.Root}}/bus.addr ] && break; sleep 0.05; done
-            export DBUS_SYSTEM_BUS_ADDRESS=$(head -1 {{d.Root}}/bus.addr)
+            trap 'kill $wpid $lpid $dpid $spid 2>/dev/null; wait' EXIT
+            for i in $(seq 1 100); do [ -s {{d.Root}}/bus.addr ] && [ -s {{d.Root}}/session.addr ] && break; sleep 0.05; done
+            export DBUS_SYSTEM_BUS_ADDRESS=$(head -1 {{d.Root}}/bus.addr) DBUS_SESSION_BUS_ADDRESS=$(head -1 {{d.Root}}/session.addr)
             unshare -m --propagation private sh -c 'mount -t tmpfs none /run && mkdir /run/libvirt && mount --bind {{d.RunDir}} /run/libvirt && exec libvirt-dbus --system' & lpid=$!
             for i in $(seq 1 100); do gdbus call --system --dest org.libvirt --object-path /org/libvirt/QEMU --method org.libvirt.Connect.ListDomains 0 >/dev/null 2>&1 && break; sleep 0.1; done
             /usr/lib/cockpit/cockpit-ws --no-tls -p {{port}} -a 127.0.0.1 --local-session=cockpit-bridge & wpid=$!
