@@ -118,12 +118,12 @@ async Task<double> RawPowerdown(string qmp, Process p)
 }
 
 // ---- Vireo ----
-Process StartDaemon(string name, out string socket)
+Process StartDaemon(string name, out string socket, params string[] extra)
 {
     var dir = Path.Combine(root, name);
     socket = Path.Combine(dir, "run", "vireo.sock");
     var psi = new ProcessStartInfo(binary) { RedirectStandardOutput = true, RedirectStandardError = true };
-    foreach (var a in new[] { "daemon", "--config-dir", Path.Combine(dir, "etc"), "--run-dir", Path.Combine(dir, "run"), "--data-dir", Path.Combine(dir, "data") }) psi.ArgumentList.Add(a);
+    foreach (var a in new[] { "daemon", "--config-dir", Path.Combine(dir, "etc"), "--run-dir", Path.Combine(dir, "run"), "--data-dir", Path.Combine(dir, "data") }.Concat(extra)) psi.ArgumentList.Add(a);
     var p = Process.Start(psi)!;
     p.OutputDataReceived += (_, _) => { };
     p.ErrorDataReceived += (_, _) => { };
@@ -194,7 +194,7 @@ Console.CancelKeyPress += (_, e) => { e.Cancel = true; Cleanup().GetAwaiter().Ge
 try
 {
   if (vsLibvirt)
-    await VsLibvirt.RunAsync(binary, guestDir, root, reps, rows, cleanup);
+    await VsLibvirt.RunAsync(binary, guestDir, root, reps, rows, (name, extra) => StartDaemon(name, out _, extra));
   else if (storageOnly)
   {
     StartDaemon("storage", out var ssock);

@@ -10,7 +10,9 @@ internal static class VsLibvirt
 {
     private const string Libvirt = "qemu:///system";
 
-    public static async Task RunAsync(string vireo, string guestDir, string root, int reps, List<(string Figure, string Raw, string Vireo, string Target)> rows, List<int> cleanup)
+    /// <param name="startDaemon">The bench's daemon starter: a name (its directory under <paramref name="root"/>) and extra options.</param>
+    public static async Task RunAsync(string vireo, string guestDir, string root, int reps, List<(string Figure, string Raw, string Vireo, string Target)> rows,
+        Func<string, string[], Process> startDaemon)
     {
         if ((await Run("virsh", "-c", Libvirt, "version")).Code != 0)
         {
@@ -20,16 +22,7 @@ internal static class VsLibvirt
         var refGuest = "/var/lib/libvirt/anchor"; // the reference's guest, readable by libvirt's qemu user
         var dir = Directory.CreateDirectory(Path.Combine(root, "vs-libvirt")).FullName;
         var sock = Path.Combine(dir, "lv.sock");
-        var psi = new ProcessStartInfo(vireo) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "daemon", "--config-dir", Path.Combine(dir, "etc"), "--run-dir", Path.Combine(dir, "run"), "--data-dir", Path.Combine(dir, "data"),
-                     "--web", "none", "--libvirt-listen", "unix:" + sock, "--libvirt-listen-ro", "unix:" + sock + "-ro" })
-            psi.ArgumentList.Add(a);
-        var daemon = Process.Start(psi)!;
-        daemon.OutputDataReceived += (_, _) => { };
-        daemon.ErrorDataReceived += (_, _) => { };
-        daemon.BeginOutputReadLine();
-        daemon.BeginErrorReadLine();
-        cleanup.Add(daemon.Id);
+        var daemon = startDaemon("vs-libvirt", ["--web", "none", "--libvirt-listen", "unix:" + sock, "--libvirt-listen-ro", "unix:" + sock + "-ro"]);
         var vproto = $"qemu+unix:///system?socket={sock}";
         for (var i = 0; i < 500 && !File.Exists(sock); i++) await Task.Delay(10);
         var vsock = "unix:" + Path.Combine(dir, "run", "vireo.sock");

@@ -19,8 +19,8 @@ internal static class DiskRoutes
         app.MapGet("/v1/domains/{d}/disks/{target}/info", async (string d, string target, CancellationToken ct) =>
         {
             var vm = hv.Get(d);
-            var (capacity, allocation, physical) = await vm.BlockInfoAsync(target, ct);
-            return Results.Json(new BlockInfo(vm.FindDisk(target, inactive: !vm.IsActive).Target, capacity, allocation, physical), ApiJson.Default.BlockInfo);
+            var (disk, capacity, allocation, physical) = await vm.BlockInfoAsync(target, ct);
+            return Results.Json(new BlockInfo(disk, capacity, allocation, physical), ApiJson.Default.BlockInfo);
         });
 
         app.MapGet("/v1/domains/{d}/blockstats", async (string d, CancellationToken ct) =>

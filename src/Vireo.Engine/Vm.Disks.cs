@@ -264,17 +264,17 @@ public sealed partial class Vm
         return copy;
     }
 
-    /// <summary>domblkinfo: a disk's capacity (what the guest sees), allocation (what its image holds) and physical size; zeros for an empty drive.</summary>
-    public async Task<(ulong Capacity, ulong Allocation, ulong Physical)> BlockInfoAsync(string targetOrPath, CancellationToken ct)
+    /// <summary>domblkinfo: the disk's target, its capacity (what the guest sees), allocation (what its image holds) and physical size; zeros for an empty drive.</summary>
+    public async Task<(string Target, ulong Capacity, ulong Allocation, ulong Physical)> BlockInfoAsync(string targetOrPath, CancellationToken ct)
     {
         var disk = FindDisk(targetOrPath, inactive: !IsActive);
-        if (disk.Source is null) return (0, 0, 0);
+        if (disk.Source is null) return (disk.Target, 0, 0, 0);
         if (!File.Exists(disk.Source))
             throw new VireoException(ErrorCode.NotFound, $"Disk '{disk.Target}' of '{Name}': {disk.Source} does not exist.");
         try
         {
             var info = await QemuImg.InfoAsync(disk.Source, ct);
-            return (info.VirtualSize, info.ActualSize, disk.Type == "block" ? info.VirtualSize : (ulong)new FileInfo(disk.Source).Length);
+            return (disk.Target, info.VirtualSize, info.ActualSize, disk.Type == "block" ? info.VirtualSize : (ulong)new FileInfo(disk.Source).Length);
         }
         catch (Vireo.Host.CommandException e)
         {

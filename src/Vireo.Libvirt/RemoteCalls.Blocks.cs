@@ -30,7 +30,7 @@ internal sealed partial class RemoteCalls
                 var vm = Domain(a);
                 var path = a.String();
                 CheckFlags(a.UInt(), 0, "virDomainGetBlockInfo");
-                var (capacity, allocation, physical) = await vm.BlockInfoAsync(path, ct);
+                var (_, capacity, allocation, physical) = await vm.BlockInfoAsync(path, ct);
                 r.UHyper(allocation).UHyper(capacity).UHyper(physical);
                 return true;
             }
@@ -126,7 +126,8 @@ internal sealed partial class RemoteCalls
                 var doms = a.Array(16384, x => Domain(x)); // REMOTE_DOMAIN_LIST_MAX
                 var stats = a.UInt();
                 var flags = a.UInt();
-                var list = doms.Count > 0 ? doms : hv.All().Where(v => StatsListed(v, flags)).OrderBy(v => v.Name, StringComparer.Ordinal).ToList();
+                // virConnectGetAllDomainStatsFlags' filters (ACTIVE 1 … OTHER 128) are ListAllDomains' own bits.
+                var list = doms.Count > 0 ? doms : hv.All().Where(v => Matches(v, flags & 0xff)).OrderBy(v => v.Name, StringComparer.Ordinal).ToList();
                 var records = new List<(Vm Vm, List<TypedParam> Params)>();
                 foreach (var vm in list)
                 {
@@ -169,16 +170,6 @@ internal sealed partial class RemoteCalls
         if (disk.Name.LocalName != "disk" || (string?)disk.Attribute("type") is not (null or "file") || disk.Element("source")?.Attribute("file")?.Value is not { } file)
             throw new RpcError(VirErrorCode.XmlError, "XML error: the destination must be <disk type='file'><source file='/path'/></disk> (Vireo copies to files)");
         return (file, disk.Element("driver")?.Attribute("type")?.Value);
-    }
-
-    /// <summary>virConnectGetAllDomainStatsFlags' state filters: ACTIVE 1, INACTIVE 2, PERSISTENT 4, TRANSIENT 8, RUNNING 16, PAUSED 32, SHUTOFF 64, OTHER 128.</summary>
-    private static bool StatsListed(Vm vm, uint flags)
-    {
-        var s = vm.Summary().State;
-        var states = flags & 0xf0;
-        return Pair(flags, 1, 2, vm.IsActive) && Pair(flags, 4, 8, vm.Persistent)
-            && (states == 0 || (flags & 16) != 0 && s == DomainState.Running || (flags & 32) != 0 && s == DomainState.Paused
-                || (flags & 64) != 0 && s == DomainState.Shutoff || (flags & 128) != 0 && s is DomainState.Crashed or DomainState.ShuttingDown);
     }
 
     /// <summary>
@@ -246,7 +237,7 @@ internal sealed partial class RemoteCalls
                         p.Add(TypedParam.ULong($"block.{i}.{field}", (ulong)N(q, key)));
                 if (disks[i].Source is not null && File.Exists(disks[i].Source))
                 {
-                    var (capacity, allocation, physical) = await vm.BlockInfoAsync(disks[i].Target, ct);
+                    var (_, capacity, allocation, physical) = await vm.BlockInfoAsync(disks[i].Target, ct);
                     p.Add(TypedParam.ULong($"block.{i}.allocation", allocation));
                     p.Add(TypedParam.ULong($"block.{i}.capacity", capacity));
                     p.Add(TypedParam.ULong($"block.{i}.physical", physical));

@@ -27,10 +27,7 @@ public static partial class DomainXml
     /// </summary>
     public static (string Kind, DevicesDef Devices) ParseDevice(string xml)
     {
-        XDocument doc;
-        try { doc = XDocument.Parse(xml, LoadOptions.SetLineInfo); }
-        catch (XmlException e) { throw new DefinitionException($"The XML is not well-formed: {e.Message}", e.LineNumber); }
-        var device = doc.Root!;
+        var device = XmlReading.Parse(xml);
         if (device.Name.LocalName is "domain" or "devices")
             throw new DefinitionException($"Expected one device element (<disk>, <interface>, …), found <{device.Name.LocalName}>; give the device alone, as virsh dumpxml shows it inside <devices>.", ProblemList.LineOf(device));
         device.Remove(); // not copied into <devices>: a copy would lose the line numbers

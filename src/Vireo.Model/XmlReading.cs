@@ -15,19 +15,17 @@ internal abstract class XmlReading
     /// <summary>Parses text into a document with line numbers; malformed XML becomes one problem with its line.</summary>
     public static XElement Load(string xml, string expectedRoot, string otherwise)
     {
-        XDocument doc;
-        try
-        {
-            doc = XDocument.Parse(xml, LoadOptions.SetLineInfo);
-        }
-        catch (XmlException e)
-        {
-            throw new DefinitionException($"The XML is not well-formed: {e.Message}", e.LineNumber);
-        }
-        var root = doc.Root!;
+        var root = Parse(xml);
         if (root.Name.LocalName != expectedRoot)
             throw new DefinitionException($"Expected a <{expectedRoot}> document, found <{root.Name.LocalName}>; {otherwise}.", ProblemList.LineOf(root));
         return root;
+    }
+
+    /// <summary>The document's root element, with line numbers; malformed XML becomes one problem with its line.</summary>
+    public static XElement Parse(string xml)
+    {
+        try { return XDocument.Parse(xml, LoadOptions.SetLineInfo).Root!; }
+        catch (XmlException e) { throw new DefinitionException($"The XML is not well-formed: {e.Message}", e.LineNumber); }
     }
 
     protected void Unsupported(XElement e, string parent) =>
