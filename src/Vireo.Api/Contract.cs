@@ -76,7 +76,7 @@ public sealed record DomainInfo(
 
 public sealed record DefineResult(string Name, string Uuid, bool Created);
 
-public sealed record MonitorRequest(string Command, bool Hmp);
+public sealed record MonitorRequest([property: JsonRequired] string Command, bool Hmp);
 
 public sealed record MonitorReply(string Output);
 
@@ -95,16 +95,16 @@ public sealed record NetworkInfo(string Name, string Uuid, bool Active, bool Per
 public sealed record NetworkActionResult(NetworkInfo Network, string[] Warnings);
 
 /// <summary>net-update: Command is add|add-first|add-last|delete|modify; Section is ip-dhcp-host.</summary>
-public sealed record NetUpdateRequest(string Command, string Section, string Xml, bool Live, bool Config);
+public sealed record NetUpdateRequest([property: JsonRequired] string Command, [property: JsonRequired] string Section, [property: JsonRequired] string Xml, bool Live, bool Config);
 
 public sealed record LeaseInfo(DateTimeOffset Expiry, string Mac, string Protocol, string IpAddress, int Prefix, string? Hostname, string? ClientId);
 
 public sealed record PortForwardInfo(string Domain, string Network, string Proto, string? HostAddress, string HostPorts, string? GuestIp, string GuestPorts);
 
 /// <summary>attach-interface / detach-interface: Type network|bridge|direct|user, Source its network, bridge or device.</summary>
-public sealed record InterfaceRequest(string Type, string? Source, string? Mac, string? Model, string? Target, bool Live, bool Config);
+public sealed record InterfaceRequest([property: JsonRequired] string Type, string? Source, string? Mac, string? Model, string? Target, bool Live, bool Config);
 
-public sealed record BridgeRequest(string Nic, string Bridge, bool Stp, int Delay);
+public sealed record BridgeRequest([property: JsonRequired] string Nic, [property: JsonRequired] string Bridge, bool Stp, int Delay);
 
 public sealed record BridgeResult(string Bridge, string Nic, string[] Addresses, string[] Routes);
 
@@ -114,7 +114,7 @@ public sealed record PoolInfo(string Name, string Uuid, bool Active, bool Persis
 public sealed record VolumeInfo(string Pool, string Name, string Path, string Type, string Format, ulong Capacity, ulong Allocation,
     ulong Physical, string? BackingPath, string? BackingFormat);
 
-public sealed record VolumeCopyRequest(string SourcePool, string SourceVolume, string Name, string? Format);
+public sealed record VolumeCopyRequest([property: JsonRequired] string SourcePool, [property: JsonRequired] string SourceVolume, [property: JsonRequired] string Name, string? Format);
 
 /// <summary>vol-resize: Capacity is the new size, or with Delta the bytes to add (or with Shrink, to take away).</summary>
 public sealed record VolumeResizeRequest(ulong Capacity, bool Delta, bool Shrink);
@@ -130,11 +130,11 @@ public sealed record BlockStatInfo(string Target, long RdReq, long RdBytes, long
     long RdTotalTimeNs, long WrTotalTimeNs, long FlushTotalTimeNs);
 
 /// <summary>attach-disk / detach-disk. Source is a path, or a volume name when Pool is given.</summary>
-public sealed record DiskRequest(string? Source, string Target, string? Pool, string? Bus, string? Device, string? Format, string? Cache,
+public sealed record DiskRequest(string? Source, [property: JsonRequired] string Target, string? Pool, string? Bus, string? Device, string? Format, string? Cache,
     bool ReadOnly, bool Shareable, string? Serial, bool Live, bool Config);
 
 /// <summary>change-media: Source null (or Eject) takes the medium out.</summary>
-public sealed record MediaRequest(string Target, string? Source, bool Eject, bool Live, bool Config, bool Force);
+public sealed record MediaRequest([property: JsonRequired] string Target, string? Source, bool Eject, bool Live, bool Config, bool Force);
 
 public sealed record SnapshotInfo(string Name, string Domain, long CreationTime, string State, string? Parent, bool Current,
     string Location, string? Description, int Children, int Descendants);
@@ -145,17 +145,17 @@ public sealed record SnapshotRequest(string? Name, string? Description, bool Dis
 /// <summary>save / managedsave: Running says how restore leaves the guest (null: as it was).</summary>
 public sealed record SaveRequest(string? Path, bool? Running);
 
-public sealed record RestoreRequest(string Path, bool? Paused);
+public sealed record RestoreRequest([property: JsonRequired] string Path, bool? Paused);
 
 /// <summary>Per guest at host shutdown: Action save|shutdown|none, and what came of it.</summary>
 public sealed record GuestShutdownResult(string Domain, string Action, bool Ok, string Message);
 
-public sealed record ImportRequest(string Source, string? Name, string Pool, string Format, ulong? MemoryMiB, int? Vcpus,
+public sealed record ImportRequest([property: JsonRequired] string Source, string? Name, [property: JsonRequired] string Pool, [property: JsonRequired] string Format, ulong? MemoryMiB, int? Vcpus,
     string? Network, string? DiskBus, string? Kernel, string? Initrd, string? Cmdline);
 
 public sealed record BlockResizeRequest(ulong Size);
 
-public sealed record BlockCopyRequest(string Destination, string Format, bool Wait, bool Pivot);
+public sealed record BlockCopyRequest([property: JsonRequired] string Destination, [property: JsonRequired] string Format, bool Wait, bool Pivot);
 
 public sealed record BlockCommitRequest(bool Delete);
 
@@ -165,16 +165,16 @@ public sealed record BlockJobInfo(string Target, string Kind, string Status, lon
 public sealed record UndefineResult(string[] Removed, string[] Warnings);
 
 /// <summary>--location: where the installer's kernel and initrd are in Source (ISO, tree or http(s) tree), and where an install copies them; nothing is copied.</summary>
-public sealed record LocationRequest(string Name, string Source, string? Kernel, string? Initrd, string? ExtraArgs = null);
+public sealed record LocationRequest([property: JsonRequired] string Name, [property: JsonRequired] string Source, string? Kernel, string? Initrd, string? ExtraArgs = null);
 
 /// <param name="Cmdline">The installer kernel's command line: --extra-args, plus where a remote tree is for installers that need telling.</param>
 public sealed record LocationResult(string Distro, string Kernel, string Initrd, string KernelInside, string InitrdInside, bool IsDirectory, string? Cmdline = null);
 
 /// <summary>virt-clone: Mode copy | reflink | linked; Files are destinations for the disks to copy, in order.</summary>
-public sealed record CloneRequest(string Name, bool AutoClone, string[] Files, string Mode, string[] Macs);
+public sealed record CloneRequest([property: JsonRequired] string Name, bool AutoClone, [property: JsonRequired] string[] Files, [property: JsonRequired] string Mode, [property: JsonRequired] string[] Macs);
 
 /// <summary>vireo install / the web wizard: virt-install's options, the cloud-init seed's files (read by the client), and what to do after define.</summary>
-public sealed record InstallRequest(Vireo.Model.InstallOptions Options, SeedFile[]? Seed, bool Autostart, bool Start);
+public sealed record InstallRequest([property: JsonRequired] Vireo.Model.InstallOptions Options, SeedFile[]? Seed, bool Autostart, bool Start);
 
 public sealed record SeedFile(string Name, string Text);
 

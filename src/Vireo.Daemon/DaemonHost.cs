@@ -41,6 +41,9 @@ public static class DaemonHost
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);   // "no XML encryptor": see WebConsole
+        // A body that does not bind (bad JSON, a missing field, the wrong media type) throws
+        // BadHttpRequestException, which the middleware below answers with its message.
+        builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJson.Default));
         if (File.Exists(opts.SocketPath)) File.Delete(opts.SocketPath);
         builder.WebHost.ConfigureKestrel(k =>
@@ -54,6 +57,7 @@ public static class DaemonHost
         var engineOptions = new EngineOptions { ConfigDir = opts.ConfigDir, RunDir = opts.RunDir, DataDir = opts.DataDir };
         var hv = await Hypervisor.OpenAsync(engineOptions, loggerFactory, ct);
 
+        var problemLog = loggerFactory.CreateLogger("Vireo.Api");
         app.UseWebSockets();
         app.Use(async (ctx, next) =>
         {
@@ -70,6 +74,15 @@ public static class DaemonHost
                 // Host tools and the kernel say what went wrong in their own words; pass them on.
                 await Problem(ctx, new VireoException(ErrorCode.OperationFailed, e.Message));
             }
+            catch (Exception e) when (!ctx.Response.HasStarted && !ctx.RequestAborted.IsCancellationRequested)
+            {
+                await Problem(ctx, AsProblem(e, problemLog));
+                return;
+            }
+            // An answer the framework gave without a body (a route that does not match the
+            // method, a body of the wrong media type): say what it was.
+            if (ctx.Response.StatusCode >= 400 && !ctx.Response.HasStarted && ctx.Response.ContentLength is null && ctx.Response.ContentType is null)
+                await Problem(ctx, ctx.Response.StatusCode);
         });
         Routes.Map(app, hv);
         NetworkRoutes.Map(app, hv);
@@ -146,9 +159,50 @@ public static class DaemonHost
         }
     }
 
+    /// <summary>
+    /// What an exception the routes did not turn into a VireoException means for the client.
+    /// Every answer carries a message: no error is an empty 500.
+    /// </summary>
+    internal static VireoException AsProblem(Exception e, ILogger log)
+    {
+        switch (e)
+        {
+            case BadHttpRequestException bad:
+                // "Failed to read parameter ... as JSON" + the serializer's own words (which field, where).
+                var why = bad.InnerException is JsonException inner ? $"{bad.Message} {inner.Message}" : bad.Message;
+                return new VireoException(ErrorCode.InvalidArgument, why) { HttpStatus = bad.StatusCode };
+            case JsonException je:
+                return new VireoException(ErrorCode.InvalidArgument, $"The request body is not valid JSON for this call: {je.Message}");
+            case TimeoutException te:
+                return new VireoException(ErrorCode.Timeout, te.Message);
+            case Vireo.Qemu.QmpDisconnectedException or Vireo.Qemu.QmpErrorException:
+                return new VireoException(ErrorCode.OperationFailed, e.Message);
+            case ArgumentException ae:
+                // .NET's own checks on what a client sent (a NUL in a path, an empty name).
+                return new VireoException(ErrorCode.InvalidArgument, $"Invalid argument: {ae.Message}");
+            case System.Xml.XmlException xe:
+                return new VireoException(ErrorCode.InvalidArgument, $"The XML is not well-formed: {xe.Message}");
+            default:
+                log.LogError(e, "Unhandled error");
+                return new VireoException(ErrorCode.InternalError, $"Internal error ({e.GetType().Name}): {e.Message}. This is a bug in Vireo; the daemon's log has the details.");
+        }
+    }
+
+    private static Task Problem(HttpContext ctx, int status)
+    {
+        var text = status switch
+        {
+            404 => $"No such API path: {ctx.Request.Method} {ctx.Request.Path}.",
+            405 => $"{ctx.Request.Path} does not take {ctx.Request.Method}.",
+            415 => $"{ctx.Request.Method} {ctx.Request.Path} takes a body of another media type than '{ctx.Request.ContentType}' (application/json for JSON bodies).",
+            _ => $"The request was refused ({status}).",
+        };
+        return Problem(ctx, new VireoException(status == 404 ? ErrorCode.NotFound : ErrorCode.InvalidArgument, text) { HttpStatus = status });
+    }
+
     internal static Task Problem(HttpContext ctx, VireoException e)
     {
-        var status = e.Code switch
+        var status = e.HttpStatus ?? e.Code switch
         {
             ErrorCode.NotFound => 404,
             ErrorCode.InvalidArgument => 400,

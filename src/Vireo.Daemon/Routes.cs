@@ -41,7 +41,7 @@ internal static class Routes
             var disks = vm.Disks(inactive: true);
             if (removeAllStorage == true && vm.IsActive)
                 throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{vm.Name}' is running; destroy it before removing its storage.");
-            hv.Undefine(d, snapshotsMetadata == true, managedSave == true, nvram, keepTpm == true);
+            await hv.UndefineAsync(d, snapshotsMetadata == true, managedSave == true, nvram, keepTpm == true);
             var removed = new List<string>();
             var warnings = new List<string>();
             if (removeAllStorage == true)

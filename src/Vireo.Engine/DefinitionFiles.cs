@@ -17,6 +17,15 @@ internal static class DefinitionFiles
         }
     }
 
+    /// <summary>Moves an unreadable file out of the way (FILE.corrupt, the newest one kept) so it is neither read again nor lost.</summary>
+    public static string SetAside(string path)
+    {
+        var aside = path + ".corrupt";
+        try { File.Move(path, aside, overwrite: true); }
+        catch (IOException) { return path; }
+        return aside;
+    }
+
     public static void SetAutostart(string link, string definition, bool on)
     {
         if (!on) File.Delete(link);

@@ -17,6 +17,7 @@ public sealed record EngineOptions
     public string AutostartLink(string name) => Path.Combine(AutostartDir, name + ".xml");
     public string StatusFile(string name) => Path.Combine(DomainRunDir, name + ".xml");
     public string MonitorSocket(string name) => Path.Combine(DomainRunDir, name + ".monitor");
+    public string PidFile(string name) => Path.Combine(DomainRunDir, name + ".pid");
     public string LogFile(string name) => Path.Combine(DomainRunDir, name + ".log");
     /// <summary>nftables table (family inet) holding every rule Vireo makes.</summary>
     public string FirewallTable { get; init; } = "vireo";

@@ -12,6 +12,8 @@ public enum ErrorCode
     OperationFailed,
     /// <summary>The operation did not finish in time (HTTP 504).</summary>
     Timeout,
+    /// <summary>A bug: an error nothing expected (HTTP 500, logged with its stack).</summary>
+    InternalError,
 }
 
 /// <summary>An error for the user: Message says what went wrong and what to do.</summary>
@@ -19,6 +21,8 @@ public sealed class VireoException(ErrorCode code, string message, IReadOnlyList
 {
     public ErrorCode Code { get; } = code;
     public IReadOnlyList<string> Details { get; } = details ?? [];
+    /// <summary>The HTTP status to answer with, when the code's own does not fit (415, 405).</summary>
+    public int? HttpStatus { get; init; }
 
     /// <summary>A document the model refused: its problems (with their lines) as the details.</summary>
     public static VireoException Invalid(Vireo.Model.DefinitionException e) =>

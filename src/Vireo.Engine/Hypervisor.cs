@@ -50,6 +50,7 @@ public sealed class Hypervisor
         Directory.CreateDirectory(o.DomainConfigDir);
         Directory.CreateDirectory(o.AutostartDir);
         Directory.CreateDirectory(o.DomainRunDir);
+        var unreadable = new HashSet<string>(StringComparer.Ordinal);
         foreach (var file in Directory.EnumerateFiles(o.DomainConfigDir, "*.xml"))
         {
             try
@@ -60,24 +61,56 @@ public sealed class Hypervisor
             }
             catch (DefinitionException e)
             {
-                Log.BadDefinition(hv._log, file, e.Message);
+                // Named in the log and set aside (never read again, never lost); the rest load.
+                Log.BadDefinition(hv._log, file, e.Message, DefinitionFiles.SetAside(file));
+                unreadable.Add(Path.GetFileNameWithoutExtension(file));
             }
         }
         // Reconnect to running guests, in parallel: each is a QMP handshake.
         var adopt = new List<Task>();
         foreach (var file in Directory.EnumerateFiles(o.DomainRunDir, "*.xml"))
         {
-            var st = Status.Load(file);
-            if (st is null) continue;
             var name = Path.GetFileNameWithoutExtension(file);
+            if (!Status.TryLoad(file, out var st, out var error))
+            {
+                // Its QEMU, if it still runs, is found again by its pid file below.
+                Log.BadStatus(hv._log, file, error!, DefinitionFiles.SetAside(file));
+                continue;
+            }
             if (!hv._vms.TryGetValue(name, out var vm))
             {
-                // Transient, or its definition file was removed by hand while it ran: adopt it
-                // as transient rather than leave a guest nobody manages.
-                vm = hv.NewVm(DomainXml.Parse(st.LiveXml), persistent: false, autostart: false);
+                // Transient, or its definition file was removed (or unreadable) while it ran: a
+                // persistent guest gets its definition back from the running one; a transient one
+                // is adopted as such rather than left as a guest nobody manages.
+                var live = DomainXml.Parse(st!.LiveXml);
+                var persistent = st.Persistent && unreadable.Contains(name);
+                vm = hv.NewVm(live, persistent, autostart: false);
+                if (persistent)
+                {
+                    hv.Save(live);
+                    Log.DefinitionRebuilt(hv._log, name);
+                }
                 hv._vms[name] = vm;
             }
-            hv._lastId = Math.Max(hv._lastId, st.Id);
+            hv._lastId = Math.Max(hv._lastId, st!.Id);
+            adopt.Add(AdoptOne(hv, vm, st, ct));
+        }
+        // A QEMU with no (readable) status file: the daemon died between spawning it and
+        // recording it, or the file was lost. QEMU's pid file finds it either way.
+        foreach (var file in Directory.EnumerateFiles(o.DomainRunDir, "*.pid"))
+        {
+            var name = Path.GetFileNameWithoutExtension(file);
+            if (File.Exists(o.StatusFile(name))) continue;
+            if (ProcessWatch.FromPidFile(file, "-pidfile", file) is not { } pid) { File.Delete(file); continue; }
+            if (!hv._vms.TryGetValue(name, out var vm)) { Log.Unknown(hv._log, name, pid); continue; }
+            if (!File.Exists(o.StatusFile(name) + ".corrupt"))
+            {
+                Log.Unrecorded(hv._log, name, pid);
+                ProcessWatch.Signal(pid, 9);
+                continue;
+            }
+            var st = new Status(pid, ProcessWatch.StartTime(pid) ?? 0, hv.NextId(), DomainState.Running, "unknown", vm.Persistent, DomainXml.Write(vm.Def));
+            Log.AdoptedByPidFile(hv._log, name, pid);
             adopt.Add(AdoptOne(hv, vm, st, ct));
         }
         await Task.WhenAll(adopt);
@@ -249,11 +282,18 @@ public sealed class Hypervisor
     /// <param name="managedSave">Discard a managed save image; refused otherwise while one exists.</param>
     /// <param name="nvram">true: delete the UEFI variable store; false: keep it; null: refuse while one exists (as virsh).</param>
     /// <param name="keepTpm">Keep the emulated TPM's state (by default it goes with the definition, as in libvirt).</param>
-    public void Undefine(string name, bool snapshotsMetadata = false, bool managedSave = false, bool? nvram = null, bool keepTpm = false)
+    /// <remarks>
+    /// Takes the domain's operation lock first (then the define lock, the one order both are taken
+    /// in): an undefine that came during a start would otherwise see the domain shut off, forget
+    /// it, and leave the QEMU that start launches owned by nobody.
+    /// </remarks>
+    public async Task UndefineAsync(string name, bool snapshotsMetadata = false, bool managedSave = false, bool? nvram = null, bool keepTpm = false)
     {
+        var vm = Get(name);
+        using var op = await vm.LockAsync();
         lock (_defineLock)
         {
-            var vm = Get(name);
+            if (!ReferenceEquals(Find(vm.Name), vm)) throw VireoException.NoDomain(name); // undefined (or stopped, if transient) meanwhile
             var nvramFile = vm.Def.Os.Nvram?.Path;
             if (nvramFile is not null && File.Exists(nvramFile) && nvram is null)
                 throw new VireoException(ErrorCode.InvalidOperation,

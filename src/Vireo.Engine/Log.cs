@@ -32,14 +32,29 @@ internal static partial class Log
     [LoggerMessage(2003, LogLevel.Warning, "Domain '{Domain}' (pid {Pid}) was caught half-started by a daemon exit; stopping it")]
     public static partial void HalfStarted(ILogger log, string domain, int pid);
 
-    [LoggerMessage(2004, LogLevel.Error, "Cannot reach the monitor of '{Domain}' (pid {Pid}); it keeps running, only destroy works on it")]
-    public static partial void MonitorUnreachable(ILogger log, Exception e, string domain, int pid);
+    [LoggerMessage(2004, LogLevel.Error, "The monitor of '{Domain}' (pid {Pid}) does not answer; the guest keeps running, destroy works on it, and the monitor is taken back once QEMU answers")]
+    public static partial void MonitorUnreachable(ILogger log, Exception? e, string domain, int pid);
 
     [LoggerMessage(2005, LogLevel.Error, "Reconnecting to '{Domain}' failed")]
     public static partial void ReconnectFailed(ILogger log, Exception e, string domain);
 
-    [LoggerMessage(2006, LogLevel.Error, "Skipping the unreadable definition {File}: {Error}")]
-    public static partial void BadDefinition(ILogger log, string file, string error);
+    [LoggerMessage(2006, LogLevel.Error, "The definition {File} is unreadable ({Error}); it was set aside as {Aside}")]
+    public static partial void BadDefinition(ILogger log, string file, string error, string aside);
+
+    [LoggerMessage(2009, LogLevel.Error, "The status file {File} is unreadable ({Error}); it was set aside as {Aside}")]
+    public static partial void BadStatus(ILogger log, string file, string error, string aside);
+
+    [LoggerMessage(2010, LogLevel.Warning, "Domain '{Domain}': its definition was rebuilt from the running guest's (the file was unreadable)")]
+    public static partial void DefinitionRebuilt(ILogger log, string domain);
+
+    [LoggerMessage(2011, LogLevel.Warning, "A QEMU of '{Domain}' (pid {Pid}) runs with no status file: a daemon exit caught it half-started; stopping it")]
+    public static partial void Unrecorded(ILogger log, string domain, int pid);
+
+    [LoggerMessage(2012, LogLevel.Warning, "Adopted '{Domain}' (pid {Pid}) by its pid file; its status file was lost, so its definition stands in for the live one")]
+    public static partial void AdoptedByPidFile(ILogger log, string domain, int pid);
+
+    [LoggerMessage(2013, LogLevel.Error, "A QEMU (pid {Pid}) runs for '{Domain}', a domain with neither a definition nor a readable status; it is left running: end it with kill {Pid}")]
+    public static partial void Unknown(ILogger log, string domain, int pid);
 
     [LoggerMessage(2007, LogLevel.Information, "Autostarted '{Domain}'")]
     public static partial void Autostarted(ILogger log, string domain);

@@ -56,7 +56,7 @@ public sealed class NetworkManager
             }
             catch (DefinitionException e)
             {
-                Log.BadDefinition(_log, file, e.Message);
+                Log.BadDefinition(_log, file, e.Message, DefinitionFiles.SetAside(file));
             }
         }
         _ipv4 = new ForwardingSwitch("net.ipv4.ip_forward", Path.Combine(_o.NetworkRunDir, "ip_forward.saved"));

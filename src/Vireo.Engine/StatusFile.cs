@@ -21,12 +21,17 @@ public sealed record Status(int Pid, long StartTime, int Id, DomainState State, 
         AtomicFile.Write(path, DomainXml.ToText(root));
     }
 
-    public static Status? Load(string path)
+    public static Status? Load(string path) => TryLoad(path, out var st, out _) ? st : null;
+
+    /// <summary>False with the reason when the file cannot be read or is not a whole status file.</summary>
+    public static bool TryLoad(string path, out Status? status, out string? error)
     {
+        status = null;
+        error = null;
         try
         {
             var root = XElement.Parse(File.ReadAllText(path));
-            return new Status(
+            status = new Status(
                 int.Parse(root.Attribute("pid")!.Value, CultureInfo.InvariantCulture),
                 long.Parse(root.Attribute("starttime")!.Value, CultureInfo.InvariantCulture),
                 int.Parse(root.Attribute("id")!.Value, CultureInfo.InvariantCulture),
@@ -34,10 +39,12 @@ public sealed record Status(int Pid, long StartTime, int Id, DomainState State, 
                 root.Attribute("reason")?.Value ?? "unknown",
                 root.Attribute("persistent")?.Value != "no",
                 root.Element("domain")!.ToString());
+            return true;
         }
-        catch (Exception e) when (e is IOException or System.Xml.XmlException or NullReferenceException or FormatException)
+        catch (Exception e) when (e is IOException or System.Xml.XmlException or NullReferenceException or FormatException or OverflowException)
         {
-            return null;
+            error = e is NullReferenceException ? "an attribute or the <domain> element is missing" : e.Message;
+            return false;
         }
     }
 }

@@ -55,7 +55,7 @@ public sealed class StorageManager
             }
             catch (DefinitionException e)
             {
-                Log.BadDefinition(_log, file, e.Message);
+                Log.BadDefinition(_log, file, e.Message, DefinitionFiles.SetAside(file));
             }
         }
         foreach (var p in _pools.Values)

@@ -30,20 +30,45 @@ public sealed partial class Vm
         try
         {
             await stopped.WaitAsync(t, _o.Time, ct);
-            return true;
         }
         catch (TimeoutException)
         {
             return false;
         }
+        // It stopped, but not by shutting down: QEMU died (or was destroyed) meanwhile.
+        string reason;
+        lock (_state) reason = State == DomainState.Shutoff ? Reason : "shutdown";
+        if (reason != "shutdown")
+            throw new VireoException(ErrorCode.OperationFailed,
+                $"Domain '{Name}' did not shut down: it stopped while shutting down, as {(reason == "crashed" ? "QEMU ended unexpectedly (crashed)" : reason)}.");
+        return true;
     }
 
     /// <summary>Stops the guest at once: SIGTERM to QEMU, SIGKILL if it lingers.</summary>
+    /// <remarks>
+    /// When another operation holds the lock (a monitor command QEMU does not answer, a long
+    /// save), QEMU is signalled first, as libvirt's destroy does: that operation then fails at
+    /// once on the closed monitor instead of holding destroy up until it times out.
+    /// </remarks>
     public async Task DestroyAsync(CancellationToken ct = default)
     {
-        await _opLock.WaitAsync(ct);
+        var signalled = false;
+        if (!_opLock.Wait(0))
+        {
+            lock (_state)
+            {
+                if (State != DomainState.Shutoff && Pid is { } pid)
+                {
+                    _expectedStop = "destroyed";
+                    Terminate(pid);
+                    signalled = true;
+                }
+            }
+            await _opLock.WaitAsync(ct);
+        }
         try
         {
+            if (signalled && State == DomainState.Shutoff && Reason == "destroyed") return;
             await StopQemuAsync("destroyed", ct);
         }
         finally
@@ -65,12 +90,20 @@ public sealed partial class Vm
             _expectedStop = reason;
             stopped = _stopped.Task;
         }
-        ProcessWatch.Signal(pid, 15);
-        if (await Task.WhenAny(stopped, Task.Delay(TimeSpan.FromSeconds(5), ct)) != stopped)
+        Terminate(pid);
+        // The grace period is not the caller's to cut short: a cancelled request still ends QEMU.
+        if (await Task.WhenAny(stopped, Task.Delay(TimeSpan.FromSeconds(5), CancellationToken.None)) != stopped)
         {
             ProcessWatch.Signal(pid, 9);
-            await stopped.WaitAsync(TimeSpan.FromSeconds(10), ct);
+            await stopped.WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
         }
+    }
+
+    /// <summary>SIGTERM, and SIGCONT to a stopped QEMU so that it can act on it (a stopped process only takes SIGKILL).</summary>
+    private static void Terminate(int pid)
+    {
+        ProcessWatch.Signal(pid, 15);
+        if (ProcessWatch.IsStopped(pid)) ProcessWatch.Signal(pid, 18);
     }
 
     /// <summary>ACPI reboot as libvirt does it: power button with QEMU told to pause on shutdown, then reset and continue.</summary>

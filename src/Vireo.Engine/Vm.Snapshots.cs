@@ -32,7 +32,7 @@ public sealed partial class Vm
             foreach (var f in Directory.EnumerateFiles(SnapDir, "*.xml"))
             {
                 try { var s = SnapshotXml.Parse(File.ReadAllText(f)); map[s.Name] = s; }
-                catch (DefinitionException e) { Log.BadDefinition(_log, f, e.Message); }
+                catch (DefinitionException e) { Log.BadDefinition(_log, f, e.Message, DefinitionFiles.SetAside(f)); }
             }
             var cur = Path.Combine(SnapDir, "current");
             _currentSnap = File.Exists(cur) ? File.ReadAllText(cur).Trim() : null;

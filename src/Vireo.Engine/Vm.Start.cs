@@ -14,6 +14,7 @@ public sealed partial class Vm
         try
         {
             if (IsActive) throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{Name}' is already running.");
+            CheckNoStrayQemu();
             if (await StartFromManagedSaveAsync(paused, ct)) return;
             var live = Def.Clone();
             // An installer's first run ends at its reboot; the domain then starts from its disk.
@@ -25,6 +26,19 @@ public sealed partial class Vm
         {
             _opLock.Release();
         }
+    }
+
+    /// <summary>
+    /// Refuses to start a second QEMU for this domain while one this daemon lost track of still
+    /// runs (its pid file names a live process whose argv carries that pid file): two QEMUs on
+    /// one set of disks corrupt them.
+    /// </summary>
+    private void CheckNoStrayQemu()
+    {
+        var pidFile = _o.PidFile(Name);
+        if (File.Exists(pidFile) && ProcessWatch.FromPidFile(pidFile, "-pidfile", pidFile) is { } pid)
+            throw new VireoException(ErrorCode.InvalidOperation,
+                $"A QEMU of domain '{Name}' still runs (pid {pid}) although this daemon does not manage it; restart the daemon to adopt it, or end it (kill {pid}) before starting the domain again.");
     }
 
     /// <summary>Checks what QEMU would fail on with a worse message: accel, emulator, files.</summary>
@@ -93,6 +107,7 @@ public sealed partial class Vm
         if (live.Devices.Channels.Count > 0) Directory.CreateDirectory(channelDir);
         var sockPath = _o.MonitorSocket(Name);
         File.Delete(sockPath);
+        File.Delete(_o.PidFile(Name)); // a stale one (CheckNoStrayQemu found nobody behind it)
         var logPath = _o.LogFile(Name);
         long logOffset = File.Exists(logPath) ? new FileInfo(logPath).Length : 0;
 
@@ -143,6 +158,7 @@ public sealed partial class Vm
                 SpicePort = FreeSpicePort(live),
                 HugepagesMount = HugepagesMount(live),
                 TpmSockets = tpmSockets,
+                PidFile = _o.PidFile(Name),
             };
             try
             {
@@ -177,13 +193,14 @@ public sealed partial class Vm
 
         var spawned = clock.Elapsed.TotalMilliseconds;
         var watch = ProcessWatch.Start(pid, ownChild: true)!;
-        // Recorded at once: a daemon killed mid-start finds this QEMU and ends it, instead of
-        // leaving a half-started guest nobody knows about.
-        new Status(pid, ProcessWatch.StartTime(pid) ?? 0, 0, DomainState.Paused, StartingUp, Persistent, DomainXml.Write(live)).Save(_o.StatusFile(Name));
         QmpClient? qmp = null;
         double ready;
         try
         {
+            // Recorded at once: a daemon killed mid-start finds this QEMU and ends it, instead of
+            // leaving a half-started guest nobody knows about. A write that fails (a full disk)
+            // fails the start: a guest the next daemon could not find must not run.
+            new Status(pid, ProcessWatch.StartTime(pid) ?? 0, 0, DomainState.Paused, StartingUp, Persistent, DomainXml.Write(live)).Save(_o.StatusFile(Name));
             qmp = await QmpClient.ConnectAsync(sockPath, Name, ct);
             ready = clock.Elapsed.TotalMilliseconds;
             await FillRuntimeInfoAsync(qmp, live, ct);
@@ -203,7 +220,7 @@ public sealed partial class Vm
             RemoveCgroups(live);
             await _hv.Networks.ReleaseNicsAsync(live);
             // QEMU refusing a setup command is the reason (its log only says what it set up); else QEMU died, and its log says why.
-            var why = e is QmpErrorException ? e.Message : LogTail(logPath, logOffset);
+            var why = e is QmpErrorException or IOException ? e.Message : LogTail(logPath, logOffset);
             Log.StartFailed(_log, e, Name);
             throw new VireoException(ErrorCode.OperationFailed,
                 $"Failed to start domain '{Name}': {(why.Length > 0 ? why : e.Message)}");
@@ -228,11 +245,17 @@ public sealed partial class Vm
         }
         var running = clock.Elapsed.TotalMilliseconds;
         SaveStatus();
-        if (live.Devices.Interfaces.Any(i => i.Type == "network" && i.PortForwards.Count > 0))
-            await _hv.Networks.RefreshFirewallAsync(CancellationToken.None);
         _bus.Publish(Name, "Started", startDetail);
         if (paused) _bus.Publish(Name, "Suspended", "Paused");
+        // The worker before anything that can fail: from here on the guest runs, and its exit must be seen.
         _ = RunWorkerAsync(qmp, watch);
+        if (live.Devices.Interfaces.Any(i => i.Type == "network" && i.PortForwards.Count > 0))
+        {
+            // A firewall that cannot be rewritten does not undo a running guest: it runs, the
+            // failure is logged and the next refresh (any network or guest change) tries again.
+            try { await _hv.Networks.RefreshFirewallAsync(CancellationToken.None); }
+            catch (Exception e) when (e is FirewallException or CommandException) { Log.FirewallFailed(_log, e); }
+        }
         Log.Started(_log, Name, pid, clock.Elapsed.TotalMilliseconds, spawned, ready, running);
     }
 
@@ -284,7 +307,7 @@ public sealed partial class Vm
 
     private void CleanupRunFiles()
     {
-        foreach (var f in new[] { _o.MonitorSocket(Name), _o.StatusFile(Name) })
+        foreach (var f in new[] { _o.MonitorSocket(Name), _o.StatusFile(Name), _o.PidFile(Name) })
             try { File.Delete(f); } catch (IOException) { }
         try
         {
@@ -319,19 +342,10 @@ public sealed partial class Vm
             lock (_state) { State = DomainState.Shutoff; Reason = "daemon"; }
             return false;
         }
-        QmpClient? qmp = null;
-        try
-        {
-            qmp = await QmpClient.ConnectAsync(_o.MonitorSocket(Name), Name, ct);
-        }
-        catch (Exception e)
-        {
-            // The guest runs but will not talk: keep it (never kill a running guest on a
-            // reconnect problem); it can still be destroyed, and its exit is still seen.
-            Log.MonitorUnreachable(_log, e, Name, st.Pid);
-        }
-        var status = qmp is null ? null : await qmp.ExecuteAsync("query-status", null, ct);
-        var running = qmp is null || (status?["running"]?.GetValue<bool>() ?? false);
+        // A QEMU that is stopped (SIGSTOP) or hung accepts the connection and never greets: it is
+        // adopted without its monitor at once (the daemon's start waits for no guest), and the
+        // monitor is reconnected in the background when QEMU answers again.
+        var (qmp, running) = await ConnectAdoptedAsync(st.Pid, ct);
         var adopted = DomainXml.Parse(st.LiveXml);
         // The live XML names pool volumes, not their paths: find them again (pools load first).
         foreach (var disk in adopted.Devices.Disks.Where(x => x.Type == "volume"))
@@ -353,7 +367,58 @@ public sealed partial class Vm
                 : running ? (st.State == DomainState.Running ? st.Reason : "unpaused") : (st.State == DomainState.Paused ? st.Reason : "unknown");
         }
         if (qmp is not null) _ = RunWorkerAsync(qmp, watch);
-        else _ = WatchOnlyAsync(watch);
+        else _ = ReconnectLaterAsync(watch);
         return true;
+    }
+
+    private static readonly TimeSpan AdoptTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>The monitor of an adopted QEMU and whether its CPUs run; (null, true) when it does not answer now.</summary>
+    private async Task<(QmpClient? Qmp, bool Running)> ConnectAdoptedAsync(int pid, CancellationToken ct)
+    {
+        if (ProcessWatch.IsStopped(pid)) { Log.MonitorUnreachable(_log, null, Name, pid); return (null, true); }
+        QmpClient? qmp = null;
+        try
+        {
+            qmp = await QmpClient.ConnectAsync(_o.MonitorSocket(Name), Name, ct, AdoptTimeout);
+            var status = await qmp.ExecuteAsync("query-status", null, AdoptTimeout, ct);
+            return (qmp, status?["running"]?.GetValue<bool>() ?? false);
+        }
+        catch (Exception e) when (e is QmpDisconnectedException or QmpErrorException or TimeoutException or InvalidOperationException)
+        {
+            // The guest runs but will not talk: keep it (never kill a running guest on a
+            // reconnect problem); it can still be destroyed, and its exit is still seen.
+            Log.MonitorUnreachable(_log, e, Name, pid);
+            if (qmp is not null) await qmp.DisposeAsync();
+            return (null, true);
+        }
+    }
+
+    /// <summary>Watches an adopted guest whose monitor did not answer, and takes the monitor back once QEMU answers.</summary>
+    private async Task ReconnectLaterAsync(ProcessWatch watch)
+    {
+        while (!watch.Exited.IsCompleted)
+        {
+            if (await Task.WhenAny(watch.Exited, Task.Delay(TimeSpan.FromSeconds(2))) == watch.Exited) break;
+            if (ProcessWatch.IsStopped(watch.Pid)) continue;
+            QmpClient qmp;
+            try { qmp = await QmpClient.ConnectAsync(_o.MonitorSocket(Name), Name, CancellationToken.None, AdoptTimeout); }
+            catch (Exception e) when (e is QmpDisconnectedException or QmpErrorException or TimeoutException) { continue; }
+            lock (_state)
+            {
+                if (!ReferenceEquals(_watch, watch)) { _ = qmp.DisposeAsync(); return; }
+                _qmp = qmp;
+            }
+            Log.Reconnected(_log, Name, watch.Pid);
+            try
+            {
+                if ((await qmp.ExecuteAsync("query-status", null, AdoptTimeout, CancellationToken.None))?["running"]?.GetValue<bool>() == false)
+                    SetState(DomainState.Paused, "unknown", "Suspended", "Paused");
+            }
+            catch (Exception e) when (e is QmpDisconnectedException or QmpErrorException or TimeoutException) { }
+            await RunWorkerAsync(qmp, watch);
+            return;
+        }
+        OnExit(await watch.Exited);
     }
 }

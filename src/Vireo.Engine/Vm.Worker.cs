@@ -34,9 +34,6 @@ public sealed partial class Vm
         OnExit(status);
     }
 
-    /// <summary>For a guest adopted without its monitor: only its exit can be seen.</summary>
-    private async Task WatchOnlyAsync(ProcessWatch watch) => OnExit(await watch.Exited);
-
     private async Task OnEventAsync(QmpClient qmp, QmpEvent ev)
     {
         switch (ev.Name)

@@ -58,6 +58,19 @@ public sealed partial class Vm
         _log = log;
     }
 
+    /// <summary>Holds this domain's operation lock (no start, stop or device change runs meanwhile) until disposed.</summary>
+    internal async Task<IDisposable> LockAsync(CancellationToken ct = default)
+    {
+        await _opLock.WaitAsync(ct);
+        return new Releaser(_opLock);
+    }
+
+    private sealed class Releaser(SemaphoreSlim s) : IDisposable
+    {
+        private int _done;
+        public void Dispose() { if (Interlocked.Exchange(ref _done, 1) == 0) s.Release(); }
+    }
+
     private static TaskCompletionSource NewStopped() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     internal void ReplaceDefinition(DomainDef def)
@@ -143,8 +156,13 @@ public sealed partial class Vm
         {
             if (State == DomainState.Shutoff)
                 throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{Name}' is not running.");
+            // A stopped process cannot answer: say so at once rather than send a command that
+            // times out, and would then still be carried out when the process is continued.
+            if (Pid is { } pid && ProcessWatch.IsStopped(pid))
+                throw new VireoException(ErrorCode.OperationFailed,
+                    $"The QEMU of '{Name}' (pid {pid}) is stopped (SIGSTOP or a debugger) and cannot answer its monitor; continue it (kill -CONT {pid}) or destroy the domain.");
             return _qmp ?? throw new VireoException(ErrorCode.OperationFailed,
-                $"The QEMU monitor of '{Name}' could not be reached when the daemon restarted; only 'vireo destroy {Name}' works on it now.");
+                $"The QEMU monitor of '{Name}' does not answer (it did not when the daemon restarted); it is taken back once QEMU answers, and 'vireo destroy {Name}' works meanwhile.");
         }
     }
 }

@@ -38,13 +38,15 @@ public sealed class ProcessWatch : IDisposable
     private unsafe void Run()
     {
         var pfd = new Native.PollFd { Fd = _pidfd, Events = Native.POLLIN };
+        var ended = false;
         while (!_disposed)
         {
             var rc = Native.poll(&pfd, 1, 1000);
-            if (rc > 0) break;
+            if (rc > 0) { ended = true; break; }
         }
         int? status = null;
-        if (OwnChild)
+        // Disposed while the process still runs: never wait for it (waitpid would block this thread until it ends).
+        if (OwnChild && ended)
         {
             // Reap our own child; the exit has happened, so this does not block for long.
             while (true)
@@ -105,6 +107,36 @@ public sealed class ProcessWatch : IDisposable
         {
             return null;
         }
+    }
+
+    /// <summary>True when the process is stopped (SIGSTOP, or a debugger's tracing stop): it runs nothing, answers nothing, until SIGCONT.</summary>
+    public static bool IsStopped(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var state = stat[stat.LastIndexOf(')') + 2];
+            return state is 'T' or 't';
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or IndexOutOfRangeException) { return false; }
+    }
+
+    /// <summary>
+    /// The process whose pid the file names, when it still runs with <paramref name="marker"/>
+    /// and <paramref name="value"/> side by side in its argv (QEMU's own "-pidfile PATH"): a pid
+    /// reused by another program is not mistaken for it. Null otherwise.
+    /// </summary>
+    public static int? FromPidFile(string pidFile, string marker, string value)
+    {
+        try
+        {
+            if (!int.TryParse(File.ReadAllText(pidFile).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) || pid <= 0) return null;
+            var argv = File.ReadAllText($"/proc/{pid}/cmdline").Split('\0');
+            for (int i = 0; i + 1 < argv.Length; i++)
+                if (argv[i] == marker && argv[i + 1] == value) return pid;
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
     }
 
     public static bool Signal(int pid, int signal) => Native.kill(pid, signal) == 0;

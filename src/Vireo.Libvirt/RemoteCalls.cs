@@ -202,7 +202,7 @@ internal sealed partial class RemoteCalls(Hypervisor hv, bool readOnly)
                 var flags = proc == Proc.DomainUndefineFlags ? CheckFlags(a.UInt(), 0x7f, "virDomainUndefineFlags") : 0;
                 // virDomainUndefineFlagsValues: MANAGED_SAVE 1, SNAPSHOTS_METADATA 2, NVRAM 4, KEEP_NVRAM 8, TPM 32, KEEP_TPM 64.
                 bool? nvram = (flags & 4) != 0 ? true : (flags & 8) != 0 ? false : null;
-                hv.Undefine(vm.Name, (flags & 2) != 0, (flags & 1) != 0, nvram, keepTpm: (flags & 64) != 0);
+                await hv.UndefineAsync(vm.Name, (flags & 2) != 0, (flags & 1) != 0, nvram, keepTpm: (flags & 64) != 0);
                 break;
             }
             case Proc.DomainCreate:

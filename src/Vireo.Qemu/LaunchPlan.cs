@@ -29,6 +29,8 @@ public sealed record LaunchContext
     /// <summary>An fd of /dev/vhost-vsock in the child, and the guest CID the engine chose for cid auto='yes'.</summary>
     public int? VsockFd { get; init; }
     public uint? VsockCid { get; init; }
+    /// <summary>QEMU writes its pid here (-pidfile), which also marks its argv as this domain's: a daemon that lost its status file still finds it.</summary>
+    public string? PidFile { get; init; }
     /// <summary>Where hugetlbfs is mounted, when the host has it (memory backed by huge pages).</summary>
     public string? HugepagesMount { get; init; }
 }

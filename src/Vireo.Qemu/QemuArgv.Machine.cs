@@ -74,6 +74,7 @@ public static partial class QemuArgv
         a.Add("-no-user-config", "-nodefaults");
         a.Add("-chardev", $"socket,id=charmonitor,fd={ctx.MonitorFd},server=on,wait=off");
         a.Add("-mon", "chardev=charmonitor,id=monitor,mode=control");
+        if (ctx.PidFile is { } pidFile) a.Add("-pidfile", pidFile);
         var rtc = d.Clock?.Offset == "localtime" ? "base=localtime" : "base=utc";
         if (d.Clock?.Timers.Any(t => t.Name == "rtc" && t.TickPolicy == "catchup") == true) rtc += ",driftfix=slew";
         a.Add("-rtc", rtc);

@@ -56,7 +56,8 @@ public sealed class QmpClient : IAsyncDisposable
     }
 
     /// <summary>Connects to a QMP unix socket and negotiates capabilities.</summary>
-    public static async Task<QmpClient> ConnectAsync(string socketPath, string label, CancellationToken ct = default)
+    /// <param name="timeout">How long QEMU may take to greet and to accept capabilities (default <see cref="DefaultTimeout"/>).</param>
+    public static async Task<QmpClient> ConnectAsync(string socketPath, string label, CancellationToken ct = default, TimeSpan? timeout = null)
     {
         var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
@@ -71,7 +72,7 @@ public sealed class QmpClient : IAsyncDisposable
         var c = new QmpClient(s, label);
         try
         {
-            await c.HandshakeAsync(ct);
+            await c.HandshakeAsync(timeout ?? DefaultTimeout, ct);
         }
         catch
         {
@@ -81,13 +82,14 @@ public sealed class QmpClient : IAsyncDisposable
         return c;
     }
 
-    private async Task HandshakeAsync(CancellationToken ct)
+    private async Task HandshakeAsync(TimeSpan timeout, CancellationToken ct)
     {
         var greetingReady = new TaskCompletionSource<JsonObject>(TaskCreationOptions.RunContinuationsAsynchronously);
         _reader = Task.Run(() => ReadLoopAsync(greetingReady));
         using var reg = ct.Register(() => greetingReady.TrySetCanceled(ct));
-        Greeting = await greetingReady.Task.WaitAsync(DefaultTimeout, ct);
-        await ExecuteAsync("qmp_capabilities", null, ct);
+        try { Greeting = await greetingReady.Task.WaitAsync(timeout, ct); }
+        catch (TimeoutException) { throw new TimeoutException($"The QEMU monitor of '{_label}' accepted a connection but sent no greeting within {timeout.TotalSeconds:0.#} s (QEMU is stopped or hung)."); }
+        await ExecuteAsync("qmp_capabilities", null, timeout, ct);
     }
 
     public Task<JsonNode?> ExecuteAsync(string command, JsonObject? arguments = null, CancellationToken ct = default) =>
@@ -137,7 +139,7 @@ public sealed class QmpClient : IAsyncDisposable
         catch (TimeoutException)
         {
             _pending.TryRemove(id, out _);
-            throw new TimeoutException($"QEMU did not answer '{command}' for '{_label}' within {timeout.TotalSeconds:0.#} s.");
+            throw new TimeoutException($"QEMU did not answer '{command}' for '{_label}' within {timeout.TotalSeconds:0.#} s: its monitor is hung (QEMU may still carry the command out if it recovers; destroy ends it).");
         }
         finally
         {

@@ -237,7 +237,7 @@ public static class WebConsole
             try
             {
                 if (vm.IsActive) await vm.DestroyAsync(rq);
-                hv.Undefine(name, snapshotsMetadata: true, managedSave: true, nvram: true);
+                await hv.UndefineAsync(name, snapshotsMetadata: true, managedSave: true, nvram: true);
                 if (form["remove_storage"] == "on")
                     foreach (var d in disks.Where(x => x.Device == "disk" && x.Source is not null))
                         if (hv.Storage.FindByPath(d.Source!) is { } v)

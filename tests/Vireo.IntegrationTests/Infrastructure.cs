@@ -251,6 +251,39 @@ public sealed class TestDaemon : IAsyncDisposable
         return result;
     }
 
+    /// <summary>An HTTP client on the daemon's API socket, for what the CLI never sends (bad bodies, odd methods).</summary>
+    public HttpClient Api() => new(new SocketsHttpHandler
+    {
+        ConnectCallback = async (_, ct) =>
+        {
+            var s = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+            await s.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(Socket), ct);
+            return new System.Net.Sockets.NetworkStream(s, ownsSocket: true);
+        },
+    }) { BaseAddress = new Uri("http://vireo") };
+
+    /// <summary>
+    /// Every live QEMU started for this daemon, found in /proc by the pid file in its argv (the
+    /// daemon's run dir), whatever the daemon itself knows of them.
+    /// </summary>
+    public IReadOnlyList<int> QemusOnHost()
+    {
+        var mine = new List<int>();
+        var marker = Path.Combine(RunDir, "qemu") + "/";
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid)) continue;
+            try
+            {
+                var argv = File.ReadAllText(Path.Combine(dir, "cmdline")).Split('\0');
+                var i = Array.IndexOf(argv, "-pidfile");
+                if (i >= 0 && i + 1 < argv.Length && argv[i + 1].StartsWith(marker, StringComparison.Ordinal) && Alive(pid)) mine.Add(pid);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        }
+        return mine;
+    }
+
     public static bool Alive(int pid) => Directory.Exists($"/proc/{pid}") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ");
 
     /// <summary>pids of the dnsmasqs this daemon runs, from its run dir.</summary>

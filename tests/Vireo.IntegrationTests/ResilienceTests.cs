@@ -138,7 +138,7 @@ public sealed class ResilienceTests(VireoFixture fx)
 
         Assert.False(deaf.HasExited, "a running guest must not be killed because its monitor is gone");
         Assert.Equal("running (unknown)", await d.StateAsync("deaf"));
-        Assert.Contains("could not be reached when the daemon restarted; only 'vireo destroy deaf' works", await d.FailAsync("suspend", "deaf"));
+        Assert.Contains("does not answer (it did not when the daemon restarted); it is taken back once QEMU answers, and 'vireo destroy deaf' works meanwhile", await d.FailAsync("suspend", "deaf"));
         await d.OkAsync("destroy", "deaf");
         await deaf.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
         Assert.DoesNotContain("deaf", await d.OkAsync("list", "--all"));

@@ -1,0 +1,243 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace Vireo.IntegrationTests;
+
+/// <summary>
+/// Regression tests for what probing the daemon from outside found (issue 15): races that left a
+/// QEMU nobody manages, files that could not be read back, a monitor that does not answer, and
+/// answers without a message.
+/// </summary>
+[Collection("vireo")]
+public sealed class TrustTests(VireoFixture fx)
+{
+    [Fact]
+    public async Task Undefine_during_start_leaves_no_qemu_that_no_domain_owns()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        var rng = new Random(15);
+        for (int i = 0; i < 12; i++)
+        {
+            await d.DefineAsync(d.GuestXml("race"));
+            var start = d.RunAsync("start", "race");
+            await Task.Delay(rng.Next(0, 50));
+            var undefine = await d.RunAsync("undefine", "race");
+            var started = await start;
+            Assert.True(undefine.ExitCode == 0, undefine.ToString());
+            // Whichever came first, what runs is a domain the daemon lists (transient now) and destroy ends it.
+            var list = await d.OkAsync("list", "--all", "--name");
+            if (started.ExitCode == 0 && list.Contains("race"))
+            {
+                await d.OkAsync("destroy", "race");
+            }
+            Assert.DoesNotContain("race", await d.OkAsync("list", "--all", "--name"));
+            Assert.Empty(d.QemusOnHost());
+        }
+    }
+
+    [Fact]
+    public async Task A_running_guest_whose_status_file_is_truncated_is_adopted_again_and_never_started_twice()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        await d.DefineAsync(d.GuestXml("lost"));
+        await d.OkAsync("start", "lost");
+        var pid = d.QemuPids()["lost"];
+        await d.KillAsync();
+        var status = Path.Combine(d.RunDir, "qemu", "lost.xml");
+        var text = await File.ReadAllTextAsync(status);
+        await File.WriteAllTextAsync(status, text[..(text.Length / 2)]);
+        await d.LaunchAsync();
+
+        Assert.Contains($"The status file {status} is unreadable", d.Log);
+        Assert.Contains($"it was set aside as {status}.corrupt", d.Log);
+        Assert.True(File.Exists(status + ".corrupt"));
+        Assert.StartsWith("running", await d.StateAsync("lost"));
+        Assert.Contains($"Adopted 'lost' (pid {pid}) by its pid file", d.Log);
+        var start = await d.FailAsync("start", "lost");
+        Assert.Contains("already running", start);
+        Assert.Equal([pid], d.QemusOnHost());
+        // It is managed again: its monitor answers, destroy ends it.
+        Assert.Equal("VM status: running", (await d.OkAsync("qemu-monitor-command", "lost", "--hmp", "info status")).Trim());
+        await d.OkAsync("destroy", "lost");
+        Assert.Empty(d.QemusOnHost());
+        Assert.Equal("shut off (destroyed)", await d.StateAsync("lost"));
+    }
+
+    [Fact]
+    public async Task A_qemu_the_daemon_never_recorded_is_found_by_its_pid_file_and_a_second_start_is_refused()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        await d.DefineAsync(d.GuestXml("stray"));
+        await d.OkAsync("start", "stray");
+        var pid = d.QemuPids()["stray"];
+        // As a daemon killed between spawning QEMU and recording it leaves things: no status file.
+        await d.KillAsync();
+        File.Delete(Path.Combine(d.RunDir, "qemu", "stray.xml"));
+        await d.LaunchAsync();
+        Assert.Contains($"A QEMU of 'stray' (pid {pid}) runs with no status file", d.Log);
+        for (int i = 0; i < 100 && TestDaemon.Alive(pid); i++) await Task.Delay(50);
+        Assert.False(TestDaemon.Alive(pid), "the half-started QEMU must be ended");
+        Assert.Equal("shut off", (await d.StateAsync("stray")).Split(" (")[0]);
+        await d.OkAsync("start", "stray");
+        Assert.Single(d.QemusOnHost());
+        await d.OkAsync("destroy", "stray");
+    }
+
+    [Fact]
+    public async Task A_truncated_definition_of_a_running_guest_is_set_aside_and_rebuilt_from_the_running_one()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        await d.DefineAsync(d.GuestXml("halfdef"));
+        await d.DefineAsync(d.GuestXml("brokendef"));
+        await d.DefineAsync(d.GuestXml("fine"));
+        await d.OkAsync("start", "halfdef");
+        await d.KillAsync();
+        foreach (var name in new[] { "halfdef", "brokendef" })
+        {
+            var file = Path.Combine(d.ConfigDir, "qemu", name + ".xml");
+            var text = await File.ReadAllTextAsync(file);
+            await File.WriteAllTextAsync(file, text[..(text.Length / 2)]);
+        }
+        await d.LaunchAsync();
+        // Named in the log in plain words (no .NET resource keys), set aside, the rest loads.
+        var bad = Path.Combine(d.ConfigDir, "qemu", "brokendef.xml");
+        Assert.Contains($"The definition {bad} is unreadable (", d.Log);
+        Assert.DoesNotContain("Xml_", d.Log);
+        Assert.True(File.Exists(bad + ".corrupt"));
+        Assert.DoesNotContain("brokendef", await d.OkAsync("list", "--all", "--name"));
+        Assert.Contains("fine", await d.OkAsync("list", "--all", "--name"));
+        // The running guest keeps its definition: persistent still, and listed after it stops.
+        Assert.Contains("Domain 'halfdef': its definition was rebuilt from the running guest's", d.Log);
+        Assert.Matches(@"Persistent:\s+yes", await d.OkAsync("dominfo", "halfdef"));
+        await d.OkAsync("destroy", "halfdef");
+        Assert.Equal("shut off (destroyed)", await d.StateAsync("halfdef"));
+        await d.KillAsync();
+        await d.LaunchAsync();
+        Assert.Contains("halfdef", await d.OkAsync("list", "--all", "--name"));
+    }
+
+    [Fact]
+    public async Task A_stopped_qemu_gets_clear_errors_at_once_is_destroyed_at_once_and_survives_a_daemon_restart()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        await d.DefineAsync(d.GuestXml("frozen"));
+        await d.OkAsync("start", "frozen");
+        var pid = d.QemuPids()["frozen"];
+        ProcessWatchSignal(pid, 19); // SIGSTOP
+        try
+        {
+            var sw = Stopwatch.StartNew();
+            var suspend = await d.RunAsync("suspend", "frozen");
+            Assert.NotEqual(0, suspend.ExitCode);
+            Assert.Contains($"The QEMU of 'frozen' (pid {pid}) is stopped (SIGSTOP or a debugger) and cannot answer its monitor; continue it (kill -CONT {pid}) or destroy the domain.", suspend.Stderr);
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(10), $"suspend took {sw.ElapsedMilliseconds} ms to answer");
+            // Nothing was sent: continued, the guest runs on (the refused suspend does not happen later).
+            ProcessWatchSignal(pid, 18);
+            await Task.Delay(500);
+            Assert.Equal("running (booted)", await d.StateAsync("frozen"));
+
+            // A daemon restart with a stopped guest: the API answers at once, the guest is listed running.
+            ProcessWatchSignal(pid, 19);
+            await d.KillAsync();
+            sw.Restart();
+            await d.LaunchAsync();
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(10), $"the daemon took {sw.ElapsedMilliseconds} ms to answer");
+            Assert.StartsWith("running", await d.StateAsync("frozen"));
+            Assert.Contains("already running", await d.FailAsync("start", "frozen"));
+            Assert.Equal([pid], d.QemusOnHost());
+            // Continued, its monitor is taken back.
+            ProcessWatchSignal(pid, 18);
+            var deadline = Stopwatch.StartNew();
+            CliResult info;
+            do
+            {
+                await Task.Delay(200);
+                info = await d.RunAsync("qemu-monitor-command", "frozen", "--hmp", "info status");
+            } while (info.ExitCode != 0 && deadline.Elapsed < TimeSpan.FromSeconds(20));
+            Assert.Equal("VM status: running", info.Stdout.Trim());
+
+            // Destroy of a stopped QEMU ends it, with SIGTERM's grace (SIGCONT lets it act on it).
+            ProcessWatchSignal(pid, 19);
+            sw.Restart();
+            await d.OkAsync("destroy", "frozen");
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(5), $"destroy took {sw.ElapsedMilliseconds} ms");
+            Assert.Equal("shut off (destroyed)", await d.StateAsync("frozen"));
+            Assert.Empty(d.QemusOnHost());
+        }
+        finally
+        {
+            ProcessWatchSignal(pid, 18);
+        }
+    }
+
+    [Fact]
+    public async Task Qemu_killed_while_shutdown_waits_is_an_error_not_a_shutdown()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        // No ACPI: the power button does nothing, so shutdown waits.
+        await d.DefineAsync(d.GuestXml("deaf").Replace("<features><acpi/><apic/></features>", "<features><apic/></features>"));
+        await d.OkAsync("start", "deaf");
+        await d.WaitForSerialAsync("deaf", "VIREO-GUEST-READY");
+        var pid = d.QemuPids()["deaf"];
+        var shutdown = d.RunAsync("shutdown", "deaf", "--timeout", "30");
+        await Task.Delay(1000);
+        Process.GetProcessById(pid).Kill();
+        var r = await shutdown;
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("Domain 'deaf' did not shut down: it stopped while shutting down, as QEMU ended unexpectedly (crashed).", r.Stderr);
+        Assert.DoesNotContain("has been shut down", r.Stdout);
+        Assert.Equal("shut off (crashed)", await d.StateAsync("deaf"));
+    }
+
+    [Fact]
+    public async Task Every_refused_request_says_why_in_a_problem_body()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        await d.DefineAsync(d.GuestXml("body"));
+        using var api = d.Api();
+        async Task<(HttpStatusCode Status, string Detail)> Send(HttpMethod method, string path, string? body, string type = "application/json")
+        {
+            using var rq = new HttpRequestMessage(method, path);
+            if (body is not null) rq.Content = new StringContent(body, Encoding.UTF8, type);
+            using var rs = await api.SendAsync(rq);
+            var text = await rs.Content.ReadAsStringAsync();
+            Assert.True(text.Length > 0, $"{method} {path}: an empty {(int)rs.StatusCode}");
+            Assert.Equal("application/problem+json", rs.Content.Headers.ContentType?.MediaType);
+            return (rs.StatusCode, JsonNode.Parse(text)!["detail"]!.GetValue<string>());
+        }
+        // Bodies missing what they need: 400 naming the fields (these were empty 500s).
+        foreach (var (path, fields) in new[]
+        {
+            ("/v1/pools/default/volumes/copy", "'sourcePool', 'sourceVolume', 'name'"),
+            ("/v1/import", "'source', 'pool', 'format'"),
+            ("/v1/domains/body/disks/vda/copy", "'destination', 'format'"),
+            ("/v1/install", "'options'"),
+            ("/v1/install/location", "'name', 'source'"),
+        })
+        {
+            var (status, detail) = await Send(HttpMethod.Post, path, "{}");
+            Assert.Equal(HttpStatusCode.BadRequest, status);
+            Assert.Contains($"missing required properties including: {fields}", detail);
+        }
+        var bad = await Send(HttpMethod.Post, "/v1/import", "{\"source\":");
+        Assert.Equal(HttpStatusCode.BadRequest, bad.Status);
+        Assert.Contains("from the request body as JSON", bad.Detail);
+        var nul = await Send(HttpMethod.Get, "/v1/volumes?path=%00", null);
+        Assert.Equal(HttpStatusCode.BadRequest, nul.Status);
+        Assert.Contains("Null character in path", nul.Detail);
+        var media = await Send(HttpMethod.Post, "/v1/import", "x", "text/plain");
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, media.Status);
+        Assert.Contains("application/json", media.Detail);
+        var method = await Send(HttpMethod.Put, "/v1/domains", null);
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, method.Status);
+        var none = await Send(HttpMethod.Get, "/v1/no/such/thing", null);
+        Assert.Equal(HttpStatusCode.NotFound, none.Status);
+        Assert.Contains("No such API path: GET /v1/no/such/thing", none.Detail);
+        // Nothing changed.
+        Assert.Equal("body", (await d.OkAsync("list", "--all", "--name")).Trim());
+    }
+
+    private static void ProcessWatchSignal(int pid, int signal) => Vireo.Host.ProcessWatch.Signal(pid, signal);
+}
