@@ -1,4 +1,5 @@
 using System.Xml.Linq;
+using Vireo.Model;
 using Vireo.Engine;
 
 namespace Vireo.Libvirt;
@@ -165,8 +166,8 @@ internal sealed partial class RemoteCalls
     private static (string Path, string? Format) CopyDestination(string xml)
     {
         XElement disk;
-        try { disk = XElement.Parse(xml); }
-        catch (System.Xml.XmlException e) { throw new RpcError(VirErrorCode.XmlError, $"XML error: the destination is not well-formed: {e.Message}"); }
+        try { disk = XmlLimits.Parse(xml, "The destination"); }
+        catch (DefinitionException e) { throw new RpcError(VirErrorCode.XmlError, $"XML error: {e.Message}"); }
         if (disk.Name.LocalName != "disk" || (string?)disk.Attribute("type") is not (null or "file") || disk.Element("source")?.Attribute("file")?.Value is not { } file)
             throw new RpcError(VirErrorCode.XmlError, "XML error: the destination must be <disk type='file'><source file='/path'/></disk> (Vireo copies to files)");
         return (file, disk.Element("driver")?.Attribute("type")?.Value);

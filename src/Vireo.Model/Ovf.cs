@@ -19,10 +19,7 @@ public static class Ovf
 
     public static OvfMachine Parse(string xml)
     {
-        XDocument doc;
-        try { doc = XDocument.Parse(xml); }
-        catch (System.Xml.XmlException e) { throw new DefinitionException([new Problem($"The OVF descriptor is not well-formed XML: {e.Message}")]); }
-        var root = doc.Root!;
+        var root = XmlLimits.Parse(xml, "The OVF descriptor");
         if (root.Name.LocalName != "Envelope")
             throw new DefinitionException([new Problem($"The OVF descriptor's root is <{root.Name.LocalName}>, not <Envelope>.")]);
         XNamespace ovf = root.Name.Namespace;

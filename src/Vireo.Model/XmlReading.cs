@@ -22,11 +22,7 @@ internal abstract class XmlReading
     }
 
     /// <summary>The document's root element, with line numbers; malformed XML becomes one problem with its line.</summary>
-    public static XElement Parse(string xml)
-    {
-        try { return XDocument.Parse(xml, LoadOptions.SetLineInfo).Root!; }
-        catch (XmlException e) { throw new DefinitionException($"The XML is not well-formed: {e.Message}", e.LineNumber); }
-    }
+    public static XElement Parse(string xml) => XmlLimits.Parse(xml);
 
     protected void Unsupported(XElement e, string parent) =>
         Problems.Add($"Unsupported element <{e.Name.LocalName}> in <{parent}>; remove it or see the list of supported elements in ARCHITECTURE.md.", e);

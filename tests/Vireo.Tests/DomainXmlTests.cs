@@ -25,6 +25,31 @@ public class DomainXmlTests
     }
 
     [Fact]
+    public void Deep_huge_and_entity_laden_documents_are_refused_before_a_tree_is_built()
+    {
+        string Nested(int levels) => string.Concat(Enumerable.Repeat("<a>", levels)) + string.Concat(Enumerable.Repeat("</a>", levels));
+        string Doc(string metadata) => $"<domain type='qemu'><name>m</name><memory>65536</memory><os><type>hvm</type></os><metadata>{metadata}</metadata></domain>";
+        // 16,000 levels (112 kB) once took 5 GB and 18 s; libxml2 (libvirt) stops at 256 too.
+        var deep = Assert.Throws<DefinitionException>(() => DomainRules.ParseForDefine(Doc(Nested(16_000))));
+        Assert.Equal("The XML nests elements more than 256 levels deep (at <a>); flatten it.", deep.Problems.Single().Message);
+        Assert.Equal(1, deep.Problems.Single().Line);
+        // 200 levels is fine and round-trips.
+        var ok = DomainRules.ParseForDefine(Doc(Nested(200)));
+        var written = DomainXml.Write(ok);
+        Assert.Equal(200, written.Split("<a>").Length - 1);
+        Assert.True(written.Length < 100_000, $"200 levels written as {written.Length} characters");
+        var huge = Assert.Throws<DefinitionException>(() => DomainRules.ParseForDefine(Doc(new string('x', 5_000_000))));
+        Assert.StartsWith("The XML is 5,000,", huge.Problems.Single().Message);
+        Assert.Contains("the limit is 4,194,304 (4 MiB)", huge.Problems.Single().Message);
+        var entity = Assert.Throws<DefinitionException>(() => DomainRules.ParseForDefine("<!DOCTYPE d [<!ENTITY e 'x'>]>" + Doc("&e;")));
+        Assert.StartsWith("The XML is not well-formed: ", entity.Problems.Single().Message);
+        Assert.Contains("DTD", entity.Problems.Single().Message);
+        // Plain words, not .NET's resource keys.
+        var bad = Assert.Throws<DefinitionException>(() => DomainRules.ParseForDefine("<domain><name>x</domain>"));
+        Assert.Equal("The XML is not well-formed: The 'name' start tag on line 1 position 10 does not match the end tag of 'domain'. Line 1, position 18.", bad.Problems.Single().Message);
+    }
+
+    [Fact]
     public void A_device_alone_is_read_as_inside_devices()
     {
         var (kind, d) = DomainXml.ParseDevice("<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/i/a.qcow2'/><target dev='vdb' bus='virtio'/></disk>");
