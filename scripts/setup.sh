@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Vireo needs on a Debian 12 host, when it is missing. Safe to run again.
 set -euo pipefail
-pkgs=(qemu-system-x86 qemu-utils qemu-block-extra ovmf swtpm swtpm-tools libvirt-clients virtinst python3-libvirt busybox-static cpio kmod zstd xz-utils iproute2 procps dnsmasq-base nftables python3 chromium chromium-driver virt-manager xvfb xauth libvirt-dbus dbus libglib2.0-bin cockpit-ws cockpit-bridge cockpit-system cockpit-machines)
+pkgs=(qemu-system-x86 qemu-utils qemu-block-extra ovmf swtpm swtpm-tools libvirt-clients virtinst python3-libvirt busybox-static cpio kmod zstd xz-utils iproute2 procps util-linux curl dnsmasq-base nftables python3 chromium chromium-driver virt-manager xvfb xauth libvirt-dbus dbus libglib2.0-bin cockpit-ws cockpit-bridge cockpit-system cockpit-machines)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -3,7 +3,7 @@ using System.CommandLine;
 namespace Vireo.Cli;
 
 /// <summary>Arguments for the daemon verb; the host program supplies the daemon itself.</summary>
-public sealed record DaemonArgs(string ConfigDir, string RunDir, string Socket, string DataDir, string? Web, string? LibvirtSocket = null, string? LibvirtSocketRo = null);
+public sealed record DaemonArgs(string ConfigDir, string RunDir, string Socket, string DataDir, string? Web, string? LibvirtSocket = null, string? LibvirtSocketRo = null, string? SocketGroup = "auto", string? SocketRo = null);
 
 /// <summary>The vireo command line: virsh verbs (client of vireod), plus daemon and host-validate.</summary>
 public static partial class CliMain
@@ -18,10 +18,17 @@ public static partial class CliMain
         Recursive = true,
     };
 
+    internal static readonly Option<bool> ReadOnly = new("--readonly", "-r")
+    {
+        Description = "Connect to the daemon's read-only socket (vireo-ro.sock beside the main one): list, info, XML and events as any user",
+        Recursive = true,
+    };
+
     public static async Task<int> RunAsync(string[] args, Func<DaemonArgs, CancellationToken, Task<int>> runDaemon)
     {
         var root = new RootCommand("Vireo: a virtualization manager for KVM/QEMU hosts (virsh verbs, daemon, host validation).");
         root.Options.Add(Connect);
+        root.Options.Add(ReadOnly);
         root.Subcommands.Add(DaemonCommand(runDaemon));
         AddDomainCommands(root);
         AddNetworkCommands(root);
@@ -59,11 +66,19 @@ public static partial class CliMain
         var web = new Option<string>("--web") { Description = "The web console's address: HOST:PORT, unix:PATH (behind a reverse proxy), or none", DefaultValueFactory = _ => "127.0.0.1:8780" };
         var libvirt = new Option<string>("--libvirt-listen") { Description = "unix:PATH to serve libvirt's remote protocol on, none, or auto: libvirt's own /run/libvirt/libvirt-sock when no libvirtd holds it (so plain 'virsh' reaches Vireo)", DefaultValueFactory = _ => "auto" };
         var libvirtRo = new Option<string>("--libvirt-listen-ro") { Description = "unix:PATH for libvirt's read-only socket, none, or auto (/run/libvirt/libvirt-sock-ro)", DefaultValueFactory = _ => "auto" };
-        var cmd = new Command("daemon", "Run vireod in the foreground") { config, run, data, listen, web, libvirt, libvirtRo };
+        var group = new Option<string>("--socket-group") { Description = "The group whose members may use the API socket besides root (mode 0660): a group name, none (root only), or auto (vireo when that group exists)", DefaultValueFactory = _ => "auto" };
+        var listenRo = new Option<string?>("--listen-ro") { Description = "unix:PATH for the read-only API socket any local user may use (list, info, XML, events, statistics), or none (default: RUN_DIR/vireo-ro.sock)" };
+        var cmd = new Command("daemon", "Run vireod in the foreground") { config, run, data, listen, listenRo, web, libvirt, libvirtRo, group };
         cmd.SetAction((pr, ct) =>
         {
             var runDir = Path.GetFullPath(pr.GetValue(run)!);
             var sock = pr.GetValue(listen) is { } l ? DaemonClient.ParseConnect(l) : Path.Combine(runDir, "vireo.sock");
+            var sockRo = pr.GetValue(listenRo) switch
+            {
+                "none" => null,
+                null => Path.Combine(runDir, DaemonClient.ReadOnlySocketName),
+                var v => Path.GetFullPath(DaemonClient.ParseConnect(v)),
+            };
             var w = pr.GetValue(web)!;
             if (w != "none" && !Vireo.Host.ListenAddress.TryParse(w, out _))
             {
@@ -77,7 +92,7 @@ public static partial class CliMain
                 var v => Path.GetFullPath(DaemonClient.ParseConnect(v)),
             };
             return runDaemon(new DaemonArgs(Path.GetFullPath(pr.GetValue(config)!), runDir, Path.GetFullPath(sock), Path.GetFullPath(pr.GetValue(data)!), w == "none" ? null : w,
-                Unix(libvirt), Unix(libvirtRo)), ct);
+                Unix(libvirt), Unix(libvirtRo), pr.GetValue(group) is "none" ? null : pr.GetValue(group), sockRo), ct);
         });
         return cmd;
     }
@@ -86,7 +101,7 @@ public static partial class CliMain
     internal static void Client(Command cmd, Func<ParseResult, DaemonClient, CancellationToken, Task<int>> body) =>
         cmd.SetAction(async (pr, ct) =>
         {
-            using var client = new DaemonClient(pr.GetValue(Connect));
+            using var client = new DaemonClient(pr.GetValue(Connect), pr.GetValue(ReadOnly));
             try
             {
                 return await body(pr, client, ct);

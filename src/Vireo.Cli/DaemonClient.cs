@@ -19,10 +19,14 @@ public sealed class DaemonClient : IDisposable
     public const string DefaultSocket = "/run/vireo/vireo.sock";
     public string Socket { get; }
 
-    public DaemonClient(string? connect)
+    /// <summary>The read-only socket's name, beside the main one in the run dir.</summary>
+    public const string ReadOnlySocketName = "vireo-ro.sock";
+
+    public DaemonClient(string? connect, bool readOnly = false)
     {
         connect ??= Environment.GetEnvironmentVariable("VIREO_CONNECT");
         Socket = ParseConnect(connect ?? "unix:" + DefaultSocket);
+        if (readOnly) Socket = Path.Combine(Path.GetDirectoryName(Socket) ?? "/", ReadOnlySocketName);
     }
 
     public static string ParseConnect(string uri)

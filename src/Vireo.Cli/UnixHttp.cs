@@ -67,6 +67,10 @@ internal static class UnixHttp
         {
             stream = UnixClient.Connect(socketPath);
         }
+        catch (IOException e) when (e.HResult == 13 /* EACCES */)
+        {
+            throw new CliException($"failed to connect to the daemon at unix:{socketPath}: permission denied. Only root and members of the daemon's --socket-group (vireo) may use it: run as root, join the group (usermod -aG vireo $USER), or give -r (--readonly) to list and read.");
+        }
         catch (IOException e)
         {
             throw new CliException($"failed to connect to the daemon at unix:{socketPath}: {e.Message}. Start it with './vireo daemon', or point --connect / VIREO_CONNECT at its socket.");

@@ -16,16 +16,31 @@ namespace Vireo.Daemon;
 /// <param name="Web">The web console's address (HOST:PORT or unix:PATH), or null for none.</param>
 /// <param name="LibvirtSocket">Where to serve libvirt's remote protocol (read-write), or null.</param>
 /// <param name="LibvirtSocketRo">Its read-only socket, or null.</param>
+/// <param name="SocketGroup">The group that may use the API socket besides root; "auto": vireo when it exists; null: root only.</param>
+/// <param name="SocketRo">The read-only API socket any local user may use (mode 0666), or null for none.</param>
 public sealed record DaemonOptions(string ConfigDir, string RunDir, string SocketPath, string DataDir = "/var/lib/vireo", string? Web = null,
-    string? LibvirtSocket = null, string? LibvirtSocketRo = null);
+    string? LibvirtSocket = null, string? LibvirtSocketRo = null, string? SocketGroup = "auto", string? SocketRo = null);
 
 /// <summary>vireod: the engine behind an HTTP API on a unix socket. A thin shell: every route calls the engine.</summary>
 public static class DaemonHost
 {
     public static async Task<int> RunAsync(DaemonOptions opts, CancellationToken ct = default)
     {
+        FileAccessRules.PrivateByDefault();
+        int? socketGid = null;
+        if (opts.SocketGroup is { } group)
+        {
+            socketGid = FileAccessRules.GroupId(group == "auto" ? "vireo" : group);
+            if (socketGid is null && group != "auto")
+            {
+                Console.Error.WriteLine($"error: --socket-group '{group}' is not a group on this host (see /etc/group); create it (groupadd {group}), or give none for a socket only root may use.");
+                return 1;
+            }
+        }
         Directory.CreateDirectory(opts.ConfigDir);
         Directory.CreateDirectory(opts.RunDir);
+        // The run dir is the way in to what helpers that drop root reach (dnsmasq's files) and to the read-only sockets.
+        File.SetUnixFileMode(opts.RunDir, (UnixFileMode)0x1ed /* 0755 */);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(opts.SocketPath))!);
         // One daemon per run dir: a second one would take the socket and fight over the guests.
         // .NET locks FileShare.None files with flock(2), released when the process ends, however.
@@ -46,9 +61,15 @@ public static class DaemonHost
         builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJson.Default));
         if (File.Exists(opts.SocketPath)) File.Delete(opts.SocketPath);
+        if (opts.SocketRo is { } roSocket)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(roSocket)!);
+            if (File.Exists(roSocket)) File.Delete(roSocket);
+        }
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.ListenUnixSocket(opts.SocketPath);
+            if (opts.SocketRo is { } ro) k.ListenUnixSocket(ro, ReadOnlyApi.MarkConnections);
             k.Limits.MaxRequestBodySize = null; // vol-upload streams whole images
         });
         var app = builder.Build();
@@ -84,6 +105,7 @@ public static class DaemonHost
             if (ctx.Response.StatusCode >= 400 && !ctx.Response.HasStarted && ctx.Response.ContentLength is null && ctx.Response.ContentType is null)
                 await Problem(ctx, ctx.Response.StatusCode);
         });
+        if (opts.SocketRo is not null) app.Use(ReadOnlyApi.Gate);
         Routes.Map(app, hv);
         NetworkRoutes.Map(app, hv);
         NetworkRoutes.MapHost(app, hv);
@@ -102,8 +124,11 @@ public static class DaemonHost
         });
         var log = loggerFactory.CreateLogger("vireod");
         await app.StartAsync(ct);
-        log.LogInformation("vireod listening on unix:{Socket} (config {Config}, run {Run}); {Count} domains, {Running} running; ready {Ms:0} ms after launch",
-            opts.SocketPath, opts.ConfigDir, opts.RunDir, hv.All().Count, hv.All().Count(v => v.IsActive),
+        // Bound under the umask of 077 (root's alone), then opened to the group.
+        FileAccessRules.OwnerAndGroup(opts.SocketPath, socketGid);
+        if (opts.SocketRo is { } everyone) FileAccessRules.Everyone(everyone);
+        log.LogInformation("vireod listening on unix:{Socket} (read-only: {Ro}; config {Config}, run {Run}); {Count} domains, {Running} running; ready {Ms:0} ms after launch",
+            opts.SocketPath, opts.SocketRo ?? "none", opts.ConfigDir, opts.RunDir, hv.All().Count, hv.All().Count(v => v.IsActive),
             (DateTime.Now - System.Diagnostics.Process.GetCurrentProcess().StartTime).TotalMilliseconds);
         // The web console after the API: its start-up (Razor components, data protection) never delays the API.
         await using var web = opts.Web is { } listen && Vireo.Host.ListenAddress.TryParse(listen, out var ep)
@@ -111,7 +136,7 @@ public static class DaemonHost
         // libvirt's clients (virsh, virt-install, virt-manager, python-libvirt) on libvirt's protocol.
         var rw = LibvirtPath(opts.LibvirtSocket, "/run/libvirt/libvirt-sock", log);
         var ro = LibvirtPath(opts.LibvirtSocketRo, "/run/libvirt/libvirt-sock-ro", log);
-        await using var libvirtRw = rw is not null ? Vireo.Libvirt.RemoteServer.Start(hv, rw, readOnly: false, loggerFactory.CreateLogger("libvirt")) : null;
+        await using var libvirtRw = rw is not null ? Vireo.Libvirt.RemoteServer.Start(hv, rw, readOnly: false, loggerFactory.CreateLogger("libvirt"), socketGid) : null;
         await using var libvirtRo = ro is not null ? Vireo.Libvirt.RemoteServer.Start(hv, ro, readOnly: true, loggerFactory.CreateLogger("libvirt")) : null;
         if (libvirtRw is not null || libvirtRo is not null)
             log.LogInformation("libvirt remote protocol on {Sockets}", string.Join(", ", new[] { libvirtRw?.Path, libvirtRo?.Path + (libvirtRo is null ? "" : " (read-only)") }.Where(p => !string.IsNullOrEmpty(p))));
@@ -208,6 +233,7 @@ public static class DaemonHost
             ErrorCode.InvalidArgument => 400,
             ErrorCode.InvalidOperation => 409,
             ErrorCode.Timeout => 504,
+            ErrorCode.AccessDenied => 403,
             _ => 500,
         };
         ctx.Response.StatusCode = status;

@@ -14,6 +14,8 @@ public enum ErrorCode
     Timeout,
     /// <summary>A bug: an error nothing expected (HTTP 500, logged with its stack).</summary>
     InternalError,
+    /// <summary>The caller may not do this here: a change asked of the read-only socket (HTTP 403).</summary>
+    AccessDenied,
 }
 
 /// <summary>An error for the user: Message says what went wrong and what to do.</summary>

@@ -12,7 +12,8 @@ public static class AtomicFile
         var tmp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.{Environment.CurrentManagedThreadId}.tmp");
         try
         {
-            using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 4096, FileOptions.None))
+            // 0600 whatever the umask: definitions hold display passwords, status files the live XML.
+            using (var fs = new FileStream(tmp, new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, Share = FileShare.None, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }))
             {
                 var bytes = System.Text.Encoding.UTF8.GetBytes(content);
                 fs.Write(bytes);

@@ -16,6 +16,8 @@ internal static unsafe partial class Native
     public static partial int posix_spawn(out int pid, [MarshalAs(UnmanagedType.LPUTF8Str)] string path, void* fileActions, void* attr, nint* argv, nint* envp);
     [LibraryImport("libc", SetLastError = true)] public static partial int ioctl(int fd, uint request, int arg);
     [LibraryImport("libc")] public static partial uint geteuid();
+    [LibraryImport("libc")] public static partial uint umask(uint mask);
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)] public static partial int chown(string path, int owner, int group);
     [LibraryImport("libc")] public static partial int posix_spawnattr_init(void* attr);
     [LibraryImport("libc")] public static partial int posix_spawnattr_destroy(void* attr);
     [LibraryImport("libc")] public static partial int posix_spawnattr_setflags(void* attr, short flags);

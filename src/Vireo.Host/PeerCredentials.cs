@@ -21,6 +21,20 @@ public readonly record struct PeerCredentials(int Pid, uint Uid, uint Gid)
             BinaryPrimitives.ReadUInt32LittleEndian(ucred[8..]));
     }
 
+    /// <summary>Whether the peer has <paramref name="gid"/> as its group or one of its supplementary groups (/proc/PID/status).</summary>
+    public bool InGroup(int gid)
+    {
+        if (Gid == (uint)gid) return true;
+        try
+        {
+            foreach (var line in File.ReadLines($"/proc/{Pid}/status"))
+                if (line.StartsWith("Groups:", StringComparison.Ordinal))
+                    return line[7..].Split(' ', '\t', StringSplitOptions.RemoveEmptyEntries).Contains(gid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+        catch (IOException) { }
+        return false;
+    }
+
     /// <summary>The user this process runs as (geteuid).</summary>
     public static uint EffectiveUid => Native.geteuid();
 }

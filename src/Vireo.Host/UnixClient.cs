@@ -33,9 +33,10 @@ public sealed unsafe partial class UnixClient : FdStream
         bytes.CopyTo(new Span<byte>(addr + 2, 108));
         if (connect(fd, addr, 2 + bytes.Length + 1) != 0)
         {
+            var errno = Marshal.GetLastPInvokeError();
             var e = LastError();
             Native.close(fd);
-            throw new IOException(e);
+            throw new IOException(e, errno);
         }
         return new UnixClient(fd);
     }

@@ -416,6 +416,7 @@ internal sealed partial class RemoteCalls(Hypervisor hv, bool readOnly)
         ErrorCode.InvalidArgument => new(e.Details.Count > 0 ? VirErrorCode.XmlError : VirErrorCode.InvalidArg, e.Details.Count > 1 ? string.Join("\n", e.Details) : e.Message),
         ErrorCode.InvalidOperation => new(VirErrorCode.OperationInvalid, e.Message),
         ErrorCode.Timeout => new(VirErrorCode.OperationTimeout, e.Message),
+        ErrorCode.AccessDenied => new(VirErrorCode.OperationDenied, e.Message),
         _ => new(VirErrorCode.OperationFailed, e.Message),
     };
 }

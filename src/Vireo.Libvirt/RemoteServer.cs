@@ -25,8 +25,11 @@ public sealed class RemoteServer : IAsyncDisposable
 
     public string Path { get; }
 
-    private RemoteServer(Socket listener, string path, Hypervisor hv, bool readOnly, ILogger log)
+    private readonly int? _group;
+
+    private RemoteServer(Socket listener, string path, Hypervisor hv, bool readOnly, ILogger log, int? group)
     {
+        _group = group;
         _listener = listener;
         Path = path;
         _hv = hv;
@@ -35,8 +38,11 @@ public sealed class RemoteServer : IAsyncDisposable
         _accept = AcceptLoopAsync();
     }
 
-    /// <summary>Listens on <paramref name="path"/>: read-write sockets are the owner's only (0600), a read-only one anyone's (0666), as libvirt's.</summary>
-    public static RemoteServer Start(Hypervisor hv, string path, bool readOnly, ILogger log)
+    /// <summary>
+    /// Listens on <paramref name="path"/>: a read-write socket is the owner's and <paramref name="group"/>'s
+    /// (0660; 0600 with no group), a read-only one anyone's (0666), as libvirt's unix_sock_group and perms.
+    /// </summary>
+    public static RemoteServer Start(Hypervisor hv, string path, bool readOnly, ILogger log, int? group = null)
     {
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
         if (File.Exists(path)) File.Delete(path);
@@ -44,9 +50,8 @@ public sealed class RemoteServer : IAsyncDisposable
         try
         {
             s.Bind(new UnixDomainSocketEndPoint(path));
-            File.SetUnixFileMode(path, readOnly
-                ? UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.OtherRead | UnixFileMode.OtherWrite
-                : UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            if (readOnly) FileAccessRules.Everyone(path);
+            else FileAccessRules.OwnerAndGroup(path, group);
             s.Listen(64);
         }
         catch
@@ -54,7 +59,7 @@ public sealed class RemoteServer : IAsyncDisposable
             s.Dispose();
             throw;
         }
-        return new RemoteServer(s, path, hv, readOnly, log);
+        return new RemoteServer(s, path, hv, readOnly, log, readOnly ? null : group);
     }
 
     private async Task AcceptLoopAsync()
@@ -83,7 +88,7 @@ public sealed class RemoteServer : IAsyncDisposable
     }
 
     /// <summary>
-    /// The read-write socket serves root and the daemon's own user only, whoever the socket's
+    /// The read-write socket serves root, the daemon's own user and members of its group only, whoever the socket's
     /// permissions let in (a umask, a chmod): the kernel's word for the peer (SO_PEERCRED) decides,
     /// as libvirtd's unix socket policy does. The read-only socket serves anyone.
     /// </summary>
@@ -96,8 +101,8 @@ public sealed class RemoteServer : IAsyncDisposable
             _log.LogWarning("libvirt client on {Path}: no peer credentials ({Error}); closing the connection", Path, e.Message);
             return false;
         }
-        if (_readOnly || peer.Uid == 0 || peer.Uid == PeerCredentials.EffectiveUid) return true;
-        _log.LogWarning("libvirt client pid {Pid} uid {Uid} refused on the read-write socket {Path}: only root may change things (use the read-only socket)", peer.Pid, peer.Uid, Path);
+        if (_readOnly || peer.Uid == 0 || peer.Uid == PeerCredentials.EffectiveUid || _group is { } g && peer.InGroup(g)) return true;
+        _log.LogWarning("libvirt client pid {Pid} uid {Uid} refused on the read-write socket {Path}: only root and the socket's group may change things (use the read-only socket)", peer.Pid, peer.Uid, Path);
         return false;
     }
 

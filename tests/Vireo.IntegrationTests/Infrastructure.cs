@@ -63,6 +63,8 @@ public sealed class TestDaemon : IAsyncDisposable
     /// <summary>The default pool's directory.</summary>
     public string Images => Path.Combine(DataDir, "images");
     public string Socket => Path.Combine(RunDir, "vireo.sock");
+    /// <summary>The read-only API socket any local user may use.</summary>
+    public string SocketRo => Path.Combine(RunDir, "vireo-ro.sock");
     /// <summary>libvirt's remote protocol (and LibvirtSocket + "-ro", read-only), for virsh and python-libvirt.</summary>
     public string LibvirtSocket => Path.Combine(RunDir, "libvirt-sock");
     public string LibvirtUri => $"qemu+unix:///system?socket={LibvirtSocket}";
@@ -84,9 +86,14 @@ public sealed class TestDaemon : IAsyncDisposable
     /// <summary>The web console's address (HOST:PORT) when asked for; otherwise the daemon runs without one.</summary>
     public string? Web { get; private set; }
 
-    public static async Task<TestDaemon> StartAsync(VireoFixture fx, NetNs? ns = null, string? web = null)
+    /// <summary>More options for the daemon command line.</summary>
+    public string[] ExtraArgs { get; private init; } = [];
+    /// <summary>The umask the daemon is started under (its own shell's), or null for the test's.</summary>
+    public string? Umask { get; private init; }
+
+    public static async Task<TestDaemon> StartAsync(VireoFixture fx, NetNs? ns = null, string? web = null, string[]? args = null, string? umask = null)
     {
-        var d = new TestDaemon(fx, Directory.CreateTempSubdirectory("vireo-it-").FullName, ns) { Web = web };
+        var d = new TestDaemon(fx, Directory.CreateTempSubdirectory("vireo-it-").FullName, ns) { Web = web, ExtraArgs = args ?? [], Umask = umask };
         await d.LaunchAsync();
         return d;
     }
@@ -97,9 +104,15 @@ public sealed class TestDaemon : IAsyncDisposable
         // In a namespace: "ip netns exec" execs the daemon in place (same pid) with /sys remounted
         // for that namespace, which the daemon reads for macvtap devices.
         var psi = new ProcessStartInfo(Namespace is null ? _fx.Binary : "/usr/sbin/ip") { RedirectStandardOutput = true, RedirectStandardError = true };
+        if (Umask is not null)
+        {
+            // A shell that sets the umask and execs the rest in place (the pid stays the daemon's).
+            psi.FileName = "/bin/sh";
+            foreach (var a in new[] { "-c", $"umask {Umask}; exec \"$@\"", "sh", Namespace is null ? _fx.Binary : "/usr/sbin/ip" }) psi.ArgumentList.Add(a);
+        }
         if (Namespace is not null) foreach (var a in new[] { "netns", "exec", Namespace.Name, _fx.Binary }) psi.ArgumentList.Add(a);
         foreach (var a in new[] { "daemon", "--config-dir", ConfigDir, "--run-dir", RunDir, "--data-dir", DataDir, "--web", Web ?? "none",
-                     "--libvirt-listen", "unix:" + LibvirtSocket, "--libvirt-listen-ro", "unix:" + LibvirtSocket + "-ro" }) psi.ArgumentList.Add(a);
+                     "--libvirt-listen", "unix:" + LibvirtSocket, "--libvirt-listen-ro", "unix:" + LibvirtSocket + "-ro" }.Concat(ExtraArgs)) psi.ArgumentList.Add(a);
         _proc = Process.Start(psi)!;
         _proc.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_log) _log.AppendLine(e.Data); };
         _proc.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_log) _log.AppendLine(e.Data); };

@@ -239,5 +239,82 @@ public sealed class TrustTests(VireoFixture fx)
         Assert.Equal("body", (await d.OkAsync("list", "--all", "--name")).Trim());
     }
 
+    [Fact]
+    public async Task Sockets_are_roots_and_a_groups_whatever_the_umask_and_the_read_only_one_serves_any_user_only_reads()
+    {
+        // Debian's "users" group (gid 100) stands in for vireo: no group is made for the test.
+        await using var d = await TestDaemon.StartAsync(fx, args: ["--socket-group", "users"], umask: "000");
+        await d.DefineAsync(d.GuestXml("ro"));
+        var rw = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite;
+        Assert.Equal(rw, File.GetUnixFileMode(d.Socket));
+        Assert.Equal(rw, File.GetUnixFileMode(d.LibvirtSocket));
+        Assert.Equal(rw | UnixFileMode.OtherRead | UnixFileMode.OtherWrite, File.GetUnixFileMode(d.SocketRo));
+        Assert.Equal(rw | UnixFileMode.OtherRead | UnixFileMode.OtherWrite, File.GetUnixFileMode(d.LibvirtSocket + "-ro"));
+        Assert.Equal(100, GroupOf(d.Socket));
+        // Definitions, logs and run files are the daemon's alone under a umask of 000.
+        foreach (var f in Directory.EnumerateFiles(d.ConfigDir, "*.xml", SearchOption.AllDirectories).Append(Path.Combine(d.RunDir, "vireod.pid")))
+            Assert.True((File.GetUnixFileMode(f) & (UnixFileMode.GroupWrite | UnixFileMode.OtherWrite | UnixFileMode.OtherRead)) == 0, $"{f} is {File.GetUnixFileMode(f)}");
+
+        // An unprivileged user (curl as nobody): not on the main socket, reads on the read-only one, changes nothing there.
+        async Task<(int Exit, string Out)> Curl(string socket, string method, string path, params string[] groups)
+        {
+            var psi = new ProcessStartInfo("/usr/bin/setpriv") { RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var a in new[] { "--reuid", "nobody", "--regid", "nogroup" }) psi.ArgumentList.Add(a);
+            if (groups.Length > 0) { psi.ArgumentList.Add("--groups"); psi.ArgumentList.Add(string.Join(',', groups)); }
+            else psi.ArgumentList.Add("--clear-groups");
+            foreach (var a in new[] { "/usr/bin/curl", "-sS", "-X", method, "-w", "\n%{http_code}", "--unix-socket", socket, "http://vireo" + path }) psi.ArgumentList.Add(a);
+            using var p = Process.Start(psi)!;
+            var output = await p.StandardOutput.ReadToEndAsync() + await p.StandardError.ReadToEndAsync();
+            await p.WaitForExitAsync();
+            return (p.ExitCode, output);
+        }
+        var refused = await Curl(d.Socket, "GET", "/v1/domains");
+        Assert.True(refused.Exit == 7, refused.Out);   // curl's "could not connect" (EACCES on the 0660 socket)
+        var member = await Curl(d.Socket, "GET", "/v1/domains", "users");
+        Assert.True(member.Exit == 0 && member.Out.EndsWith("\n200") && member.Out.Contains("\"ro\""), member.Out);
+        var list = await Curl(d.SocketRo, "GET", "/v1/domains");
+        Assert.True(list.Exit == 0 && list.Out.EndsWith("\n200") && list.Out.Contains("\"ro\""), list.Out);
+        Assert.EndsWith("\n200", (await Curl(d.SocketRo, "GET", "/v1/domains/ro/xml")).Out);
+        foreach (var (method, path) in new[] { ("POST", "/v1/domains/ro/start"), ("DELETE", "/v1/domains/ro"), ("GET", "/v1/domains/ro/xml?securityInfo=true"),
+                     ("GET", "/v1/domains/ro/console"), ("GET", "/v1/pools/default/volumes/x/data"), ("PUT", "/v1/web/password") })
+        {
+            var r = await Curl(d.SocketRo, method, path);
+            Assert.True(r.Out.EndsWith("\n403") && r.Out.Contains("Access denied"), $"{method} {path}: {r.Out}");
+        }
+        // The CLI's -r goes to the read-only socket and says why a change is refused.
+        Assert.Contains("ro", await d.OkAsync("-r", "list", "--all", "--name"));
+        var start = await d.FailAsync("-r", "start", "ro");
+        Assert.Contains("Access denied: POST /v1/domains/ro/start changes things, which the read-only socket does not allow", start);
+        Assert.StartsWith("shut off", await d.StateAsync("ro"));
+    }
+
+    [Fact]
+    public async Task A_socket_group_that_does_not_exist_stops_the_daemon_with_a_message()
+    {
+        var dir = Directory.CreateTempSubdirectory("vireo-it-").FullName;
+        try
+        {
+            var psi = new ProcessStartInfo(fx.Binary) { RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var a in new[] { "daemon", "--config-dir", dir + "/etc", "--run-dir", dir + "/run", "--data-dir", dir + "/data", "--web", "none",
+                         "--libvirt-listen", "none", "--libvirt-listen-ro", "none", "--socket-group", "no-such-group-15" }) psi.ArgumentList.Add(a);
+            using var p = Process.Start(psi)!;
+            var err = await p.StandardError.ReadToEndAsync();
+            await p.WaitForExitAsync();
+            Assert.Equal(1, p.ExitCode);
+            Assert.Contains("--socket-group 'no-such-group-15' is not a group on this host", err);
+            Assert.False(File.Exists(dir + "/run/vireo.sock"));
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    private static int GroupOf(string path)
+    {
+        var psi = new ProcessStartInfo("/usr/bin/stat", ["-c", "%g", path]) { RedirectStandardOutput = true };
+        using var p = Process.Start(psi)!;
+        var gid = int.Parse(p.StandardOutput.ReadToEnd().Trim());
+        p.WaitForExit();
+        return gid;
+    }
+
     private static void ProcessWatchSignal(int pid, int signal) => Vireo.Host.ProcessWatch.Signal(pid, signal);
 }

@@ -531,6 +531,56 @@ public sealed class WebConsoleTests(VireoFixture fx)
         finally { sockDir.Delete(recursive: true); }
     }
 
+    [Fact]
+    public async Task Every_page_sends_its_security_headers_and_wrong_logins_are_throttled_per_client()
+    {
+        var port = FreePort();
+        await using var d = await TestDaemon.StartAsync(fx, web: $"127.0.0.1:{port}");
+        var token = await TokenAsync(d);
+        await d.DefineAsync(d.GuestXml("hdr"));
+        var site = $"http://127.0.0.1:{port}";
+        using var http = new HttpClient(new HttpClientHandler { CookieContainer = new CookieContainer(), AllowAutoRedirect = false }) { BaseAddress = new Uri(site) };
+
+        async Task<HttpResponseMessage> Login(string secret)
+        {
+            var form = await http.GetStringAsync("/login");
+            var csrf = System.Text.RegularExpressions.Regex.Match(form, "name=\"__csrf\" value=\"([^\"]+)\"").Groups[1].Value;
+            return await http.PostAsync("/login", new FormUrlEncodedContent(new Dictionary<string, string> { ["__csrf"] = csrf, ["token"] = secret }));
+        }
+        static void Headers(HttpResponseMessage r, string what)
+        {
+            string H(string name) => r.Headers.TryGetValues(name, out var v) ? string.Join(",", v) : "";
+            Assert.True(H("Content-Security-Policy").Contains("frame-ancestors 'none'") && H("Content-Security-Policy").Contains("default-src 'self'"), $"{what}: CSP '{H("Content-Security-Policy")}'");
+            Assert.Equal("DENY", H("X-Frame-Options"));
+            Assert.Equal("nosniff", H("X-Content-Type-Options"));
+            Assert.Equal("same-origin", H("Referrer-Policy"));
+        }
+
+        // A right login, then the headers on the pages it reaches (and on a refusal and a static file).
+        var ok = await Login(token);
+        Assert.Equal(HttpStatusCode.Redirect, ok.StatusCode);
+        foreach (var page in new[] { "/", "/vm/hdr", "/new", "/networks", "/storage", "/vm/hdr/console", "/vm/nobody", "/login" })
+            Headers(await http.GetAsync(page), page);
+        var asset = System.Text.RegularExpressions.Regex.Match(await http.GetStringAsync("/"), "src=\"(/[^\"]+\\.js)\"").Groups[1].Value;
+        Assert.NotEmpty(asset);
+        Headers(await http.GetAsync(asset), asset);
+
+        // Wrong logins from one address: five are answered, the sixth (even a right one) waits a minute.
+        for (int i = 0; i < 5; i++)
+        {
+            var wrong = await Login("not-the-token-" + i);
+            Assert.Equal(HttpStatusCode.OK, wrong.StatusCode);
+            Assert.Contains("That token or password is not right.", await wrong.Content.ReadAsStringAsync());
+        }
+        var refused = await Login(token);
+        Assert.Equal((HttpStatusCode)429, refused.StatusCode);
+        Headers(refused, "429");
+        var wait = refused.Headers.RetryAfter?.Delta;
+        Assert.True(wait > TimeSpan.Zero && wait <= TimeSpan.FromMinutes(1), $"Retry-After {wait}");
+        Assert.Matches("Too many wrong logins from this address: try again in [0-9]+ s\\.", await refused.Content.ReadAsStringAsync());
+        Assert.Equal(5, System.Text.RegularExpressions.Regex.Matches(d.Log, "a login with a wrong token or password from 127.0.0.1").Count);
+    }
+
     /// <summary>The console's first-start token, from the daemon's log (it starts right after the API).</summary>
     private static async Task<string> TokenAsync(TestDaemon d)
     {
