@@ -354,6 +354,18 @@ public sealed class Hypervisor
         catch (VireoException) { return machine; } // no QEMU to ask: keep the name; start will say what is missing
     }
 
+    /// <summary>
+    /// Whether a guest on <paramref name="emulator"/> runs under QEMU's seccomp sandbox: when that
+    /// is the probed default emulator and it was built with seccomp, and the guest did not opt out
+    /// of confinement with &lt;seclabel type='none'/&gt;.
+    /// </summary>
+    internal async Task<bool> SandboxAsync(DomainDef d, string emulator, CancellationToken ct)
+    {
+        if (d.Seclabels.Any(l => l.Type == "none" && l.Model is null) || emulator != _o.DefaultEmulator) return false;
+        try { return (await CapabilitiesAsync(ct)).Sandbox; }
+        catch (VireoException) { return false; }   // no probe: start says what QEMU says
+    }
+
     /// <summary>QEMU's own view of machine types and CPU models, probed once per emulator binary change.</summary>
     public async Task<QemuCapabilities> CapabilitiesAsync(CancellationToken ct = default)
     {

@@ -125,6 +125,7 @@ public sealed partial class Vm
         {
             throw new VireoException(ErrorCode.OperationFailed, $"Failed to start domain '{Name}': {e.Message}");
         }
+        var sandbox = await _hv.SandboxAsync(live, emulator, ct);
         NicResources nics;
         try
         {
@@ -159,6 +160,7 @@ public sealed partial class Vm
                 HugepagesMount = HugepagesMount(live),
                 TpmSockets = tpmSockets,
                 PidFile = _o.PidFile(Name),
+                Sandbox = sandbox,
             };
             try
             {

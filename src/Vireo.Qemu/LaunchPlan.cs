@@ -31,6 +31,11 @@ public sealed record LaunchContext
     public uint? VsockCid { get; init; }
     /// <summary>QEMU writes its pid here (-pidfile), which also marks its argv as this domain's: a daemon that lost its status file still finds it.</summary>
     public string? PidFile { get; init; }
+    /// <summary>
+    /// Run under QEMU's seccomp filter as libvirt does by default: no obsolete system calls, no
+    /// setuid, no fork/exec, no changes to scheduling or affinity (the daemon pins threads itself).
+    /// </summary>
+    public bool Sandbox { get; init; }
     /// <summary>Where hugetlbfs is mounted, when the host has it (memory backed by huge pages).</summary>
     public string? HugepagesMount { get; init; }
 }

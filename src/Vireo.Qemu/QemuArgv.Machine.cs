@@ -105,8 +105,12 @@ public static partial class QemuArgv
         else if (perDevice || d.Os.BootMenu is not null)
             a.Add("-boot", d.Os.BootMenu == true ? "menu=on,strict=on" : "strict=on");
         a.Add("-display", "none");
+        if (ctx.Sandbox) a.Add("-sandbox", SandboxOptions);
         a.Add("-msg", "timestamp=on");
     }
+
+    /// <summary>libvirt's own -sandbox (qemu.conf seccomp_sandbox = 1).</summary>
+    public const string SandboxOptions = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny";
 
     /// <summary>
     /// &lt;numatune&gt;: the host NUMA nodes a RAM backend's pages come from (a guest cell's

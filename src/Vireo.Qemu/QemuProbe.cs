@@ -14,6 +14,8 @@ public sealed record QemuCapabilities(
     public IReadOnlySet<string> Commands { get; init; } = new HashSet<string>();
     /// <summary>query-tpm-types: the TPM back-ends (passthrough, emulator).</summary>
     public IReadOnlyList<string> TpmTypes { get; init; } = [];
+    /// <summary>Whether it was built with seccomp (-sandbox), which confined guests run under.</summary>
+    public bool Sandbox { get; init; }
 
     public bool HasDevice(string type) => Devices.Contains(type);
     public bool HasSpice => Commands.Contains("query-spice");
@@ -63,8 +65,12 @@ public static class QemuProbe
             var tpmTypes = commands.Contains("query-tpm-types")
                 ? (await qmp.ExecuteAsync("query-tpm-types", null, ct))!.AsArray().Select(t => t!.GetValue<string>()).ToList()
                 : [];
+            // -sandbox is an option group only a seccomp build registers (libvirt asks the same).
+            bool sandbox;
+            try { sandbox = (await qmp.ExecuteAsync("query-command-line-options", new JsonObject { ["option"] = "sandbox" }, ct)) is JsonArray { Count: > 0 }; }
+            catch (QmpErrorException) { sandbox = false; }
             try { await qmp.ExecuteAsync("quit", null, ct); } catch (QmpDisconnectedException) { }
-            return new QemuCapabilities(emulator, version, machines, cpus, kvm) { Devices = devices, Commands = commands, TpmTypes = tpmTypes };
+            return new QemuCapabilities(emulator, version, machines, cpus, kvm) { Devices = devices, Commands = commands, TpmTypes = tpmTypes, Sandbox = sandbox };
         }
         finally
         {

@@ -289,6 +289,29 @@ public sealed class TrustTests(VireoFixture fx)
     }
 
     [Fact]
+    public async Task Qemu_runs_under_its_seccomp_sandbox_unless_the_guest_opts_out_with_seclabel_none()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        await d.DefineAsync(d.GuestXml("boxed"));
+        await d.DefineAsync(d.GuestXml("open", extra: "<seclabel type='none'/>"));
+        await d.OkAsync("start", "boxed");
+        await d.OkAsync("start", "open");
+        await d.WaitForSerialAsync("boxed", "VIREO-GUEST-READY");
+        static string Seccomp(int pid) => File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("Seccomp:"))[8..].Trim();
+        var pids = d.QemuPids();
+        Assert.Equal("2", Seccomp(pids["boxed"]));   // a filter (mode 2), as -sandbox on installs
+        Assert.Contains("on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny", File.ReadAllText($"/proc/{pids["boxed"]}/cmdline"));
+        Assert.Equal("0", Seccomp(pids["open"]));
+        // The sandboxed guest still does what a guest does: it booted, it answers its monitor, it stops cleanly.
+        Assert.Contains("running", await d.OkAsync("qemu-monitor-command", "boxed", "--hmp", "info status"));
+        await d.OkAsync("suspend", "boxed");
+        await d.OkAsync("resume", "boxed");
+        await d.OkAsync("destroy", "boxed");
+        await d.OkAsync("destroy", "open");
+        Assert.Empty(d.QemusOnHost());
+    }
+
+    [Fact]
     public async Task A_socket_group_that_does_not_exist_stops_the_daemon_with_a_message()
     {
         var dir = Directory.CreateTempSubdirectory("vireo-it-").FullName;

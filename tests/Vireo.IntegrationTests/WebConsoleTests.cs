@@ -322,9 +322,11 @@ public sealed class WebConsoleTests(VireoFixture fx)
             Expect("storage-note", $"Uploaded isos/web.iso: {new FileInfo(iso).Length / 1048576.0:0.00} MiB, an ISO image.");
             var progress = ((IReadOnlyCollection<object>)((IJavaScriptExecutor)browser).ExecuteScript("return window.vireoProgress;")!)
                 .Select(p => ((IReadOnlyCollection<object>)p).Select(Convert.ToInt64).ToArray()).ToList();
-            Assert.True(progress.Count >= 2, $"{progress.Count} progress events");
+            // The browser reports progress at most every 50 ms; a fast loopback upload may give just one report.
+            Assert.True(progress.Count >= 1, "no progress events");
+            Assert.All(progress, p => Assert.Equal(new FileInfo(iso).Length, p[1], 1 << 16));   // of the whole file (plus the form's framing)
             Assert.Equal(progress[^1][1], progress[^1][0]);   // the last one: everything sent
-            Assert.True(progress[0][0] < progress[^1][0]);
+            Assert.True(progress.Zip(progress.Skip(1)).All(p => p.First[0] <= p.Second[0]), "progress went backwards");
             Assert.Equal(await File.ReadAllBytesAsync(iso), await File.ReadAllBytesAsync(Path.Combine(d.Root, "isos", "web.iso")));
             Assert.Equal("iso", browser.FindElement(By.CssSelector("#vol-isos-web\\.iso td:nth-child(2)")).Text);
             Shot(browser, "storage-upload");

@@ -34,6 +34,16 @@ public class QemuArgvTests
     }
 
     [Fact]
+    public void A_sandboxed_guest_gets_libvirts_seccomp_options_and_an_unsandboxed_one_none()
+    {
+        var d = DomainRules.ParseForDefine("<domain type='qemu'><name>a</name><memory>65536</memory></domain>");
+        var argv = QemuArgv.Build(d, Ctx(d) with { Sandbox = true });
+        Assert.Equal("on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny", argv[argv.IndexOf("-sandbox") + 1]);
+        Assert.Single(argv, "-sandbox");
+        Assert.DoesNotContain("-sandbox", QemuArgv.Build(d, Ctx(d)));
+    }
+
+    [Fact]
     public void Host_passthrough_under_tcg_is_refused_with_a_fix()
     {
         var d = DomainRules.ParseForDefine("<domain type='qemu'><name>a</name><memory>65536</memory><cpu mode='host-passthrough'/></domain>");
