@@ -60,6 +60,13 @@ public static class DaemonHost
         // BadHttpRequestException, which the middleware below answers with its message.
         builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJson.Default));
+        // The API's contract, made from the routes on first request (GET /openapi/v1.json); docs/openapi.json is its checked-in copy.
+        builder.Services.AddOpenApi("v1", o => o.AddDocumentTransformer((doc, _, _) =>
+        {
+            doc.Info = new() { Title = "Vireo API", Version = "v1", Description = "vireod's HTTP API on its unix socket (RUN_DIR/vireo.sock); errors are application/problem+json." };
+            doc.Servers = [new() { Url = "http://vireo" }];
+            return Task.CompletedTask;
+        }));
         if (File.Exists(opts.SocketPath)) File.Delete(opts.SocketPath);
         if (opts.SocketRo is { } roSocket)
         {
@@ -106,6 +113,7 @@ public static class DaemonHost
                 await Problem(ctx, ctx.Response.StatusCode);
         });
         if (opts.SocketRo is not null) app.Use(ReadOnlyApi.Gate);
+        app.MapOpenApi();
         Routes.Map(app, hv);
         NetworkRoutes.Map(app, hv);
         NetworkRoutes.MapHost(app, hv);

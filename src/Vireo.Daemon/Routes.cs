@@ -105,7 +105,8 @@ internal static class Routes
             await Vireo.Web.ConsoleBridge.RunAsync(ws, pty, () => vm.CloseConsole(pty), ctx.RequestAborted);
         });
 
-        app.MapGet("/v1/events", async (HttpContext ctx) =>
+        // Not a bare RequestDelegate (HttpContext alone), so that the OpenAPI document lists it.
+        app.MapGet("/v1/events", async (HttpContext ctx, CancellationToken rq) =>
         {
             ctx.Response.ContentType = "application/x-ndjson";
             using var sub = hv.Events.Subscribe();
