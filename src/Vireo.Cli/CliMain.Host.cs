@@ -34,6 +34,32 @@ public static partial class CliMain
         }
 
         {
+            var dir = new Option<string>("--dir") { Description = "Where to write the certificates (the daemon's --tls-dir; default /etc/vireo/tls)", DefaultValueFactory = _ => DaemonEndpoint.DefaultTlsDir };
+            var host = new Option<string[]>("--host") { Description = "A name or address clients dial the daemon by; once or more", Arity = ArgumentArity.OneOrMore, Required = true };
+            var clientName = new Option<string>("--client-name") { Description = "The client certificate's common name", DefaultValueFactory = _ => "vireo-client" };
+            var cmd = new Command("tls-init", "Make a CA, a server certificate and a client certificate for remote access over TLS (--listen tls:, --connect tls://)") { dir, host, clientName };
+            cmd.SetAction(pr =>
+            {
+                var files = new TlsFiles(pr.GetValue(dir)!);
+                try
+                {
+                    var hosts = pr.GetValue(host)!;
+                    files.Create(hosts, pr.GetValue(clientName)!, TimeProvider.System);
+                    Console.WriteLine($"Made in {files.Dir}: a CA (cacert.pem, cakey.pem), a server certificate for {string.Join(", ", hosts)} (servercert.pem, serverkey.pem) and a client certificate (clientcert.pem, clientkey.pem).");
+                    Console.WriteLine($"Daemon: vireo daemon --listen tls:0.0.0.0:16514 --tls-dir {files.Dir}");
+                    Console.WriteLine($"Client: copy cacert.pem, clientcert.pem and clientkey.pem to its /etc/vireo/tls (or --tls-dir), then vireo --connect tls://{hosts[0]}:16514 list");
+                    return 0;
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+                {
+                    Console.Error.WriteLine($"error: {e.Message}");
+                    return 1;
+                }
+            });
+            root.Subcommands.Add(cmd);
+        }
+
+        {
             var cmd = new Command("capabilities", "Host and hypervisor capabilities, as libvirt's XML (from QEMU itself)");
             Client(cmd, async (pr, c, ct) =>
             {

@@ -377,7 +377,7 @@ public static partial class CliMain
                 await using var _ = f;
                 var len = pr.GetValue(length) is { } l ? (long)Math.Min(ParseSize(l, "Length"), (ulong)f.Length) : f.Length;
                 var bar = new ProgressBar($"Uploading {Path.GetFileName(pr.GetValue(file))}");
-                using var resp = await UnixHttp.SendStreamAsync(c.Socket, "PUT", VolUrl(v) + $"/data?offset={off}&length={len}", f, len,
+                using var resp = await UnixHttp.SendStreamAsync(c.Endpoint, "PUT", VolUrl(v) + $"/data?offset={off}&length={len}", f, len,
                     sent => bar.Report(len == 0 ? 100 : sent * 100.0 / len, sent), ct);
                 if (!resp.Ok) throw new CliException(await DaemonClient.ErrorText(resp, ct));
                 bar.Done(len);

@@ -3,7 +3,8 @@ using System.CommandLine;
 namespace Vireo.Cli;
 
 /// <summary>Arguments for the daemon verb; the host program supplies the daemon itself.</summary>
-public sealed record DaemonArgs(string ConfigDir, string RunDir, string Socket, string DataDir, string? Web, string? LibvirtSocket = null, string? LibvirtSocketRo = null, string? SocketGroup = "auto", string? SocketRo = null);
+public sealed record DaemonArgs(string ConfigDir, string RunDir, string Socket, string DataDir, string? Web, string? LibvirtSocket = null, string? LibvirtSocketRo = null, string? SocketGroup = "auto", string? SocketRo = null,
+    IReadOnlyList<System.Net.IPEndPoint>? TlsListen = null, string? TlsDir = null);
 
 /// <summary>The vireo command line: virsh verbs (client of vireod), plus daemon and host-validate.</summary>
 public static partial class CliMain
@@ -14,7 +15,13 @@ public static partial class CliMain
 
     internal static readonly Option<string?> Connect = new("--connect", "-c")
     {
-        Description = "Daemon to talk to: unix:/path/to/vireo.sock (default: $VIREO_CONNECT, else unix:/run/vireo/vireo.sock)",
+        Description = "Daemon to talk to: unix:/path/to/vireo.sock, or tls://HOST:PORT (default: $VIREO_CONNECT, else unix:/run/vireo/vireo.sock)",
+        Recursive = true,
+    };
+
+    internal static readonly Option<string?> TlsDir = new("--tls-dir")
+    {
+        Description = "For tls://: where cacert.pem, clientcert.pem and clientkey.pem are (default: $VIREO_TLS_DIR, else /etc/vireo/tls); for the daemon, its CA and server certificate (default: CONFIG_DIR/tls)",
         Recursive = true,
     };
 
@@ -29,6 +36,7 @@ public static partial class CliMain
         var root = new RootCommand("Vireo: a virtualization manager for KVM/QEMU hosts (virsh verbs, daemon, host validation).");
         root.Options.Add(Connect);
         root.Options.Add(ReadOnly);
+        root.Options.Add(TlsDir);
         root.Subcommands.Add(DaemonCommand(runDaemon));
         AddDomainCommands(root);
         AddNetworkCommands(root);
@@ -62,8 +70,8 @@ public static partial class CliMain
         var config = new Option<string>("--config-dir") { Description = "Where definitions live", DefaultValueFactory = _ => DefaultConfigDir };
         var run = new Option<string>("--run-dir") { Description = "Where runtime state lives (pids, monitor sockets, logs)", DefaultValueFactory = _ => DefaultRunDir };
         var data = new Option<string>("--data-dir") { Description = "Where images and saved guests live (DATA_DIR/images is the default pool)", DefaultValueFactory = _ => DefaultDataDir };
-        var listen = new Option<string?>("--listen") { Description = "unix:PATH to serve the API on (default: RUN_DIR/vireo.sock)" };
-        var web = new Option<string>("--web") { Description = "The web console's address: HOST:PORT, unix:PATH (behind a reverse proxy), or none", DefaultValueFactory = _ => "127.0.0.1:8780" };
+        var listen = new Option<string[]>("--listen") { Description = "Where to serve the API, once or more: unix:PATH (default: RUN_DIR/vireo.sock), tls:ADDR:PORT (remote clients with a certificate the CA in --tls-dir signed)", Arity = ArgumentArity.ZeroOrMore };
+        var web = new Option<string>("--web") { Description = "The web console's address: HOST:PORT, tls:HOST:PORT (HTTPS with --tls-dir's server certificate), unix:PATH (behind a reverse proxy), or none", DefaultValueFactory = _ => "127.0.0.1:8780" };
         var libvirt = new Option<string>("--libvirt-listen") { Description = "unix:PATH to serve libvirt's remote protocol on, none, or auto: libvirt's own /run/libvirt/libvirt-sock when no libvirtd holds it (so plain 'virsh' reaches Vireo)", DefaultValueFactory = _ => "auto" };
         var libvirtRo = new Option<string>("--libvirt-listen-ro") { Description = "unix:PATH for libvirt's read-only socket, none, or auto (/run/libvirt/libvirt-sock-ro)", DefaultValueFactory = _ => "auto" };
         var group = new Option<string>("--socket-group") { Description = "The group whose members may use the API socket besides root (mode 0660): a group name, none (root only), or auto (vireo when that group exists)", DefaultValueFactory = _ => "auto" };
@@ -72,7 +80,19 @@ public static partial class CliMain
         cmd.SetAction((pr, ct) =>
         {
             var runDir = Path.GetFullPath(pr.GetValue(run)!);
-            var sock = pr.GetValue(listen) is { } l ? DaemonClient.ParseConnect(l) : Path.Combine(runDir, "vireo.sock");
+            string? sock = null;
+            var tls = new List<System.Net.IPEndPoint>();
+            foreach (var l in pr.GetValue(listen) ?? [])
+            {
+                if (l.StartsWith("tls:", StringComparison.Ordinal) && System.Net.IPEndPoint.TryParse(l[4..], out var ep) && ep.Port != 0) tls.Add(ep);
+                else if (l.StartsWith("unix:", StringComparison.Ordinal) && sock is null) sock = l[5..];
+                else
+                {
+                    Console.Error.WriteLine($"error: --listen '{l}' is not unix:/absolute/path or tls:ADDR:PORT (e.g. tls:0.0.0.0:16514, tls:[::]:16514); give one unix socket at most.");
+                    return Task.FromResult(1);
+                }
+            }
+            sock ??= Path.Combine(runDir, "vireo.sock");
             var sockRo = pr.GetValue(listenRo) switch
             {
                 "none" => null,
@@ -80,9 +100,9 @@ public static partial class CliMain
                 var v => Path.GetFullPath(DaemonClient.ParseConnect(v)),
             };
             var w = pr.GetValue(web)!;
-            if (w != "none" && !Vireo.Host.ListenAddress.TryParse(w, out _))
+            if (w != "none" && !Vireo.Host.ListenAddress.TryParse(w.StartsWith("tls:", StringComparison.Ordinal) ? w[4..] : w, out _))
             {
-                Console.Error.WriteLine($"error: --web '{w}' is not HOST:PORT (e.g. 127.0.0.1:8780), unix:/absolute/path, or none.");
+                Console.Error.WriteLine($"error: --web '{w}' is not HOST:PORT (e.g. 127.0.0.1:8780), tls:HOST:PORT (HTTPS with the server certificate in --tls-dir), unix:/absolute/path, or none.");
                 return Task.FromResult(1);
             }
             string? Unix(Option<string> o) => pr.GetValue(o) switch
@@ -92,7 +112,9 @@ public static partial class CliMain
                 var v => Path.GetFullPath(DaemonClient.ParseConnect(v)),
             };
             return runDaemon(new DaemonArgs(Path.GetFullPath(pr.GetValue(config)!), runDir, Path.GetFullPath(sock), Path.GetFullPath(pr.GetValue(data)!), w == "none" ? null : w,
-                Unix(libvirt), Unix(libvirtRo), pr.GetValue(group) is "none" ? null : pr.GetValue(group), sockRo), ct);
+                Unix(libvirt), Unix(libvirtRo), pr.GetValue(group) is "none" ? null : pr.GetValue(group), sockRo, tls,
+                // tls: listeners' CA and server certificate (vireo tls-init makes them).
+                Path.GetFullPath(pr.GetValue(TlsDir) ?? Path.Combine(pr.GetValue(config)!, "tls"))), ct);
         });
         return cmd;
     }
@@ -101,9 +123,9 @@ public static partial class CliMain
     internal static void Client(Command cmd, Func<ParseResult, DaemonClient, CancellationToken, Task<int>> body) =>
         cmd.SetAction(async (pr, ct) =>
         {
-            using var client = new DaemonClient(pr.GetValue(Connect), pr.GetValue(ReadOnly));
             try
             {
+                using var client = new DaemonClient(pr.GetValue(Connect), pr.GetValue(ReadOnly), pr.GetValue(TlsDir));
                 return await body(pr, client, ct);
             }
             catch (CliException e)

@@ -17,29 +17,32 @@ public sealed class CliException(string message) : Exception(message);
 public sealed class DaemonClient : IDisposable
 {
     public const string DefaultSocket = "/run/vireo/vireo.sock";
-    public string Socket { get; }
+    /// <summary>The unix socket, or null for a TLS endpoint.</summary>
+    public string? Socket => Endpoint.SocketPath;
+    public DaemonEndpoint Endpoint { get; }
 
     /// <summary>The read-only socket's name, beside the main one in the run dir.</summary>
     public const string ReadOnlySocketName = "vireo-ro.sock";
 
-    public DaemonClient(string? connect, bool readOnly = false)
+    public DaemonClient(string? connect, bool readOnly = false, string? tlsDir = null)
     {
         connect ??= Environment.GetEnvironmentVariable("VIREO_CONNECT");
-        Socket = ParseConnect(connect ?? "unix:" + DefaultSocket);
-        if (readOnly) Socket = Path.Combine(Path.GetDirectoryName(Socket) ?? "/", ReadOnlySocketName);
+        Endpoint = DaemonEndpoint.Parse(connect ?? "unix:" + DefaultSocket, tlsDir);
+        if (readOnly && Endpoint.SocketPath is { } main)
+            Endpoint = new DaemonEndpoint(Path.Combine(Path.GetDirectoryName(main) ?? "/", ReadOnlySocketName));
     }
 
     public static string ParseConnect(string uri)
     {
         if (uri.StartsWith("unix:", StringComparison.Ordinal)) return uri[5..];
         if (uri.StartsWith('/')) return uri;
-        throw new CliException($"Unsupported connection URI '{uri}'; use unix:/path/to/vireo.sock.");
+        throw new CliException($"Unsupported connection URI '{uri}'; use unix:/path/to/vireo.sock or tls://HOST:PORT.");
     }
 
     /// <summary>Sends one request; a non-2xx answer becomes a CliException with the daemon's message.</summary>
     public async Task<HttpReply> SendAsync(string method, string path, Body? body = null, CancellationToken ct = default)
     {
-        var resp = await UnixHttp.SendAsync(Socket, method, path, body?.Data, body?.Type, ct);
+        var resp = await UnixHttp.SendAsync(Endpoint, method, path, body?.Data, body?.Type, ct);
         if (!resp.Ok)
         {
             var message = await ErrorText(resp, ct);
@@ -92,16 +95,12 @@ public sealed class DaemonClient : IDisposable
 
     public async Task<ClientWebSocket> WebSocketAsync(string path, CancellationToken ct)
     {
-        var socketPath = Socket;
+        var endpoint = Endpoint;
         var handler = new SocketsHttpHandler
         {
             UseProxy = false,
-            ConnectCallback = async (_, token) =>
-            {
-                var s = new System.Net.Sockets.Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-                await s.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), token);
-                return new NetworkStream(s, ownsSocket: true);
-            },
+            // TLS, when there is, is the connection's own: the WebSocket above it is plain ws://.
+            ConnectCallback = (_, _) => ValueTask.FromResult(endpoint.Connect()),
         };
         // A plain GET first: the daemon checks the console can be opened and answers with its
         // own message if not (a refused WebSocket upgrade carries no readable reason).

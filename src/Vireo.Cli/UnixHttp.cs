@@ -38,11 +38,11 @@ public sealed class HttpReply(int status, string reason, Dictionary<string, stri
 /// </remarks>
 internal static class UnixHttp
 {
-    public static Task<HttpReply> SendAsync(string socketPath, string method, string path, byte[]? body, string? contentType, CancellationToken ct) =>
+    public static Task<HttpReply> SendAsync(DaemonEndpoint socketPath, string method, string path, byte[]? body, string? contentType, CancellationToken ct) =>
         Task.FromResult(Send(socketPath, method, path, body is null ? null : (body.Length, s => s.Write(body)), contentType, ct));
 
     /// <summary>A request whose body is streamed from <paramref name="source"/> (vol-upload); progress gets the bytes sent so far.</summary>
-    public static Task<HttpReply> SendStreamAsync(string socketPath, string method, string path, Stream source, long length, Action<long>? progress, CancellationToken ct) =>
+    public static Task<HttpReply> SendStreamAsync(DaemonEndpoint socketPath, string method, string path, Stream source, long length, Action<long>? progress, CancellationToken ct) =>
         Task.FromResult(Send(socketPath, method, path, (length, s =>
         {
             var buf = new byte[1 << 20];
@@ -60,21 +60,9 @@ internal static class UnixHttp
 
     // Synchronous inside: one request per process needs no async machinery, whose generic
     // instantiations would be JIT compiled at every CLI start.
-    private static HttpReply Send(string socketPath, string method, string path, (long Length, Action<UnixClient> Write)? body, string? contentType, CancellationToken ct)
+    private static HttpReply Send(DaemonEndpoint socketPath, string method, string path, (long Length, Action<Stream> Write)? body, string? contentType, CancellationToken ct)
     {
-        UnixClient stream;
-        try
-        {
-            stream = UnixClient.Connect(socketPath);
-        }
-        catch (IOException e) when (e.HResult == 13 /* EACCES */)
-        {
-            throw new CliException($"failed to connect to the daemon at unix:{socketPath}: permission denied. Only root and members of the daemon's --socket-group (vireo) may use it: run as root, join the group (usermod -aG vireo $USER), or give -r (--readonly) to list and read.");
-        }
-        catch (IOException e)
-        {
-            throw new CliException($"failed to connect to the daemon at unix:{socketPath}: {e.Message}. Start it with './vireo daemon', or point --connect / VIREO_CONNECT at its socket.");
-        }
+        var stream = socketPath.Connect();
         var sb = new StringBuilder();
         sb.Append(method).Append(' ').Append(path.StartsWith('/') ? path : "/" + path).Append(" HTTP/1.1\r\nHost: vireo\r\nConnection: close\r\n");
         if (body is not null)
@@ -92,10 +80,17 @@ internal static class UnixHttp
         catch (IOException) { } // the daemon refused before reading the whole body: its answer follows
 
         var reader = new BufferedReader(stream, ct);
-        var statusLine = reader.ReadLine() ?? throw new CliException($"the daemon at unix:{socketPath} closed the connection without answering.");
+        string? statusLine, why = null;
+        try { statusLine = reader.ReadLine(); }
+        catch (IOException e) when (socketPath.Host is not null) { statusLine = null; why = $" ({e.Message})"; }
+        // Under TLS 1.3 a daemon that refuses the client's certificate says so after the handshake: here.
+        if (statusLine is null)
+            throw new CliException(socketPath.Host is not null
+                ? $"the daemon at {socketPath} refused the TLS handshake{why}: it admits only clients whose certificate its CA signed; use that CA's clientcert.pem and clientkey.pem (--tls-dir {socketPath.TlsDir})."
+                : $"the daemon at {socketPath} closed the connection without answering.");
         var parts = statusLine.Split(' ', 3);
         if (parts.Length < 2 || !int.TryParse(parts[1], out var status))
-            throw new CliException($"the daemon at unix:{socketPath} answered something that is not HTTP: '{statusLine}'.");
+            throw new CliException($"the daemon at {socketPath} answered something that is not HTTP: '{statusLine}'.");
         var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         while (reader.ReadLine() is { Length: > 0 } line)
         {
@@ -115,7 +110,7 @@ internal static class UnixHttp
     /// ends on the request's token, or on the token given to that read (a caller's own timeout,
     /// e.g. install --wait).
     /// </summary>
-    internal sealed class BufferedReader(UnixClient inner, CancellationToken requestCt)
+    internal sealed class BufferedReader(Stream inner, CancellationToken requestCt)
     {
         private readonly byte[] _buf = new byte[16384];
         private int _pos, _len;
@@ -127,11 +122,16 @@ internal static class UnixHttp
             if (ct.CanBeCanceled && requestCt.CanBeCanceled && ct != requestCt)
             {
                 using var both = CancellationTokenSource.CreateLinkedTokenSource(ct, requestCt);
-                _len = inner.Read(_buf, both.Token);
+                _len = ReadFrom(both.Token);
             }
-            else _len = inner.Read(_buf, ct.CanBeCanceled ? ct : requestCt);
+            else _len = ReadFrom(ct.CanBeCanceled ? ct : requestCt);
             return _len > 0;
         }
+
+        // The unix socket's stream reads with a token of its own; a TLS stream through its async read.
+        private int ReadFrom(CancellationToken ct) => inner is FdStream fd
+            ? fd.Read(_buf, ct)
+            : ct.CanBeCanceled ? inner.ReadAsync(_buf, 0, _buf.Length, ct).GetAwaiter().GetResult() : inner.Read(_buf, 0, _buf.Length);
 
         public string? ReadLine(CancellationToken ct = default)
         {

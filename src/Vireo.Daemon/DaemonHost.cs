@@ -18,8 +18,10 @@ namespace Vireo.Daemon;
 /// <param name="LibvirtSocketRo">Its read-only socket, or null.</param>
 /// <param name="SocketGroup">The group that may use the API socket besides root; "auto": vireo when it exists; null: root only.</param>
 /// <param name="SocketRo">The read-only API socket any local user may use (mode 0666), or null for none.</param>
+/// <param name="TlsListen">TCP addresses that serve the API over TLS to clients with a certificate the CA in <paramref name="TlsDir"/> signed.</param>
 public sealed record DaemonOptions(string ConfigDir, string RunDir, string SocketPath, string DataDir = "/var/lib/vireo", string? Web = null,
-    string? LibvirtSocket = null, string? LibvirtSocketRo = null, string? SocketGroup = "auto", string? SocketRo = null);
+    string? LibvirtSocket = null, string? LibvirtSocketRo = null, string? SocketGroup = "auto", string? SocketRo = null,
+    IReadOnlyList<System.Net.IPEndPoint>? TlsListen = null, string? TlsDir = null);
 
 /// <summary>vireod: the engine behind an HTTP API on a unix socket. A thin shell: every route calls the engine.</summary>
 public static class DaemonHost
@@ -34,6 +36,19 @@ public static class DaemonHost
             if (socketGid is null && group != "auto")
             {
                 Console.Error.WriteLine($"error: --socket-group '{group}' is not a group on this host (see /etc/group); create it (groupadd {group}), or give none for a socket only root may use.");
+                return 1;
+            }
+        }
+        // Remote access: the server certificate and the CA its clients must be signed by, read before anything starts.
+        (System.Security.Cryptography.X509Certificates.X509Certificate2 Server, System.Security.Cryptography.X509Certificates.X509Certificate2 Ca)? tls = null;
+        var webTls = opts.Web?.StartsWith("tls:", StringComparison.Ordinal) == true;
+        if (opts.TlsListen is { Count: > 0 } || webTls)
+        {
+            var files = new TlsFiles(opts.TlsDir ?? Path.Combine(opts.ConfigDir, "tls"));
+            try { tls = (files.LoadPair(server: true), files.LoadCa()); }
+            catch (Exception e) when (e is IOException or System.Security.Cryptography.CryptographicException)
+            {
+                Console.Error.WriteLine($"error: {(webTls ? "--web tls:" : "--listen tls:")} needs the server certificate and the CA: {e.Message}");
                 return 1;
             }
         }
@@ -77,6 +92,8 @@ public static class DaemonHost
         {
             k.ListenUnixSocket(opts.SocketPath);
             if (opts.SocketRo is { } ro) k.ListenUnixSocket(ro, ReadOnlyApi.MarkConnections);
+            foreach (var ep in opts.TlsListen ?? [])
+                k.Listen(ep, lo => RemoteTls.Use(lo, tls!.Value.Server, tls.Value.Ca));
             k.Limits.MaxRequestBodySize = null; // vol-upload streams whole images
         });
         var app = builder.Build();
@@ -135,12 +152,12 @@ public static class DaemonHost
         // Bound under the umask of 077 (root's alone), then opened to the group.
         FileAccessRules.OwnerAndGroup(opts.SocketPath, socketGid);
         if (opts.SocketRo is { } everyone) FileAccessRules.Everyone(everyone);
-        log.LogInformation("vireod listening on unix:{Socket} (read-only: {Ro}; config {Config}, run {Run}); {Count} domains, {Running} running; ready {Ms:0} ms after launch",
-            opts.SocketPath, opts.SocketRo ?? "none", opts.ConfigDir, opts.RunDir, hv.All().Count, hv.All().Count(v => v.IsActive),
+        log.LogInformation("vireod listening on unix:{Socket}{Tls} (read-only: {Ro}; config {Config}, run {Run}); {Count} domains, {Running} running; ready {Ms:0} ms after launch",
+            opts.SocketPath, string.Concat((opts.TlsListen ?? []).Select(e => $", tls:{e}")), opts.SocketRo ?? "none", opts.ConfigDir, opts.RunDir, hv.All().Count, hv.All().Count(v => v.IsActive),
             (DateTime.Now - System.Diagnostics.Process.GetCurrentProcess().StartTime).TotalMilliseconds);
         // The web console after the API: its start-up (Razor components, data protection) never delays the API.
-        await using var web = opts.Web is { } listen && Vireo.Host.ListenAddress.TryParse(listen, out var ep)
-            ? await Vireo.Web.WebConsole.StartAsync(hv, ep, opts.ConfigDir, loggerFactory, ct) : null;
+        await using var web = opts.Web is { } listen && Vireo.Host.ListenAddress.TryParse(webTls ? listen[4..] : listen, out var ep)
+            ? await Vireo.Web.WebConsole.StartAsync(hv, ep, opts.ConfigDir, loggerFactory, ct, webTls ? tls!.Value.Server : null) : null;
         // libvirt's clients (virsh, virt-install, virt-manager, python-libvirt) on libvirt's protocol.
         var rw = LibvirtPath(opts.LibvirtSocket, "/run/libvirt/libvirt-sock", log);
         var ro = LibvirtPath(opts.LibvirtSocketRo, "/run/libvirt/libvirt-sock-ro", log);

@@ -32,7 +32,9 @@ public static class WebConsole
     private const string CsrfField = "__csrf";
 
     /// <summary>Starts the console; null when it cannot listen (the daemon goes on without it).</summary>
-    public static async Task<WebApplication?> StartAsync(Hypervisor hv, EndPoint listen, string configDir, ILoggerFactory logs, CancellationToken ct)
+    /// <param name="certificate">Serve HTTPS with it (--web tls:HOST:PORT, the daemon's server certificate); null for plain HTTP.</param>
+    public static async Task<WebApplication?> StartAsync(Hypervisor hv, EndPoint listen, string configDir, ILoggerFactory logs, CancellationToken ct,
+        System.Security.Cryptography.X509Certificates.X509Certificate2? certificate = null)
     {
         var log = logs.CreateLogger("Vireo.Web");
         var auth = new WebAuth(configDir);
@@ -41,7 +43,10 @@ public static class WebConsole
         builder.WebHost.UseKestrelCore();
         if (listen is System.Net.Sockets.UnixDomainSocketEndPoint unix && unix.ToString() is { } stale && File.Exists(stale))
             File.Delete(stale);   // left by a daemon that was killed; Kestrel cannot bind over it
-        builder.WebHost.ConfigureKestrel(k => k.Listen(listen));
+        builder.WebHost.ConfigureKestrel(k => k.Listen(listen, lo =>
+        {
+            if (certificate is not null) lo.UseHttps(certificate);
+        }));
         builder.Services.AddSingleton(logs);
         builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
         builder.Services.AddRoutingCore();
@@ -78,6 +83,7 @@ public static class WebConsole
             h["X-Frame-Options"] = "DENY";
             h["X-Content-Type-Options"] = "nosniff";
             h["Referrer-Policy"] = "same-origin";
+            if (ctx.Request.IsHttps) h["Strict-Transport-Security"] = "max-age=31536000";
             return next(ctx);
         });
         app.UseWebSockets();

@@ -330,6 +330,86 @@ public sealed class TrustTests(VireoFixture fx)
         finally { Directory.Delete(dir, recursive: true); }
     }
 
+    [Fact]
+    public async Task Remote_access_over_tls_needs_a_client_certificate_the_ca_signed()
+    {
+        var pki = Directory.CreateTempSubdirectory("vireo-tls-").FullName;
+        try
+        {
+            async Task<CliResult> Vireo(params string[] args)
+            {
+                var psi = new ProcessStartInfo(fx.Binary) { RedirectStandardOutput = true, RedirectStandardError = true };
+                foreach (var a in args) psi.ArgumentList.Add(a);
+                using var p = Process.Start(psi)!;
+                var o = p.StandardOutput.ReadToEndAsync();
+                var e = p.StandardError.ReadToEndAsync();
+                await p.WaitForExitAsync();
+                return new CliResult(p.ExitCode, await o, await e);
+            }
+            var made = await Vireo("tls-init", "--dir", pki + "/ca", "--host", "127.0.0.1", "--host", "localhost");
+            Assert.True(made.ExitCode == 0, made.ToString());
+            foreach (var key in new[] { "cakey.pem", "serverkey.pem", "clientkey.pem" })
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(pki, "ca", key)));
+            var caBefore = await File.ReadAllTextAsync(Path.Combine(pki, "ca", "cacert.pem"));
+            var again = await Vireo("tls-init", "--dir", pki + "/ca", "--host", "127.0.0.1");
+            Assert.Equal(1, again.ExitCode);
+            Assert.Contains("already exist", again.Stderr);
+            Assert.Equal(caBefore, await File.ReadAllTextAsync(Path.Combine(pki, "ca", "cacert.pem")));
+            Assert.Equal(0, (await Vireo("tls-init", "--dir", pki + "/other", "--host", "127.0.0.1")).ExitCode);
+            // A client directory with the right CA but another CA's client certificate.
+            Directory.CreateDirectory(pki + "/stranger");
+            File.Copy(pki + "/ca/cacert.pem", pki + "/stranger/cacert.pem");
+            File.Copy(pki + "/other/clientcert.pem", pki + "/stranger/clientcert.pem");
+            File.Copy(pki + "/other/clientkey.pem", pki + "/stranger/clientkey.pem");
+
+            int port = Net.FreePort(), webPort = Net.FreePort();
+            await using var d = await TestDaemon.StartAsync(fx, web: $"tls:127.0.0.1:{webPort}", args: ["--listen", $"tls:127.0.0.1:{port}", "--tls-dir", pki + "/ca"]);
+            var remote = $"tls://127.0.0.1:{port}";
+            await File.WriteAllTextAsync(pki + "/r.xml", d.GuestXml("remote"));
+            Assert.Contains("defined", (await d.OkAsync("-c", remote, "--tls-dir", pki + "/ca", "define", pki + "/r.xml")));
+            Assert.Equal("remote", (await d.OkAsync("-c", $"tls://localhost:{port}", "--tls-dir", pki + "/ca", "list", "--all", "--name")).Trim());
+            Assert.Equal("remote", (await d.OkAsync("list", "--all", "--name")).Trim());   // the unix socket still serves
+
+            var strangerCli = await d.FailAsync("-c", remote, "--tls-dir", pki + "/stranger", "list");
+            Assert.Contains("refused the TLS handshake", strangerCli);
+            var wrongCa = await d.FailAsync("-c", remote, "--tls-dir", pki + "/other", "list");
+            Assert.Contains("is not trusted: its certificate (CN=127.0.0.1) is not signed by this CA", wrongCa);
+
+            async Task<(int Exit, string Out)> Curl(params string[] args)
+            {
+                var psi = new ProcessStartInfo("/usr/bin/curl") { RedirectStandardOutput = true, RedirectStandardError = true };
+                foreach (var a in new[] { "-sS", "--http1.1", "-w", "\n%{http_code}", "--cacert", pki + "/ca/cacert.pem" }.Concat(args)) psi.ArgumentList.Add(a);
+                using var p = Process.Start(psi)!;
+                var output = await p.StandardOutput.ReadToEndAsync() + await p.StandardError.ReadToEndAsync();
+                await p.WaitForExitAsync();
+                return (p.ExitCode, output);
+            }
+            var api = $"https://127.0.0.1:{port}/v1/domains";
+            var anonymous = await Curl(api);
+            Assert.True(anonymous.Exit != 0 && !anonymous.Out.Contains("remote"), anonymous.Out);
+            var other = await Curl("--cert", pki + "/other/clientcert.pem", "--key", pki + "/other/clientkey.pem", api);
+            Assert.True(other.Exit != 0 && !other.Out.Contains("remote"), other.Out);
+            var signed = await Curl("--cert", pki + "/ca/clientcert.pem", "--key", pki + "/ca/clientkey.pem", api);
+            Assert.True(signed.Exit == 0 && signed.Out.EndsWith("\n200") && signed.Out.Contains("\"remote\""), signed.Out);
+
+            // The web console serves HTTPS itself with the same server certificate, and says to keep to it.
+            var web = await Curl("-D", "-", $"https://127.0.0.1:{webPort}/login");
+            Assert.True(web.Exit == 0 && web.Out.EndsWith("\n200"), web.Out);
+            Assert.Contains("strict-transport-security: max-age=31536000", web.Out.ToLowerInvariant());
+
+            // A TLS listener without its certificates: the daemon says what to make, and does not start.
+            var psi2 = new ProcessStartInfo(fx.Binary) { RedirectStandardError = true, RedirectStandardOutput = true };
+            foreach (var a in new[] { "daemon", "--config-dir", pki + "/etc", "--run-dir", pki + "/run", "--data-dir", pki + "/data", "--web", "none",
+                         "--libvirt-listen", "none", "--libvirt-listen-ro", "none", "--listen", $"tls:127.0.0.1:{Net.FreePort()}", "--tls-dir", pki + "/none" }) psi2.ArgumentList.Add(a);
+            using var bad = Process.Start(psi2)!;
+            var err = await bad.StandardError.ReadToEndAsync();
+            await bad.WaitForExitAsync();
+            Assert.Equal(1, bad.ExitCode);
+            Assert.Contains($"{pki}/none/servercert.pem does not exist; make the certificates with 'vireo tls-init --dir {pki}/none --host NAME'", err);
+        }
+        finally { Directory.Delete(pki, recursive: true); }
+    }
+
     private static int GroupOf(string path)
     {
         var psi = new ProcessStartInfo("/usr/bin/stat", ["-c", "%g", path]) { RedirectStandardOutput = true };

@@ -58,3 +58,52 @@ public class AccessTests
         Assert.Null(t.Refused("10.0.0.3"));                              // a right login clears it
     }
 }
+
+public class TlsTests
+{
+    [Theory]
+    [InlineData("tls://kvm1.example.org:16514", "kvm1.example.org", 16514)]
+    [InlineData("tls://[::1]:16514/", "::1", 16514)]
+    [InlineData("tls://192.0.2.10:1", "192.0.2.10", 1)]
+    public void Tls_uris_name_a_host_and_a_port(string uri, string host, int port)
+    {
+        var e = Vireo.Cli.DaemonEndpoint.Parse(uri, "/d");
+        Assert.Equal((host, port, "/d", (string?)null), (e.Host, e.Port, e.TlsDir, e.SocketPath));
+    }
+
+    [Theory]
+    [InlineData("tls://kvm1")]
+    [InlineData("tls://kvm1:0")]
+    [InlineData("tls://kvm1:99999")]
+    public void A_tls_uri_without_a_port_is_refused_with_the_form_to_use(string uri) =>
+        Assert.Contains("use tls://HOST:PORT", Assert.Throws<Vireo.Cli.CliException>(() => Vireo.Cli.DaemonEndpoint.Parse(uri, null)).Message);
+
+    [Fact]
+    public void Certificates_chain_to_their_own_ca_only_and_only_for_their_use()
+    {
+        var dir = Directory.CreateTempSubdirectory("vireo-tls-").FullName;
+        try
+        {
+            var mine = new Vireo.Host.TlsFiles(Path.Combine(dir, "a"));
+            var other = new Vireo.Host.TlsFiles(Path.Combine(dir, "b"));
+            mine.Create(["kvm1", "192.0.2.10"], "alice", TimeProvider.System);
+            other.Create(["kvm1"], "mallory", TimeProvider.System);
+            using var ca = mine.LoadCa();
+            using var client = mine.LoadPair(server: false);
+            using var server = mine.LoadPair(server: true);
+            using var stranger = other.LoadPair(server: false);
+            Assert.Null(Vireo.Host.TlsFiles.Untrusted(client, ca, clientUsage: true));
+            Assert.Null(Vireo.Host.TlsFiles.Untrusted(server, ca, clientUsage: false));
+            Assert.NotNull(Vireo.Host.TlsFiles.Untrusted(server, ca, clientUsage: true));    // a server certificate is no client's
+            Assert.Contains("is not signed by this CA", Vireo.Host.TlsFiles.Untrusted(stranger, ca, clientUsage: true));
+            Assert.Equal("it sent no certificate", Vireo.Host.TlsFiles.Untrusted(null, ca, clientUsage: true));
+            Assert.True(client.HasPrivateKey && server.HasPrivateKey);
+            Assert.Contains("CN=alice", client.Subject);
+            var san = server.Extensions.OfType<System.Security.Cryptography.X509Certificates.X509SubjectAlternativeNameExtension>().Single();
+            Assert.Equal(["kvm1"], san.EnumerateDnsNames());
+            Assert.Equal([System.Net.IPAddress.Parse("192.0.2.10")], san.EnumerateIPAddresses());
+            Assert.Throws<IOException>(() => mine.Create(["kvm1"], "again", TimeProvider.System));
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+}
