@@ -42,6 +42,13 @@ public sealed record DaemonEndpoint(string? SocketPath, string? Host = null, int
                 throw new CliException($"failed to connect to the daemon at unix:{path}: {e.Message}. Start it with './vireo daemon', or point --connect / VIREO_CONNECT at its socket.");
             }
         }
+        return ConnectTls();
+    }
+
+    // Its own method, so that a unix-socket call never loads the TLS and X509 assemblies (start-up time).
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private Stream ConnectTls()
+    {
         var files = new TlsFiles(TlsDir!);
         X509Certificate2 ca, client;
         try
