@@ -429,9 +429,21 @@ public sealed class NetworkManager
     /// <summary>Removes what a stopped guest's NICs left: macvtaps (taps go with QEMU's last fd).</summary>
     public async Task ReleaseNicsAsync(DomainDef live)
     {
+        await ReleaseLinksAsync(live);
+        await RefreshForwardsAfterStopAsync(live);
+    }
+
+    /// <summary>Deletes the macvtaps a run of <paramref name="live"/> made (taps go with QEMU's fds).</summary>
+    public async Task ReleaseLinksAsync(DomainDef live)
+    {
         var macvtaps = live.Devices.Interfaces.Where(IsMacvtap).Select(i => i.TargetDev!).ToList();
         try { await Links.DeleteAsync(macvtaps, CancellationToken.None); }
         catch (Exception e) { Log.NetworkCleanupFailed(_log, e, live.Name); }
+    }
+
+    /// <summary>Rewrites the port forwards once a guest that had some no longer runs.</summary>
+    public async Task RefreshForwardsAfterStopAsync(DomainDef live)
+    {
         if (live.Devices.Interfaces.Any(i => i.PortForwards.Count > 0 && i.Type == "network"))
         {
             try { await RefreshFirewallAsync(); }

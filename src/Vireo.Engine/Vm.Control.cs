@@ -84,11 +84,24 @@ public sealed partial class Vm
         Task stopped;
         lock (_state)
         {
-            if (State == DomainState.Shutoff || Pid is null)
+            if (State == DomainState.Shutoff)
                 throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{Name}' is not running.");
-            pid = Pid.Value;
-            _expectedStop = reason;
             stopped = _stopped.Task;
+            if (Pid is null)
+            {
+                // QEMU has already exited and its run is being cleaned up: what remains is to wait for that.
+                pid = 0;
+            }
+            else
+            {
+                pid = Pid.Value;
+                _expectedStop = reason;
+            }
+        }
+        if (pid == 0)
+        {
+            await stopped.WaitAsync(TimeSpan.FromSeconds(15), CancellationToken.None);
+            return;
         }
         Terminate(pid);
         // The grace period is not the caller's to cut short: a cancelled request still ends QEMU.

@@ -421,6 +421,6 @@ public sealed partial class Vm
             await RunWorkerAsync(qmp, watch);
             return;
         }
-        OnExit(await watch.Exited);
+        await OnExitAsync(await watch.Exited);
     }
 }

@@ -31,7 +31,7 @@ public sealed partial class Vm
         }
         // The monitor is closed: QEMU is exiting (or the connection dropped; the pidfd decides).
         var status = await watch.Exited;
-        OnExit(status);
+        await OnExitAsync(status);
     }
 
     private async Task OnEventAsync(QmpClient qmp, QmpEvent ev)
@@ -115,7 +115,12 @@ public sealed partial class Vm
         }
     }
 
-    private void OnExit(int? status)
+    /// <summary>
+    /// QEMU has exited: everything of that run is cleaned up first (helpers, run files, cgroups,
+    /// macvtaps, the first-boot record) and only then is the domain shut off and the stop
+    /// published — a start let in earlier would have had its new files deleted under it.
+    /// </summary>
+    private async Task OnExitAsync(int? status)
     {
         string reason, detail;
         bool transient, guestReset;
@@ -126,28 +131,37 @@ public sealed partial class Vm
             reason = _expectedStop ?? _shutdownReason ?? "crashed";
             // A guest panic (QEMU told us) is "Crashed"; QEMU dying under us is "Failed".
             detail = reason switch { "destroyed" => "Destroyed", "shutdown" => "Shutdown", "saved" => "Saved", "from snapshot" => "FromSnapshot", _ => _shutdownReason == "crashed" ? "Crashed" : "Failed" };
-            _qmp = null;
-            _watch = null;
-            Live = null;
-            Pid = null;
-            Id = null;
-            State = DomainState.Shutoff;
-            Reason = reason;
             transient = !Persistent;
             guestReset = _guestReset && reason == "shutdown";
-            _guestReset = false;
             _console?.Dispose();
             _console = null;
+            // Reaped: its number may be another process's from now on, so nothing signals it again.
+            Pid = null;
         }
         Log.Stopped(_log, Name, reason, ProcessWatch.Describe(status));
         StopHelpers();
         CleanupRunFiles();
         if (transient && !KeepTpmState) RemoveTpmState();
-        if (live is not null) RemoveCgroups(live);
-        if (live is not null) _ = _hv.Networks.ReleaseNicsAsync(live);
+        if (live is not null)
+        {
+            RemoveCgroups(live);
+            await _hv.Networks.ReleaseLinksAsync(live);
+        }
         // Before anyone hears of the stop: a start right after it must see the final definition.
         // Not when the state was saved (managedsave, a revert): that first run goes on later.
         var restart = !transient && live is not null && reason is not ("saved" or "from snapshot") && FinishFirstBoot(live, guestReset);
+        lock (_state)
+        {
+            _qmp = null;
+            _watch = null;
+            Live = null;
+            Id = null;
+            State = DomainState.Shutoff;
+            Reason = reason;
+            _guestReset = false;
+        }
+        // Port forwards are made from the guests that run: this one no longer does.
+        if (live is not null) _ = _hv.Networks.RefreshForwardsAfterStopAsync(live);
         _bus.Publish(Name, "Stopped", detail);
         _stopped.TrySetResult();
         if (transient) _hv.Forget(this);
