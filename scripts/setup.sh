@@ -13,6 +13,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
+# The unprivileged user guests' QEMUs run as (vireo daemon --qemu-user auto), in the kvm group for /dev/kvm.
+if ! getent passwd vireo-qemu >/dev/null; then
+  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin --user-group vireo-qemu
+fi
+if getent group kvm >/dev/null && ! id -nG vireo-qemu | grep -qw kvm; then usermod -aG kvm vireo-qemu; fi
 if ! command -v dotnet >/dev/null; then
   echo "setup: the .NET 10 SDK (dotnet) is not installed; install it first (https://dot.net)" >&2
   exit 1

@@ -4,7 +4,7 @@ namespace Vireo.Cli;
 
 /// <summary>Arguments for the daemon verb; the host program supplies the daemon itself.</summary>
 public sealed record DaemonArgs(string ConfigDir, string RunDir, string Socket, string DataDir, string? Web, string? LibvirtSocket = null, string? LibvirtSocketRo = null, string? SocketGroup = "auto", string? SocketRo = null,
-    IReadOnlyList<System.Net.IPEndPoint>? TlsListen = null, string? TlsDir = null);
+    IReadOnlyList<System.Net.IPEndPoint>? TlsListen = null, string? TlsDir = null, string QemuUser = "root");
 
 /// <summary>The vireo command line: virsh verbs (client of vireod), plus daemon and host-validate.</summary>
 public static partial class CliMain
@@ -76,7 +76,8 @@ public static partial class CliMain
         var libvirtRo = new Option<string>("--libvirt-listen-ro") { Description = "unix:PATH for libvirt's read-only socket, none, or auto (/run/libvirt/libvirt-sock-ro)", DefaultValueFactory = _ => "auto" };
         var group = new Option<string>("--socket-group") { Description = "The group whose members may use the API socket besides root (mode 0660): a group name, none (root only), or auto (vireo when that group exists)", DefaultValueFactory = _ => "auto" };
         var listenRo = new Option<string?>("--listen-ro") { Description = "unix:PATH for the read-only API socket any local user may use (list, info, XML, events, statistics), or none (default: RUN_DIR/vireo-ro.sock)" };
-        var cmd = new Command("daemon", "Run vireod in the foreground") { config, run, data, listen, listenRo, web, libvirt, libvirtRo, group };
+        var qemuUser = new Option<string>("--qemu-user") { Description = "The user guests' QEMUs run as: root, auto (vireo-qemu when it exists), or a user name; their files are given to it for each run", DefaultValueFactory = _ => "root" };
+        var cmd = new Command("daemon", "Run vireod in the foreground") { config, run, data, listen, listenRo, web, libvirt, libvirtRo, group, qemuUser };
         cmd.SetAction((pr, ct) =>
         {
             var runDir = Path.GetFullPath(pr.GetValue(run)!);
@@ -114,7 +115,7 @@ public static partial class CliMain
             return runDaemon(new DaemonArgs(Path.GetFullPath(pr.GetValue(config)!), runDir, Path.GetFullPath(sock), Path.GetFullPath(pr.GetValue(data)!), w == "none" ? null : w,
                 Unix(libvirt), Unix(libvirtRo), pr.GetValue(group) is "none" ? null : pr.GetValue(group), sockRo, tls,
                 // tls: listeners' CA and server certificate (vireo tls-init makes them).
-                Path.GetFullPath(pr.GetValue(TlsDir) ?? Path.Combine(pr.GetValue(config)!, "tls"))), ct);
+                Path.GetFullPath(pr.GetValue(TlsDir) ?? Path.Combine(pr.GetValue(config)!, "tls")), pr.GetValue(qemuUser)!), ct);
         });
         return cmd;
     }

@@ -18,10 +18,11 @@ namespace Vireo.Daemon;
 /// <param name="LibvirtSocketRo">Its read-only socket, or null.</param>
 /// <param name="SocketGroup">The group that may use the API socket besides root; "auto": vireo when it exists; null: root only.</param>
 /// <param name="SocketRo">The read-only API socket any local user may use (mode 0666), or null for none.</param>
+/// <param name="QemuUser">Who guests' QEMUs run as: root, auto (vireo-qemu when it exists), or a user name.</param>
 /// <param name="TlsListen">TCP addresses that serve the API over TLS to clients with a certificate the CA in <paramref name="TlsDir"/> signed.</param>
 public sealed record DaemonOptions(string ConfigDir, string RunDir, string SocketPath, string DataDir = "/var/lib/vireo", string? Web = null,
     string? LibvirtSocket = null, string? LibvirtSocketRo = null, string? SocketGroup = "auto", string? SocketRo = null,
-    IReadOnlyList<System.Net.IPEndPoint>? TlsListen = null, string? TlsDir = null);
+    IReadOnlyList<System.Net.IPEndPoint>? TlsListen = null, string? TlsDir = null, string QemuUser = "root");
 
 /// <summary>vireod: the engine behind an HTTP API on a unix socket. A thin shell: every route calls the engine.</summary>
 public static class DaemonHost
@@ -51,6 +52,17 @@ public static class DaemonHost
                 Console.Error.WriteLine($"error: {(webTls ? "--web tls:" : "--listen tls:")} needs the server certificate and the CA: {e.Message}");
                 return 1;
             }
+        }
+        QemuUser? qemuUser = null;
+        if (opts.QemuUser != "root")
+        {
+            qemuUser = QemuUser.Find(opts.QemuUser == "auto" ? QemuUser.DefaultName : opts.QemuUser);
+            if (qemuUser is null && opts.QemuUser != "auto")
+            {
+                Console.Error.WriteLine($"error: --qemu-user '{opts.QemuUser}' is not a user on this host (see /etc/passwd); make it (scripts/setup.sh makes {QemuUser.DefaultName}), or give root.");
+                return 1;
+            }
+            if (qemuUser is { Uid: 0 }) qemuUser = null;
         }
         Directory.CreateDirectory(opts.ConfigDir);
         Directory.CreateDirectory(opts.RunDir);
@@ -99,7 +111,7 @@ public static class DaemonHost
         var app = builder.Build();
         var loggerFactory = app.Services.GetRequiredService<ILoggerFactory>();
 
-        var engineOptions = new EngineOptions { ConfigDir = opts.ConfigDir, RunDir = opts.RunDir, DataDir = opts.DataDir };
+        var engineOptions = new EngineOptions { ConfigDir = opts.ConfigDir, RunDir = opts.RunDir, DataDir = opts.DataDir, QemuUser = qemuUser };
         var hv = await Hypervisor.OpenAsync(engineOptions, loggerFactory, ct);
 
         var problemLog = loggerFactory.CreateLogger("Vireo.Api");

@@ -19,6 +19,10 @@ public sealed record EngineOptions
     public string MonitorSocket(string name) => Path.Combine(DomainRunDir, name + ".monitor");
     public string PidFile(string name) => Path.Combine(DomainRunDir, name + ".pid");
     public string LogFile(string name) => Path.Combine(DomainRunDir, name + ".log");
+    /// <summary>What a confined guest's start gave its QEMU user, to hand back at stop (DacLabels).</summary>
+    public string DacRecord(string name) => Path.Combine(DomainRunDir, name + ".dac");
+    /// <summary>The unprivileged user guests' QEMUs run as (--qemu-user), or null: root, as before confinement.</summary>
+    public Vireo.Host.QemuUser? QemuUser { get; init; }
     /// <summary>nftables table (family inet) holding every rule Vireo makes.</summary>
     public string FirewallTable { get; init; } = "vireo";
     public string NetworkConfigDir => Path.Combine(ConfigDir, "network");

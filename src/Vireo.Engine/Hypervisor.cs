@@ -114,6 +114,13 @@ public sealed class Hypervisor
             adopt.Add(AdoptOne(hv, vm, st, ct));
         }
         await Task.WhenAll(adopt);
+        // A confined guest that stopped while the daemon was away: what it was given goes back.
+        foreach (var record in Directory.EnumerateFiles(o.DomainRunDir, "*.dac"))
+            if (!hv._vms.TryGetValue(Path.GetFileNameWithoutExtension(record), out var gone) || !gone.IsActive)
+            {
+                try { DacLabels.Restore(record); }
+                catch (IOException e) { Log.UnconfineFailed(hv._log, e, Path.GetFileNameWithoutExtension(record)); }
+            }
         // Rewritten from what is active now: port forwards of adopted guests, networks adopted
         // or gone while the daemon was away. A daemon that found no active network left
         // nothing in the firewall (teardown removes the status file last), so it reads nothing.

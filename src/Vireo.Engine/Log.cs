@@ -56,6 +56,9 @@ internal static partial class Log
     [LoggerMessage(2013, LogLevel.Error, "A QEMU (pid {Pid}) runs for '{Domain}', a domain with neither a definition nor a readable status; it is left running: end it with kill {Pid}")]
     public static partial void Unknown(ILogger log, string domain, int pid);
 
+    [LoggerMessage(2014, LogLevel.Warning, "Could not hand back the files '{Domain}' gave its QEMU user")]
+    public static partial void UnconfineFailed(ILogger log, Exception e, string domain);
+
     [LoggerMessage(2007, LogLevel.Information, "Autostarted '{Domain}'")]
     public static partial void Autostarted(ILogger log, string domain);
 

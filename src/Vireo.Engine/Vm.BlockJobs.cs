@@ -76,6 +76,7 @@ public sealed partial class Vm
             try
             {
                 await QemuImg.CreateAsync(destination, format, size, ct: ct);
+                await GiveToRunningQemuAsync(destination, write: true, ct);
                 await qmp.ExecuteAsync("blockdev-add", new JsonObject { ["driver"] = "file", ["filename"] = destination, ["node-name"] = storage }, ct);
                 await qmp.ExecuteAsync("blockdev-add", new JsonObject { ["driver"] = format, ["node-name"] = node, ["file"] = storage }, ct);
                 await qmp.ExecuteAsync("blockdev-mirror", new JsonObject

@@ -202,13 +202,20 @@ public sealed partial class Vm
         var file = Path.Combine(_o.DomainRunDir, $"{Name}.screendump.{Guid.NewGuid():N}.ppm");
         try
         {
+            if (_runUser is not null)
+            {
+                // Made for a confined QEMU, which may not create files in the run dir.
+                File.WriteAllBytes(file, []);
+                await GiveToRunningQemuAsync(file, write: true, ct);
+            }
             var args = new JsonObject { ["filename"] = file };
             if (screen > 0) args["head"] = screen;
             await qmp.ExecuteAsync("screendump", args, ct);
         }
-        catch (QmpErrorException e)
+        catch (Exception e) when (e is QmpErrorException or VireoException)
         {
             File.Delete(file);
+            if (e is VireoException) throw;
             throw new VireoException(ErrorCode.OperationFailed, $"QEMU cannot take a screenshot of '{Name}': {e.Message}");
         }
         return file;

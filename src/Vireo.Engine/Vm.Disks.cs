@@ -76,6 +76,7 @@ public sealed partial class Vm
                     if (source is not null)
                     {
                         disk.Format = "raw";
+                        await GiveToRunningQemuAsync(source, write: false, ct);
                         var nodes = QemuArgv.DiskNodes(disk)!.Value;
                         await qmp.ExecuteAsync("blockdev-add", nodes.Storage, ct);
                         await qmp.ExecuteAsync("blockdev-add", nodes.Format, ct);
@@ -180,6 +181,8 @@ public sealed partial class Vm
             }
             if (QemuArgv.DiskNodes(added) is { } nodes)
             {
+                if (added.Source is { } file && added.SourceProtocol is null)
+                    await GiveToRunningQemuAsync(file, write: !added.ReadOnly && added.Device != "cdrom", ct, chain: added.Format == "qcow2" && added.Type == "file");
                 await qmp.ExecuteAsync("blockdev-add", nodes.Storage, ct);
                 nodesAdded = true;
                 await qmp.ExecuteAsync("blockdev-add", nodes.Format, ct);

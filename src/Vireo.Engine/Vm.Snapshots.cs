@@ -197,6 +197,7 @@ public sealed partial class Vm
                     var n = await NextNodeIndexAsync(qmp, disk.Alias!, ct);
                     var storage = $"{disk.Alias}-o{n}-storage";
                     var format = $"{disk.Alias}-o{n}-format";
+                    await GiveToRunningQemuAsync(overlay, write: true, ct);
                     await qmp.ExecuteAsync("blockdev-add", new JsonObject { ["driver"] = "file", ["filename"] = overlay, ["node-name"] = storage }, ct);
                     await qmp.ExecuteAsync("blockdev-add", new JsonObject { ["driver"] = "qcow2", ["node-name"] = format, ["file"] = storage, ["backing"] = null }, ct);
                     await qmp.ExecuteAsync("blockdev-snapshot", new JsonObject { ["node"] = nodes![disk.Alias!], ["overlay"] = format }, ct);

@@ -103,11 +103,30 @@ public sealed partial class Vm
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         Directory.CreateDirectory(_o.DomainRunDir);
+        File.Delete(_o.PidFile(Name)); // a stale one (CheckNoStrayQemu found nobody behind it)
+        var confined = ConfinedAs(live);
+        if (confined is null)
+        {
+            await LaunchAsAsync(null, live, emulator, paused, ct, incoming, beforeRun, startDetail, clock);
+            return;
+        }
+        await ConfineAsync(live, confined, _o.ChannelDir(Name), ct);
+        try { await LaunchAsAsync(confined, live, emulator, paused, ct, incoming, beforeRun, startDetail, clock); }
+        catch
+        {
+            Unconfine();
+            throw;
+        }
+    }
+
+    /// <param name="user">The unprivileged user QEMU runs as (its files already given to it), or null for root.</param>
+    private async Task LaunchAsAsync(QemuUser? user, DomainDef live, string emulator, bool paused, CancellationToken ct,
+        bool incoming, Func<QmpClient, Task>? beforeRun, string startDetail, System.Diagnostics.Stopwatch clock)
+    {
         var channelDir = _o.ChannelDir(Name);
         if (live.Devices.Channels.Count > 0) Directory.CreateDirectory(channelDir);
         var sockPath = _o.MonitorSocket(Name);
         File.Delete(sockPath);
-        File.Delete(_o.PidFile(Name)); // a stale one (CheckNoStrayQemu found nobody behind it)
         var logPath = _o.LogFile(Name);
         long logOffset = File.Exists(logPath) ? new FileInfo(logPath).Length : 0;
 
@@ -177,7 +196,7 @@ public sealed partial class Vm
             try
             {
                 StartVirtiofsd(live, channelDir, logPath);
-                pid = Spawner.Spawn(argv, logPath, [fd, .. nics.Fds.Values]);
+                pid = Spawner.Spawn(user is null ? argv : user.Wrap(argv), logPath, [fd, .. nics.Fds.Values]);
             }
             catch (Exception e) when (e is CommandException or VireoException)
             {
@@ -236,6 +255,7 @@ public sealed partial class Vm
             _qmp = qmp;
             _watch = watch;
             _startTime = ProcessWatch.StartTime(pid) ?? 0;
+            _runUser = user;
             _expectedStop = null;
             _shutdownReason = null;
             _fakeReboot = false;
@@ -361,6 +381,8 @@ public sealed partial class Vm
             Pid = st.Pid;
             Id = st.Id;
             _startTime = st.StartTime;
+            // Its start recorded what it gave a confined QEMU: later hot-plugs are given too.
+            _runUser = File.Exists(_o.DacRecord(Name)) ? _o.QemuUser : null;
             _qmp = qmp;
             _watch = watch;
             _stopped = NewStopped();

@@ -141,6 +141,7 @@ public sealed partial class Vm
         Log.Stopped(_log, Name, reason, ProcessWatch.Describe(status));
         StopHelpers();
         CleanupRunFiles();
+        Unconfine();
         if (transient && !KeepTpmState) RemoveTpmState();
         if (live is not null)
         {
@@ -159,6 +160,7 @@ public sealed partial class Vm
             State = DomainState.Shutoff;
             Reason = reason;
             _guestReset = false;
+            _runUser = null;
         }
         // Port forwards are made from the guests that run: this one no longer does.
         if (live is not null) _ = _hv.Networks.RefreshForwardsAfterStopAsync(live);

@@ -99,6 +99,7 @@ public static class HostProbe
                 ? new("Network", $"Checking for {Path.GetFileName(tool)}", CheckStatus.Pass, tool)
                 : new("Network", $"Checking for {Path.GetFileName(tool)}", CheckStatus.Fail, $"{tool} is missing; it runs {why}", $"Install it: apt-get install {pkg}."));
         checks.AddRange(Cgroups());
+        checks.AddRange(Confinement(kvmExists));
         checks.Add(qemuVersion is null
             ? new("QEMU", "Checking for qemu-system-x86_64", CheckStatus.Fail, null, "Install it: apt-get install qemu-system-x86.")
             : new("QEMU", "Checking for qemu-system-x86_64", CheckStatus.Pass, qemuVersion));
@@ -106,6 +107,28 @@ public static class HostProbe
             ? new("QEMU", "Checking for qemu-img", CheckStatus.Fail, null, "Install it: apt-get install qemu-utils.")
             : new("QEMU", "Checking for qemu-img", CheckStatus.Pass, qemuImgVersion));
         return checks;
+    }
+
+    /// <summary>What confinement of guests this host gives: the QEMU user, setpriv, seccomp, /dev/kvm for that user.</summary>
+    private static IEnumerable<HostCheck> Confinement(bool kvmExists)
+    {
+        var user = QemuUser.Find(QemuUser.DefaultName);
+        yield return user is not null
+            ? new("Security", $"Checking for the unprivileged QEMU user {QemuUser.DefaultName}", CheckStatus.Pass, $"uid {user.Uid}")
+            : new("Security", $"Checking for the unprivileged QEMU user {QemuUser.DefaultName}", CheckStatus.Warn, "guests' QEMUs run as root",
+                $"Make it (scripts/setup.sh does: useradd --system --user-group --groups kvm {QemuUser.DefaultName}) and start the daemon with --qemu-user auto.");
+        yield return File.Exists(P("/usr/bin/setpriv"))
+            ? new("Security", "Checking for setpriv (starts QEMU as that user)", CheckStatus.Pass, "/usr/bin/setpriv")
+            : new("Security", "Checking for setpriv (starts QEMU as that user)", CheckStatus.Fail, null, "Install it: apt-get install util-linux.");
+        var seccomp = File.Exists(P("/proc/self/status")) && File.ReadLines(P("/proc/self/status")).Any(l => l.StartsWith("Seccomp:", StringComparison.Ordinal));
+        yield return seccomp
+            ? new("Security", "Checking for seccomp (QEMU's -sandbox)", CheckStatus.Pass)
+            : new("Security", "Checking for seccomp (QEMU's -sandbox)", CheckStatus.Warn, "the kernel has no seccomp", "Use a kernel with CONFIG_SECCOMP_FILTER; QEMU then runs without its sandbox.");
+        if (user is not null && kvmExists && P("/dev/kvm") == "/dev/kvm")
+            yield return user.MayOpen("/dev/kvm", write: true)
+                ? new("Security", $"Checking if /dev/kvm is open to {user.Name}", CheckStatus.Pass)
+                : new("Security", $"Checking if /dev/kvm is open to {user.Name}", CheckStatus.Warn, "confined type='kvm' guests cannot start",
+                    "Give it to the kvm group as udev does: chgrp kvm /dev/kvm; chmod 0660 /dev/kvm (type='qemu' guests do not need it).");
     }
 
     private static HostCheck KernelFeature(string module, string config, string title, CheckStatus missing = CheckStatus.Fail)

@@ -18,6 +18,15 @@ internal static unsafe partial class Native
     [LibraryImport("libc")] public static partial uint geteuid();
     [LibraryImport("libc")] public static partial uint umask(uint mask);
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)] public static partial int chown(string path, int owner, int group);
+    [LibraryImport("libc", EntryPoint = "stat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)] private static partial int stat_(string path, byte* buf);
+
+    /// <summary>A file's owner and mode bits (stat(2); struct stat as x86-64 Linux lays it out: mode at 24, uid 28, gid 32).</summary>
+    public static (uint Mode, uint Uid, uint Gid) Stat(string path)
+    {
+        var buf = stackalloc byte[256];
+        if (stat_(path, buf) != 0) throw new IOException($"Cannot stat {path}: {new System.ComponentModel.Win32Exception(Marshal.GetLastPInvokeError()).Message}");
+        return (*(uint*)(buf + 24), *(uint*)(buf + 28), *(uint*)(buf + 32));
+    }
     [LibraryImport("libc")] public static partial int posix_spawnattr_init(void* attr);
     [LibraryImport("libc")] public static partial int posix_spawnattr_destroy(void* attr);
     [LibraryImport("libc")] public static partial int posix_spawnattr_setflags(void* attr, short flags);

@@ -10,5 +10,5 @@ public static class Program
     // Kept in its own method so the client path never loads ASP.NET Core.
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static Task<int> RunDaemon(DaemonArgs a, CancellationToken ct) =>
-        Daemon.DaemonHost.RunAsync(new Daemon.DaemonOptions(a.ConfigDir, a.RunDir, a.Socket, a.DataDir, a.Web, a.LibvirtSocket, a.LibvirtSocketRo, a.SocketGroup, a.SocketRo, a.TlsListen, a.TlsDir), ct);
+        Daemon.DaemonHost.RunAsync(new Daemon.DaemonOptions(a.ConfigDir, a.RunDir, a.Socket, a.DataDir, a.Web, a.LibvirtSocket, a.LibvirtSocketRo, a.SocketGroup, a.SocketRo, a.TlsListen, a.TlsDir, a.QemuUser), ct);
 }

@@ -312,6 +312,84 @@ public sealed class TrustTests(VireoFixture fx)
     }
 
     [Fact]
+    public async Task A_confined_guest_runs_as_vireo_qemu_opens_only_what_it_was_given_and_gives_it_back()
+    {
+        var user = Vireo.Host.QemuUser.Find("vireo-qemu");
+        Assert.True(user is not null, "no vireo-qemu user: scripts/setup.sh makes it");
+        await using var d = await TestDaemon.StartAsync(fx, args: ["--qemu-user", "auto"]);
+        string Img(string name) => Path.Combine(d.Root, name);
+        async Task QemuImg(params string[] args) => Assert.Equal(0, (await Exec("qemu-img", args)).Exit);
+        await QemuImg("create", "-q", "-f", "qcow2", Img("base.qcow2"), "64M");
+        await QemuImg("create", "-q", "-f", "qcow2", "-b", Img("base.qcow2"), "-F", "qcow2", Img("top.qcow2"));
+        await QemuImg("create", "-q", "-f", "raw", Img("hot.img"), "8M");
+        await File.WriteAllTextAsync(Img("private"), "not for guests");
+        foreach (var f in new[] { "base.qcow2", "top.qcow2", "hot.img", "private" }) File.SetUnixFileMode(Img(f), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var disk = $"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{Img("top.qcow2")}'/><target dev='vda' bus='virtio'/></disk>";
+        await d.DefineAsync(d.GuestXml("jail", devices: disk));
+        await d.OkAsync("start", "jail");
+        await d.WaitForSerialAsync("jail", "VIREO-GUEST-READY");
+        var pid = d.QemuPids()["jail"];
+        string Status(string key) => File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith(key + ":"))[(key.Length + 1)..].Trim();
+        Assert.StartsWith($"{user!.Uid}\t{user.Uid}\t{user.Uid}", Status("Uid"));
+        Assert.Equal("0000000000000000", Status("CapEff"));
+        Assert.Equal("0000000000000000", Status("CapBnd"));
+        Assert.Equal("1", Status("NoNewPrivs"));
+        Assert.Equal("2", Status("Seccomp"));
+        // What the definition names is the guest's for the run, the backing file and the serial log included.
+        foreach (var f in new[] { Img("top.qcow2"), Img("base.qcow2"), d.SerialLog("jail") })
+            Assert.Equal(user.Uid, Owner(f));
+        // What it does not name, QEMU cannot open, even when asked through its monitor.
+        foreach (var f in new[] { Img("private"), "/etc/shadow" })
+            Assert.Contains("Permission denied", await d.OkAsync("qemu-monitor-command", "jail",
+                $"{{\"execute\":\"blockdev-add\",\"arguments\":{{\"driver\":\"file\",\"node-name\":\"n{f.Length}\",\"filename\":\"{f}\",\"read-only\":true}}}}"));
+        // A disk attached while it runs is given to it too.
+        await d.OkAsync("attach-disk", "jail", Img("hot.img"), "vdb", "--live");
+        Assert.Equal(user.Uid, Owner(Img("hot.img")));
+        // A daemon killed meanwhile: the next one adopts the guest and still hands everything back at its end.
+        await d.KillAsync();
+        await d.LaunchAsync();
+        await d.OkAsync("destroy", "jail");
+        foreach (var f in new[] { Img("top.qcow2"), Img("base.qcow2"), Img("hot.img"), d.SerialLog("jail") })
+            Assert.Equal(0, Owner(f));
+        Assert.False(File.Exists(Path.Combine(d.RunDir, "qemu", "jail.dac")));
+
+        // What it cannot reach or be given is refused before anything changes, saying why and what to do.
+        var hidden = Directory.CreateDirectory(Img("hidden")).FullName;
+        File.SetUnixFileMode(hidden, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        File.Copy(Img("hot.img"), Path.Combine(hidden, "d.img"));
+        await d.DefineAsync(d.GuestXml("far", devices: $"<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{hidden}/d.img'/><target dev='vda' bus='virtio'/></disk>"));
+        Assert.Contains($"vireo-qemu may not enter {hidden} (mode 700, owner 0:0), which holds {hidden}/d.img: give it o+x", await d.FailAsync("start", "far"));
+        Assert.Equal(0, Owner(Path.Combine(hidden, "d.img")));
+        await d.DefineAsync(d.GuestXml("tpm", devices: "<tpm model='tpm-crb'><backend type='emulator' version='2.0'/></tpm>"));
+        Assert.Contains("an emulated TPM (swtpm), which Vireo does not give to the unprivileged QEMU user 'vireo-qemu' yet; add <seclabel type='none'/>", await d.FailAsync("start", "tpm"));
+        // And a guest that opts out runs as root, as before.
+        await d.DefineAsync(d.GuestXml("free", extra: "<seclabel type='none'/>"));
+        await d.OkAsync("start", "free");
+        Assert.StartsWith("0\t", File.ReadLines($"/proc/{d.QemuPids()["free"]}/status").First(l => l.StartsWith("Uid:"))[4..].Trim());
+        await d.OkAsync("destroy", "free");
+        Assert.Empty(d.QemusOnHost());
+    }
+
+    private static int Owner(string path)
+    {
+        var psi = new ProcessStartInfo("/usr/bin/stat", ["-c", "%u", path]) { RedirectStandardOutput = true };
+        using var p = Process.Start(psi)!;
+        var uid = int.Parse(p.StandardOutput.ReadToEnd().Trim());
+        p.WaitForExit();
+        return uid;
+    }
+
+    private static async Task<(int Exit, string Out)> Exec(string program, params string[] args)
+    {
+        var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var output = await p.StandardOutput.ReadToEndAsync() + await p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        return (p.ExitCode, output);
+    }
+
+    [Fact]
     public async Task A_socket_group_that_does_not_exist_stops_the_daemon_with_a_message()
     {
         var dir = Directory.CreateTempSubdirectory("vireo-it-").FullName;

@@ -1,0 +1,126 @@
+using System.Globalization;
+
+namespace Vireo.Host;
+
+/// <summary>
+/// The unprivileged user QEMU runs as (vireo-qemu, made by set-up, as libvirt's libvirt-qemu):
+/// its ids from /etc/passwd, and the command that starts a program as it.
+/// </summary>
+public sealed record QemuUser(string Name, int Uid, int Gid)
+{
+    public const string DefaultName = "vireo-qemu";
+
+    /// <summary>The user by name, or null when /etc/passwd has no such user.</summary>
+    public static QemuUser? Find(string name)
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/etc/passwd"))
+            {
+                var f = line.Split(':');
+                if (f.Length >= 4 && f[0] == name
+                    && int.TryParse(f[2], NumberStyles.None, CultureInfo.InvariantCulture, out var uid)
+                    && int.TryParse(f[3], NumberStyles.None, CultureInfo.InvariantCulture, out var gid))
+                    return new QemuUser(name, uid, gid);
+            }
+        }
+        catch (IOException) { }
+        return null;
+    }
+
+    /// <summary>Whether the file's mode bits let this user open it (owner, group with its supplementary groups, others).</summary>
+    public bool MayOpen(string path, bool write)
+    {
+        var (mode, uid, gid) = Native.Stat(path);
+        var need = write ? 6u : 4u;
+        if (uid == Uid) return (mode >> 6 & need) == need;
+        if (InGroup((int)gid)) return (mode >> 3 & need) == need;
+        return (mode & need) == need;
+    }
+
+    /// <summary>Whether <paramref name="gid"/> is this user's group or one of its supplementary groups (/etc/group).</summary>
+    public bool InGroup(int gid)
+    {
+        if (gid == Gid) return true;
+        try
+        {
+            var id = gid.ToString(CultureInfo.InvariantCulture);
+            return File.ReadLines("/etc/group").Select(l => l.Split(':')).Any(f => f.Length >= 4 && f[2] == id && f[3].Split(',').Contains(Name));
+        }
+        catch (IOException) { return false; }
+    }
+
+    /// <summary>
+    /// <paramref name="argv"/> run as this user by util-linux's setpriv, which execs it in place
+    /// (same pid): the user's own groups (kvm for /dev/kvm), no capabilities left even in the
+    /// bounding set, and no_new_privs, so no setuid program gives any back.
+    /// </summary>
+    public IReadOnlyList<string> Wrap(IReadOnlyList<string> argv) =>
+        ["/usr/bin/setpriv", $"--reuid={Uid}", $"--regid={Gid}", "--init-groups", "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--", .. argv];
+}
+
+/// <summary>
+/// File ownership for a confined QEMU, as libvirt's DAC driver does it: what QEMU must open is
+/// given to its user when the guest starts and handed back when it stops. Each change is
+/// recorded (path, the owner before) in a file before it is made, so a daemon killed half-way
+/// hands back everything at its next start.
+/// </summary>
+public static class DacLabels
+{
+    /// <summary>One file QEMU opens: for writing, or only for reading; a directory QEMU makes files in.</summary>
+    public readonly record struct Need(string Path, bool Write, bool Directory = false);
+
+    /// <summary>
+    /// Why <paramref name="user"/> could not reach <paramref name="path"/> (a directory above it it may
+    /// not search), or null. Ownership is only changed on the file itself, never on the directories above.
+    /// </summary>
+    public static string? Unreachable(string path, QemuUser user)
+    {
+        for (var dir = Path.GetDirectoryName(Path.GetFullPath(path)); dir is not null; dir = Path.GetDirectoryName(dir))
+        {
+            if (!System.IO.Directory.Exists(dir)) return null;   // a missing file is the preflight's to report
+            var (uid, gid, mode) = Stat(dir);
+            var search = uid == user.Uid ? (mode & 0x40) != 0 : user.InGroup(gid) ? (mode & 0x8) != 0 : (mode & 0x1) != 0;
+            if (!search) return $"{user.Name} may not enter {dir} (mode {Convert.ToString(mode & 0xfff, 8)}, owner {uid}:{gid}), which holds {path}: give it o+x (chmod o+x {dir}), move the file, or opt the guest out with <seclabel type='none'/>";
+        }
+        return null;
+    }
+
+    /// <summary>Gives what QEMU needs to <paramref name="user"/>, recording each change in <paramref name="record"/> first.</summary>
+    public static void Apply(IEnumerable<Need> needs, QemuUser user, string record)
+    {
+        // Added to what the run was given already (a hot-plugged disk joins its start's files).
+        var done = File.Exists(record) ? File.ReadAllLines(record).Where(l => l.Length > 0).ToList() : [];
+        foreach (var n in needs.DistinctBy(n => n.Path))
+        {
+            if (!File.Exists(n.Path) && !System.IO.Directory.Exists(n.Path)) continue;
+            var (uid, gid, mode) = Stat(n.Path);
+            // Read-only and readable by anyone already (an ISO, a kernel, firmware in /usr/share): nothing to change.
+            if (!n.Write && !n.Directory && (mode & 0x4) != 0) continue;
+            if (uid == user.Uid && gid == user.Gid) continue;   // already QEMU's (another guest shares it, or a crash left it)
+            done.Add(string.Create(CultureInfo.InvariantCulture, $"{uid} {gid} {n.Path}"));
+            AtomicFile.Write(record, string.Join("\n", done) + "\n");
+            if (Native.chown(n.Path, user.Uid, user.Gid) != 0)
+                throw new IOException($"Cannot give {n.Path} to {user.Name}: {new System.ComponentModel.Win32Exception(System.Runtime.InteropServices.Marshal.GetLastPInvokeError()).Message}");
+        }
+    }
+
+    /// <summary>Hands back what <paramref name="record"/> lists and removes it; a file gone meanwhile is skipped.</summary>
+    public static void Restore(string record)
+    {
+        if (!File.Exists(record)) return;
+        foreach (var line in File.ReadAllLines(record))
+        {
+            var f = line.Split(' ', 3);
+            if (f.Length == 3 && int.TryParse(f[0], CultureInfo.InvariantCulture, out var uid) && int.TryParse(f[1], CultureInfo.InvariantCulture, out var gid))
+                Native.chown(f[2], uid, gid);
+        }
+        File.Delete(record);
+    }
+
+    private static (int Uid, int Gid, int Mode) Stat(string path)
+    {
+        var st = Native.Stat(path);
+        return ((int)st.Uid, (int)st.Gid, (int)st.Mode);
+    }
+}
