@@ -76,7 +76,7 @@ public static partial class CliMain
         var libvirtRo = new Option<string>("--libvirt-listen-ro") { Description = "unix:PATH for libvirt's read-only socket, none, or auto (/run/libvirt/libvirt-sock-ro)", DefaultValueFactory = _ => "auto" };
         var group = new Option<string>("--socket-group") { Description = "The group whose members may use the API socket besides root (mode 0660): a group name, none (root only), or auto (vireo when that group exists)", DefaultValueFactory = _ => "auto" };
         var listenRo = new Option<string?>("--listen-ro") { Description = "unix:PATH for the read-only API socket any local user may use (list, info, XML, events, statistics), or none (default: RUN_DIR/vireo-ro.sock)" };
-        var qemuUser = new Option<string>("--qemu-user") { Description = "The user guests' QEMUs run as: root, auto (vireo-qemu when it exists), or a user name; their files are given to it for each run", DefaultValueFactory = _ => "root" };
+        var qemuUser = new Option<string>("--qemu-user") { Description = "The user guests' QEMUs run as: root, auto (vireo-qemu when it exists), or a user name; their files are given to it for each run", DefaultValueFactory = _ => "auto" };
         var cmd = new Command("daemon", "Run vireod in the foreground") { config, run, data, listen, listenRo, web, libvirt, libvirtRo, group, qemuUser };
         cmd.SetAction((pr, ct) =>
         {

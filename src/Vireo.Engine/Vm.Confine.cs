@@ -16,13 +16,12 @@ public sealed partial class Vm
     /// <summary>What a confined guest may not have yet: the helpers and host paths that are not given to its user.</summary>
     private static IEnumerable<string> UnconfinableParts(DomainDef d)
     {
-        if (d.Devices.Tpms.Any(t => t.BackendType == "emulator")) yield return "an emulated TPM (swtpm)";
-        if (d.Devices.Filesystems.Count > 0) yield return "<filesystem> shares";
+        // swtpm and virtiofsd stay root's: QEMU is given only their sockets.
         if (d.Devices.Hostdevs.Count > 0) yield return "<hostdev> devices";
-        if (d.MemoryBacking is { Hugepages: true }) yield return "huge pages";
+        if (d.MemoryBacking is { Hugepages: true } && HugepagesMount(d) is not null) yield return "huge pages";   // without hugetlbfs the start says so itself
         if (d.Devices.Graphics.Any(g => g.ListenSocket is not null)) yield return "a display on a unix socket";
-        if (d.Devices.Serials.Concat(d.Devices.Consoles).Concat(d.Devices.Channels).Concat(d.Devices.Parallels).Any(c => c.Type == "unix" && c.SourcePath is not null))
-            yield return "a unix socket chardev at a path of its own";
+        if (d.Devices.Serials.Concat(d.Devices.Consoles).Concat(d.Devices.Channels).Concat(d.Devices.Parallels).Any(c => c.Type == "unix" && c.SourceMode == "connect"))
+            yield return "a unix chardev that connects to another program's socket";
     }
 
     /// <summary>The files and directories QEMU opens by path for <paramref name="d"/> (backing chains included).</summary>
@@ -33,7 +32,7 @@ public sealed partial class Vm
         {
             var write = !disk.ReadOnly && disk.Device != "cdrom";
             needs.Add(new(disk.Source!, write));
-            if (disk.Format == "qcow2" && disk.Type == "file")
+            if (disk.Format == "qcow2" && disk.Type is "file" or "volume")
                 foreach (var below in (await QemuImg.ChainAsync(disk.Source!, ct)).Skip(1))
                     needs.Add(new(below.Filename, Write: false));
         }
@@ -45,6 +44,10 @@ public sealed partial class Vm
             if (c.Type == "file" && c.SourcePath is { } file) needs.Add(new(file, Write: true));
             if (c.LogFile is { } log) needs.Add(new(log, Write: true));
         }
+        // A 9p share is QEMU's own access to a tree: its top directory is given, as libvirt's DAC
+        // driver does; what is inside keeps its owners (accessmode='mapped' keeps the guest's in xattrs).
+        foreach (var fs in d.Devices.Filesystems.Where(f => f.DriverType != "virtiofs"))
+            needs.Add(new(fs.Source, Write: !fs.ReadOnly, Directory: true));
         needs.Add(new(channelDir, Write: true, Directory: true));
         needs.Add(new(_o.PidFile(Name), Write: true));
         return needs;
@@ -77,6 +80,9 @@ public sealed partial class Vm
                 throw new VireoException(ErrorCode.OperationFailed, $"Cannot make {n.Path} for the guest's QEMU: {e.Message}");
             }
         }
+        // Vireo's own directories (the data dir's pools, boot copies and NVRAM, the run dir) are made
+        // passable for it; anyone else's directories are the user's to open, and named if closed.
+        foreach (var n in needs) OpenOwnDirs(n.Path);
         var unreachable = needs.Select(n => DacLabels.Unreachable(n.Path, user)).OfType<string>().Distinct().ToList();
         if (unreachable.Count > 0)
             throw new VireoException(ErrorCode.InvalidArgument, $"Cannot start domain '{Name}' confined: {string.Join("; ", unreachable)}.", unreachable);
@@ -86,6 +92,26 @@ public sealed partial class Vm
             DacLabels.Restore(_o.DacRecord(Name));
             throw new VireoException(ErrorCode.OperationFailed, $"Cannot start domain '{Name}' confined: {e.Message}");
         }
+        _runUser = user;   // the helpers' sockets made during the launch are given too
+    }
+
+    private void OpenOwnDirs(string path)
+    {
+        foreach (var root in new[] { _o.DataDir, _o.RunDir })
+        {
+            var top = Path.GetFullPath(root);
+            var full = Path.GetFullPath(path);
+            if (!full.StartsWith(top + "/", StringComparison.Ordinal)) continue;
+            for (var dir = Path.GetDirectoryName(full); dir is not null && dir.Length >= top.Length; dir = Path.GetDirectoryName(dir))
+                if (Directory.Exists(dir) && (File.GetUnixFileMode(dir) & UnixFileMode.OtherExecute) == 0)
+                    File.SetUnixFileMode(dir, File.GetUnixFileMode(dir) | UnixFileMode.OtherExecute | UnixFileMode.GroupExecute);
+        }
+    }
+
+    /// <summary>A socket a helper listens on (swtpm, virtiofsd) that a confined QEMU connects to.</summary>
+    private void GiveSocketToQemu(string socket)
+    {
+        if (_runUser is { } user) DacLabels.Apply([new(socket, Write: true)], user, _o.DacRecord(Name));
     }
 
     /// <summary>The user the running QEMU runs as, or null (root, or not running).</summary>
@@ -100,6 +126,7 @@ public sealed partial class Vm
         if (_runUser is not { } user) return;
         var needs = new List<DacLabels.Need> { new(path, write) };
         if (chain) needs.AddRange((await QemuImg.ChainAsync(path, ct)).Skip(1).Select(i => new DacLabels.Need(i.Filename, Write: false)));
+        foreach (var n in needs) OpenOwnDirs(n.Path);
         if (needs.Select(n => DacLabels.Unreachable(n.Path, user)).OfType<string>().FirstOrDefault() is { } why)
             throw new VireoException(ErrorCode.InvalidArgument, $"The QEMU of '{Name}' runs as {user.Name}, and {why}.");
         try { DacLabels.Apply(needs, user, _o.DacRecord(Name)); }
@@ -109,6 +136,7 @@ public sealed partial class Vm
     /// <summary>Hands back what a run gave its QEMU user (nothing when it was not confined).</summary>
     private void Unconfine()
     {
+        _runUser = null;
         try { DacLabels.Restore(_o.DacRecord(Name)); }
         catch (IOException e) { Log.UnconfineFailed(_log, e, Name); }
     }

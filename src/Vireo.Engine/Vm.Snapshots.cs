@@ -575,6 +575,8 @@ public sealed partial class Vm
         var top = Node(overlay) ?? throw new VireoException(ErrorCode.OperationFailed, $"QEMU has no node for {overlay}.");
         var baseNode = Node(basePath) ?? throw new VireoException(ErrorCode.OperationFailed, $"QEMU has no node for {basePath}.");
         var device = (await TopNodesAsync(qmp, ct))[disk.Alias!];
+        // QEMU reopens the base for writing to merge into it: a confined QEMU must be able to.
+        await GiveToRunningQemuAsync(basePath, write: true, ct);
         try
         {
             await RunJobAsync(qmp, "block-commit", new JsonObject

@@ -136,12 +136,21 @@ public sealed partial class Vm
         // once (no polling for the path to appear) and QEMU keeps serving the path after a
         // daemon restart.
         int fd;
+        // So are the sockets of unix chardevs that listen at a path of their own (a guest agent's,
+        // a serial port's): made where the definition says, whoever may write there, QEMU included.
+        var chardevFds = new Dictionary<string, int>();
         try
         {
             fd = UnixListener.Create(sockPath);
+            foreach (var path in ListeningChardevPaths(live))
+            {
+                File.Delete(path);
+                chardevFds[path] = UnixListener.Create(path);
+            }
         }
         catch (IOException e)
         {
+            foreach (var f in chardevFds.Values) UnixListener.Close(f);
             throw new VireoException(ErrorCode.OperationFailed, $"Failed to start domain '{Name}': {e.Message}");
         }
         var sandbox = await _hv.SandboxAsync(live, emulator, ct);
@@ -180,6 +189,7 @@ public sealed partial class Vm
                 TpmSockets = tpmSockets,
                 PidFile = _o.PidFile(Name),
                 Sandbox = sandbox,
+                ChardevFds = chardevFds,
             };
             try
             {
@@ -196,7 +206,7 @@ public sealed partial class Vm
             try
             {
                 StartVirtiofsd(live, channelDir, logPath);
-                pid = Spawner.Spawn(user is null ? argv : user.Wrap(argv), logPath, [fd, .. nics.Fds.Values]);
+                pid = Spawner.Spawn(user is null ? argv : user.Wrap(argv, lockMemory: live.MemoryBacking?.Locked == true), logPath, [fd, .. nics.Fds.Values, .. chardevFds.Values]);
             }
             catch (Exception e) when (e is CommandException or VireoException)
             {
@@ -209,6 +219,7 @@ public sealed partial class Vm
         finally
         {
             UnixListener.Close(fd); // QEMU has its own copy
+            foreach (var f in chardevFds.Values) UnixListener.Close(f);
             nics.Dispose();         // and of the taps: they now live as long as QEMU does
         }
 
@@ -326,6 +337,11 @@ public sealed partial class Vm
         }
         catch (IOException) { return ""; }
     }
+
+    /// <summary>The paths of the unix chardevs that listen (mode bind, the default) at a path the definition gives.</summary>
+    private static IEnumerable<string> ListeningChardevPaths(DomainDef d) =>
+        d.Devices.Serials.Concat(d.Devices.Consoles).Concat(d.Devices.Channels).Concat(d.Devices.Parallels)
+            .Where(c => c.Type == "unix" && c.SourceMode != "connect" && c.SourcePath is not null).Select(c => c.SourcePath!).Distinct();
 
     private void CleanupRunFiles()
     {

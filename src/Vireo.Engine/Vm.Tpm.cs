@@ -47,6 +47,7 @@ public sealed partial class Vm
             var fd = UnixListener.Create(sock);
             try
             {
+                GiveSocketToQemu(sock);
                 string[] argv =
                 [
                     Swtpm, "socket", "--ctrl", $"type=unixio,fd={fd}", "--tpmstate", $"dir={state},mode=0600",
@@ -54,7 +55,7 @@ public sealed partial class Vm
                 ];
                 _helpers.Add(ProcessWatch.Start(Spawner.Spawn(argv, logPath, [fd]), ownChild: true)!);
             }
-            catch (CommandException e)
+            catch (Exception e) when (e is CommandException or IOException)
             {
                 StopHelpers();
                 throw new VireoException(ErrorCode.OperationFailed, $"Cannot start swtpm for the TPM of '{Name}': {e.Message}");

@@ -26,6 +26,7 @@ public sealed partial class Vm
             var fd = UnixListener.Create(sock);
             try
             {
+                GiveSocketToQemu(sock);
                 var argv = new List<string>
                 {
                     fs.BinaryPath ?? DefaultVirtiofsd, $"--fd={fd}", "-o", $"source={fs.Source}", "-o", "cache=auto",
@@ -34,7 +35,7 @@ public sealed partial class Vm
                 var pid = Spawner.Spawn(argv, logPath, [fd]);
                 _helpers.Add(ProcessWatch.Start(pid, ownChild: true)!);
             }
-            catch (CommandException e)
+            catch (Exception e) when (e is CommandException or IOException)
             {
                 StopHelpers();
                 throw new VireoException(ErrorCode.OperationFailed, $"Cannot start virtiofsd for share '{fs.Target}': {e.Message}");

@@ -148,9 +148,6 @@ public sealed partial class Vm
             RemoveCgroups(live);
             await _hv.Networks.ReleaseLinksAsync(live);
         }
-        // Before anyone hears of the stop: a start right after it must see the final definition.
-        // Not when the state was saved (managedsave, a revert): that first run goes on later.
-        var restart = !transient && live is not null && reason is not ("saved" or "from snapshot") && FinishFirstBoot(live, guestReset);
         lock (_state)
         {
             _qmp = null;
@@ -162,6 +159,10 @@ public sealed partial class Vm
             _guestReset = false;
             _runUser = null;
         }
+        // Before anyone hears of the stop: a start right after it must see the final definition.
+        // Not when the state was saved (managedsave, a revert): that first run goes on later.
+        // After the state: the seed it deletes is a volume no running guest may hold.
+        var restart = !transient && live is not null && reason is not ("saved" or "from snapshot") && FinishFirstBoot(live, guestReset);
         // Port forwards are made from the guests that run: this one no longer does.
         if (live is not null) _ = _hv.Networks.RefreshForwardsAfterStopAsync(live);
         _bus.Publish(Name, "Stopped", detail);

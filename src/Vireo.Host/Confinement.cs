@@ -55,8 +55,23 @@ public sealed record QemuUser(string Name, int Uid, int Gid)
     /// (same pid): the user's own groups (kvm for /dev/kvm), no capabilities left even in the
     /// bounding set, and no_new_privs, so no setuid program gives any back.
     /// </summary>
-    public IReadOnlyList<string> Wrap(IReadOnlyList<string> argv) =>
-        ["/usr/bin/setpriv", $"--reuid={Uid}", $"--regid={Gid}", "--init-groups", "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--", .. argv];
+    /// <param name="lockMemory">
+    /// Keep CAP_IPC_LOCK, and nothing else, for a guest whose memory is locked (mlockall past
+    /// RLIMIT_MEMLOCK); raising the limit instead needs CAP_SYS_RESOURCE, which a daemon in a
+    /// container may not have.
+    /// </param>
+    public IReadOnlyList<string> Wrap(IReadOnlyList<string> argv, bool lockMemory = false)
+    {
+        var caps = lockMemory ? "-all,+ipc_lock" : "-all";
+        return ["/usr/bin/setpriv", $"--reuid={Uid}", $"--regid={Gid}", "--init-groups", "--no-new-privs",
+            $"--inh-caps={caps}", .. lockMemory ? new[] { $"--ambient-caps={caps}" } : [], $"--bounding-set={caps}", "--", .. argv];
+    }
+}
+
+/// <summary>A file's owner (stat), for callers outside the Host layer.</summary>
+public static class FileOwner
+{
+    public static uint Of(string path) => Native.Stat(path).Uid;
 }
 
 /// <summary>

@@ -36,6 +36,8 @@ public sealed record LaunchContext
     /// setuid, no fork/exec, no changes to scheduling or affinity (the daemon pins threads itself).
     /// </summary>
     public bool Sandbox { get; init; }
+    /// <summary>Listening sockets the engine made for unix chardevs at paths of their own, by path (passed as fd=).</summary>
+    public IReadOnlyDictionary<string, int> ChardevFds { get; init; } = new Dictionary<string, int>();
     /// <summary>Where hugetlbfs is mounted, when the host has it (memory backed by huge pages).</summary>
     public string? HugepagesMount { get; init; }
 }

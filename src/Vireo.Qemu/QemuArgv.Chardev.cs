@@ -11,6 +11,7 @@ public static partial class QemuArgv
         {
             "pty" => $"pty,id={id}",
             "file" => $"file,id={id},path={Escape(c.SourcePath!)}{(c.SourceAppend == "on" ? ",append=on" : "")}",
+            "unix" when c.SourceMode != "connect" && c.SourcePath is { } p && ctx.ChardevFds.TryGetValue(p, out var fd) => $"socket,id={id},fd={fd},server=on,wait=off",
             "unix" => $"socket,id={id},path={Escape(c.SourcePath ?? Path.Combine(ctx.ChannelDir, $"{c.TargetName ?? id}.sock"))}" +
                       (c.SourceMode == "connect" ? "" : ",server=on,wait=off"),
             "null" => $"null,id={id}",

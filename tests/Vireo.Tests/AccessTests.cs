@@ -107,3 +107,53 @@ public class TlsTests
         finally { Directory.Delete(dir, recursive: true); }
     }
 }
+
+public class DacLabelTests
+{
+    [Fact]
+    public void Files_are_given_to_the_qemu_user_recorded_first_and_handed_back()
+    {
+        var dir = Directory.CreateTempSubdirectory("vireo-dac-").FullName;
+        try
+        {
+            File.SetUnixFileMode(dir, (UnixFileMode)0x1ed);
+            var user = new Vireo.Host.QemuUser("test-qemu", 54321, 54321);
+            string F(string name, UnixFileMode mode) { var p = Path.Combine(dir, name); File.WriteAllText(p, name); File.SetUnixFileMode(p, mode); return p; }
+            var disk = F("disk.img", UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            var iso = F("cd.iso", UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+            var key = F("kernel", UnixFileMode.UserRead);
+            var record = Path.Combine(dir, "g.dac");
+            Vireo.Host.DacLabels.Apply([new(disk, Write: true), new(iso, Write: false), new(key, Write: false), new(Path.Combine(dir, "gone"), Write: true)], user, record);
+            Assert.Equal(54321, Owner(disk));
+            Assert.Equal(0, Owner(iso));      // read-only and anyone may read it: left alone
+            Assert.Equal(54321, Owner(key));  // read-only but root's alone: given
+            Assert.Equal([$"0 0 {disk}", $"0 0 {key}"], File.ReadAllLines(record));
+            // Later additions join the record.
+            var hot = F("hot.img", UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            Vireo.Host.DacLabels.Apply([new(hot, Write: true)], user, record);
+            Assert.Equal(3, File.ReadAllLines(record).Length);
+            Vireo.Host.DacLabels.Restore(record);
+            Assert.All(new[] { disk, key, hot, iso }, f => Assert.Equal(0, Owner(f)));
+            Assert.False(File.Exists(record));
+
+            var closed = Directory.CreateDirectory(Path.Combine(dir, "closed")).FullName;
+            File.SetUnixFileMode(closed, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            Assert.Equal($"test-qemu may not enter {closed} (mode 700, owner 0:0), which holds {closed}/x.img: give it o+x (chmod o+x {closed}), move the file, or opt the guest out with <seclabel type='none'/>",
+                Vireo.Host.DacLabels.Unreachable(Path.Combine(closed, "x.img"), user));
+            Assert.Null(Vireo.Host.DacLabels.Unreachable(disk, user));
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Fact]
+    public void Qemu_is_started_through_setpriv_without_capabilities_or_new_privileges()
+    {
+        var argv = new Vireo.Host.QemuUser("vireo-qemu", 995, 995).Wrap(["/usr/bin/qemu-system-x86_64", "-S"]);
+        Assert.Equal(["/usr/bin/setpriv", "--reuid=995", "--regid=995", "--init-groups", "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--", "/usr/bin/qemu-system-x86_64", "-S"], argv);
+        // Locked memory keeps CAP_IPC_LOCK alone, as an ambient capability across the exec.
+        Assert.Equal(["/usr/bin/setpriv", "--reuid=995", "--regid=995", "--init-groups", "--no-new-privs", "--inh-caps=-all,+ipc_lock", "--ambient-caps=-all,+ipc_lock", "--bounding-set=-all,+ipc_lock", "--", "q"],
+            new Vireo.Host.QemuUser("vireo-qemu", 995, 995).Wrap(["q"], lockMemory: true));
+    }
+
+    private static int Owner(string path) => (int)Vireo.Host.FileOwner.Of(path);
+}
