@@ -31,7 +31,8 @@ public sealed partial class Vm
             yield return "<vsock> is kept in the definition, but Vireo does not open /dev/vhost-vsock for it yet; remove the vsock device to start this guest.";
         foreach (var n in d.Devices.Interfaces.Where(n => n.Bandwidth is not null))
             yield return $"Interface '{n.Mac}' has <bandwidth>, which Vireo does not apply yet (tc on the tap); remove it to start this guest.";
-        foreach (var l in d.Seclabels.Where(l => l.Type is "dynamic" or "static" && l.Model is not null))
+        // model='dac' is what Vireo's confinement does (a QEMU user, files given to it); SELinux and AppArmor are not run.
+        foreach (var l in d.Seclabels.Where(l => l.Type is "dynamic" or "static" && l.Model is not null and not "dac"))
             yield return $"<seclabel type='{l.Type}' model='{l.Model}'> needs that security driver, which this host does not run; use <seclabel type='none'/> or remove it.";
         foreach (var h in d.Devices.Hostdevs)
         {
