@@ -21,7 +21,31 @@ public sealed class VireoFixture
         // ./vireo builds the binary on first use (or when sources changed).
         Run(Path.Combine(Repo, "vireo"), "--help");
         Binary = Path.Combine(Repo, "out", "vireo", "vireo");
-        GuestDir = Run(Path.Combine(Repo, "guest", "build.sh")).Trim();
+        GuestDir = Reachable(Run(Path.Combine(Repo, "guest", "build.sh")).Trim());
+    }
+
+    /// <summary>
+    /// The test guest where a confined QEMU (vireo-qemu) can read it: its build dir when every
+    /// directory above is searchable by others, else a copy in the temp dir (a checkout under a
+    /// 0700 home would otherwise be refused at every start, with that directory named).
+    /// </summary>
+    private static string Reachable(string guestDir)
+    {
+        for (var d = Path.GetDirectoryName(Path.GetFullPath(guestDir)); d is not null; d = Path.GetDirectoryName(d))
+        {
+            if ((File.GetUnixFileMode(d) & UnixFileMode.OtherExecute) != 0) continue;
+            var copy = Path.Combine(Path.GetTempPath(), "vireo-guest-" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(guestDir)))[..12].ToLowerInvariant());
+            Directory.CreateDirectory(copy);
+            File.SetUnixFileMode(copy, (UnixFileMode)0x1ed);
+            foreach (var f in Directory.EnumerateFiles(guestDir))
+            {
+                var to = Path.Combine(copy, Path.GetFileName(f));
+                File.Copy(f, to, overwrite: true);
+                File.SetUnixFileMode(to, (UnixFileMode)0x1a4);
+            }
+            return copy;
+        }
+        return guestDir;
     }
 
     private static string Run(string program, params string[] args)
