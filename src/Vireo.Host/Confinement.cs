@@ -68,10 +68,14 @@ public sealed record QemuUser(string Name, int Uid, int Gid)
     }
 }
 
-/// <summary>A file's owner (stat), for callers outside the Host layer.</summary>
+/// <summary>A file's owner and group (stat), for callers outside the Host layer.</summary>
 public static class FileOwner
 {
-    public static uint Of(string path) => Native.Stat(path).Uid;
+    public static (uint Uid, uint Gid) Of(string path)
+    {
+        var st = Native.Stat(path);
+        return (st.Uid, st.Gid);
+    }
 }
 
 /// <summary>

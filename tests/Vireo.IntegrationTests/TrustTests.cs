@@ -256,18 +256,9 @@ public sealed class TrustTests(VireoFixture fx)
             Assert.True((File.GetUnixFileMode(f) & (UnixFileMode.GroupWrite | UnixFileMode.OtherWrite | UnixFileMode.OtherRead)) == 0, $"{f} is {File.GetUnixFileMode(f)}");
 
         // An unprivileged user (curl as nobody): not on the main socket, reads on the read-only one, changes nothing there.
-        async Task<(int Exit, string Out)> Curl(string socket, string method, string path, params string[] groups)
-        {
-            var psi = new ProcessStartInfo("/usr/bin/setpriv") { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var a in new[] { "--reuid", "nobody", "--regid", "nogroup" }) psi.ArgumentList.Add(a);
-            if (groups.Length > 0) { psi.ArgumentList.Add("--groups"); psi.ArgumentList.Add(string.Join(',', groups)); }
-            else psi.ArgumentList.Add("--clear-groups");
-            foreach (var a in new[] { "/usr/bin/curl", "-sS", "-X", method, "-w", "\n%{http_code}", "--unix-socket", socket, "http://vireo" + path }) psi.ArgumentList.Add(a);
-            using var p = Process.Start(psi)!;
-            var output = await p.StandardOutput.ReadToEndAsync() + await p.StandardError.ReadToEndAsync();
-            await p.WaitForExitAsync();
-            return (p.ExitCode, output);
-        }
+        Task<(int Exit, string Out)> Curl(string socket, string method, string path, params string[] groups) =>
+            Exec("/usr/bin/setpriv", ["--reuid", "nobody", "--regid", "nogroup", .. groups.Length > 0 ? new[] { "--groups", string.Join(',', groups) } : ["--clear-groups"],
+                "/usr/bin/curl", "-sS", "-X", method, "-w", "\n%{http_code}", "--unix-socket", socket, "http://vireo" + path]);
         var refused = await Curl(d.Socket, "GET", "/v1/domains");
         Assert.True(refused.Exit == 7, refused.Out);   // curl's "could not connect" (EACCES on the 0660 socket)
         var member = await Curl(d.Socket, "GET", "/v1/domains", "users");
@@ -375,23 +366,24 @@ public sealed class TrustTests(VireoFixture fx)
         Assert.Empty(d.QemusOnHost());
     }
 
-    private static int Owner(string path)
-    {
-        var psi = new ProcessStartInfo("/usr/bin/stat", ["-c", "%u", path]) { RedirectStandardOutput = true };
-        using var p = Process.Start(psi)!;
-        var uid = int.Parse(p.StandardOutput.ReadToEnd().Trim());
-        p.WaitForExit();
-        return uid;
-    }
+    private static int Owner(string path) => (int)Vireo.Host.FileOwner.Of(path).Uid;
 
-    private static async Task<(int Exit, string Out)> Exec(string program, params string[] args)
+    private static async Task<CliResult> Run(string program, params string[] args)
     {
         var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
-        var output = await p.StandardOutput.ReadToEndAsync() + await p.StandardError.ReadToEndAsync();
+        var o = p.StandardOutput.ReadToEndAsync();
+        var e = p.StandardError.ReadToEndAsync();
         await p.WaitForExitAsync();
-        return (p.ExitCode, output);
+        return new CliResult(p.ExitCode, await o, await e);
+    }
+
+    /// <summary>A program's exit code and its output and errors together.</summary>
+    private static async Task<(int Exit, string Out)> Exec(string program, params string[] args)
+    {
+        var r = await Run(program, args);
+        return (r.ExitCode, r.Stdout + r.Stderr);
     }
 
     [Fact]
@@ -400,13 +392,9 @@ public sealed class TrustTests(VireoFixture fx)
         var dir = Directory.CreateTempSubdirectory("vireo-it-").FullName;
         try
         {
-            var psi = new ProcessStartInfo(fx.Binary) { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var a in new[] { "daemon", "--config-dir", dir + "/etc", "--run-dir", dir + "/run", "--data-dir", dir + "/data", "--web", "none",
-                         "--libvirt-listen", "none", "--libvirt-listen-ro", "none", "--socket-group", "no-such-group-15" }) psi.ArgumentList.Add(a);
-            using var p = Process.Start(psi)!;
-            var err = await p.StandardError.ReadToEndAsync();
-            await p.WaitForExitAsync();
-            Assert.Equal(1, p.ExitCode);
+            var (exit, err) = await Exec(fx.Binary, "daemon", "--config-dir", dir + "/etc", "--run-dir", dir + "/run", "--data-dir", dir + "/data", "--web", "none",
+                "--libvirt-listen", "none", "--libvirt-listen-ro", "none", "--socket-group", "no-such-group-15");
+            Assert.Equal(1, exit);
             Assert.Contains("--socket-group 'no-such-group-15' is not a group on this host", err);
             Assert.False(File.Exists(dir + "/run/vireo.sock"));
         }
@@ -419,16 +407,7 @@ public sealed class TrustTests(VireoFixture fx)
         var pki = Directory.CreateTempSubdirectory("vireo-tls-").FullName;
         try
         {
-            async Task<CliResult> Vireo(params string[] args)
-            {
-                var psi = new ProcessStartInfo(fx.Binary) { RedirectStandardOutput = true, RedirectStandardError = true };
-                foreach (var a in args) psi.ArgumentList.Add(a);
-                using var p = Process.Start(psi)!;
-                var o = p.StandardOutput.ReadToEndAsync();
-                var e = p.StandardError.ReadToEndAsync();
-                await p.WaitForExitAsync();
-                return new CliResult(p.ExitCode, await o, await e);
-            }
+            Task<CliResult> Vireo(params string[] args) => Run(fx.Binary, args);
             var made = await Vireo("tls-init", "--dir", pki + "/ca", "--host", "127.0.0.1", "--host", "localhost");
             Assert.True(made.ExitCode == 0, made.ToString());
             foreach (var key in new[] { "cakey.pem", "serverkey.pem", "clientkey.pem" })
@@ -458,15 +437,8 @@ public sealed class TrustTests(VireoFixture fx)
             var wrongCa = await d.FailAsync("-c", remote, "--tls-dir", pki + "/other", "list");
             Assert.Contains("is not trusted: its certificate (CN=127.0.0.1) is not signed by this CA", wrongCa);
 
-            async Task<(int Exit, string Out)> Curl(params string[] args)
-            {
-                var psi = new ProcessStartInfo("/usr/bin/curl") { RedirectStandardOutput = true, RedirectStandardError = true };
-                foreach (var a in new[] { "-sS", "--http1.1", "-w", "\n%{http_code}", "--cacert", pki + "/ca/cacert.pem" }.Concat(args)) psi.ArgumentList.Add(a);
-                using var p = Process.Start(psi)!;
-                var output = await p.StandardOutput.ReadToEndAsync() + await p.StandardError.ReadToEndAsync();
-                await p.WaitForExitAsync();
-                return (p.ExitCode, output);
-            }
+            Task<(int Exit, string Out)> Curl(params string[] args) =>
+                Exec("/usr/bin/curl", ["-sS", "--http1.1", "-w", "\n%{http_code}", "--cacert", pki + "/ca/cacert.pem", .. args]);
             var api = $"https://127.0.0.1:{port}/v1/domains";
             var anonymous = await Curl(api);
             Assert.True(anonymous.Exit != 0 && !anonymous.Out.Contains("remote"), anonymous.Out);
@@ -481,26 +453,16 @@ public sealed class TrustTests(VireoFixture fx)
             Assert.Contains("strict-transport-security: max-age=31536000", web.Out.ToLowerInvariant());
 
             // A TLS listener without its certificates: the daemon says what to make, and does not start.
-            var psi2 = new ProcessStartInfo(fx.Binary) { RedirectStandardError = true, RedirectStandardOutput = true };
-            foreach (var a in new[] { "daemon", "--config-dir", pki + "/etc", "--run-dir", pki + "/run", "--data-dir", pki + "/data", "--web", "none",
-                         "--libvirt-listen", "none", "--libvirt-listen-ro", "none", "--listen", $"tls:127.0.0.1:{Net.FreePort()}", "--tls-dir", pki + "/none" }) psi2.ArgumentList.Add(a);
-            using var bad = Process.Start(psi2)!;
-            var err = await bad.StandardError.ReadToEndAsync();
-            await bad.WaitForExitAsync();
+            var bad = await Run(fx.Binary, "daemon", "--config-dir", pki + "/etc", "--run-dir", pki + "/run", "--data-dir", pki + "/data", "--web", "none",
+                "--libvirt-listen", "none", "--libvirt-listen-ro", "none", "--listen", $"tls:127.0.0.1:{Net.FreePort()}", "--tls-dir", pki + "/none");
+            var err = bad.Stderr;
             Assert.Equal(1, bad.ExitCode);
             Assert.Contains($"{pki}/none/servercert.pem does not exist; make the certificates with 'vireo tls-init --dir {pki}/none --host NAME'", err);
         }
         finally { Directory.Delete(pki, recursive: true); }
     }
 
-    private static int GroupOf(string path)
-    {
-        var psi = new ProcessStartInfo("/usr/bin/stat", ["-c", "%g", path]) { RedirectStandardOutput = true };
-        using var p = Process.Start(psi)!;
-        var gid = int.Parse(p.StandardOutput.ReadToEnd().Trim());
-        p.WaitForExit();
-        return gid;
-    }
+    private static int GroupOf(string path) => (int)Vireo.Host.FileOwner.Of(path).Gid;
 
     private static void ProcessWatchSignal(int pid, int signal) => Vireo.Host.ProcessWatch.Signal(pid, signal);
 }

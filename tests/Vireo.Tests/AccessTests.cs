@@ -155,5 +155,5 @@ public class DacLabelTests
             new Vireo.Host.QemuUser("vireo-qemu", 995, 995).Wrap(["q"], lockMemory: true));
     }
 
-    private static int Owner(string path) => (int)Vireo.Host.FileOwner.Of(path);
+    private static int Owner(string path) => (int)Vireo.Host.FileOwner.Of(path).Uid;
 }
