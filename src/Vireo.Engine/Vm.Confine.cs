@@ -83,7 +83,7 @@ public sealed partial class Vm
         // Vireo's own directories (the data dir's pools, boot copies and NVRAM, the run dir) are made
         // passable for it; anyone else's directories are the user's to open, and named if closed.
         foreach (var n in needs) OpenOwnDirs(n.Path);
-        var unreachable = needs.Select(n => DacLabels.Unreachable(n.Path, user)).OfType<string>().Distinct().ToList();
+        var unreachable = needs.Select(n => DacLabels.Refusal(n, user)).OfType<string>().Distinct().ToList();
         if (unreachable.Count > 0)
             throw new VireoException(ErrorCode.InvalidArgument, $"Cannot start domain '{Name}' confined: {string.Join("; ", unreachable)}.", unreachable);
         try { DacLabels.Apply(needs, user, _o.DacRecord(Name)); }
@@ -127,7 +127,7 @@ public sealed partial class Vm
         var needs = new List<DacLabels.Need> { new(path, write) };
         if (chain) needs.AddRange((await QemuImg.ChainAsync(path, ct)).Skip(1).Select(i => new DacLabels.Need(i.Filename, Write: false)));
         foreach (var n in needs) OpenOwnDirs(n.Path);
-        if (needs.Select(n => DacLabels.Unreachable(n.Path, user)).OfType<string>().FirstOrDefault() is { } why)
+        if (needs.Select(n => DacLabels.Refusal(n, user)).OfType<string>().FirstOrDefault() is { } why)
             throw new VireoException(ErrorCode.InvalidArgument, $"The QEMU of '{Name}' runs as {user.Name}, and {why}.");
         try { DacLabels.Apply(needs, user, _o.DacRecord(Name)); }
         catch (IOException e) { throw new VireoException(ErrorCode.OperationFailed, e.Message); }

@@ -105,6 +105,23 @@ public static class DacLabels
         return null;
     }
 
+    /// <summary>Why <paramref name="n"/> cannot be given to <paramref name="user"/> (out of its reach, or the host's own file), or null.</summary>
+    public static string? Refusal(Need n, QemuUser user)
+    {
+        if (Unreachable(n.Path, user) is { } far) return far;
+        if ((File.Exists(n.Path) || System.IO.Directory.Exists(n.Path)) && Changes(n, user) && SystemFile(n.Path) is { } why)
+            return $"{n.Path} {why}, which Vireo does not give to {user.Name}: copy what the guest needs into a pool";
+        return null;
+    }
+
+    /// <summary>Whether giving <paramref name="n"/> to <paramref name="user"/> changes its owner (read-only files anyone may read stay as they are).</summary>
+    private static bool Changes(Need n, QemuUser user)
+    {
+        var (uid, gid, mode) = Stat(n.Path);
+        if (!n.Write && !n.Directory && (mode & 0x4) != 0) return false;
+        return uid != user.Uid || gid != user.Gid;
+    }
+
     /// <summary>Gives what QEMU needs to <paramref name="user"/>, recording each change in <paramref name="record"/> first.</summary>
     public static void Apply(IEnumerable<Need> needs, QemuUser user, string record)
     {
@@ -113,15 +130,34 @@ public static class DacLabels
         foreach (var n in needs.DistinctBy(n => n.Path))
         {
             if (!File.Exists(n.Path) && !System.IO.Directory.Exists(n.Path)) continue;
-            var (uid, gid, mode) = Stat(n.Path);
-            // Read-only and readable by anyone already (an ISO, a kernel, firmware in /usr/share): nothing to change.
-            if (!n.Write && !n.Directory && (mode & 0x4) != 0) continue;
-            if (uid == user.Uid && gid == user.Gid) continue;   // already QEMU's (another guest shares it, or a crash left it)
+            // Read-only and readable by anyone already (an ISO, a kernel, firmware in /usr/share), or
+            // QEMU's already (another guest shares it, or a crash left it): nothing to change.
+            if (!Changes(n, user)) continue;
+            var (uid, gid, _) = Stat(n.Path);
+            if (SystemFile(n.Path) is { } why) throw new IOException($"{n.Path} {why}; Vireo does not give it to {user.Name}.");
             done.Add(string.Create(CultureInfo.InvariantCulture, $"{uid} {gid} {n.Path}"));
             AtomicFile.Write(record, string.Join("\n", done) + "\n");
             if (Native.chown(n.Path, user.Uid, user.Gid) != 0)
                 throw new IOException($"Cannot give {n.Path} to {user.Name}: {new System.ComponentModel.Win32Exception(System.Runtime.InteropServices.Marshal.GetLastPInvokeError()).Message}");
         }
+    }
+
+    private static readonly string[] SystemDirs = ["/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot", "/proc", "/sys", "/root", "/var/log"];
+
+    /// <summary>
+    /// Why a file is the host's own and is never handed to a guest's QEMU (a disk or a serial
+    /// "file" that names /etc/shadow), or null. Block devices under /dev may be disks; other
+    /// device nodes may not.
+    /// </summary>
+    public static string? SystemFile(string path)
+    {
+        var full = Path.GetFullPath(path);
+        // Guests' own logs are kept where libvirt keeps them too.
+        if (full.StartsWith("/var/log/vireo/", StringComparison.Ordinal) || full.StartsWith("/var/log/libvirt/", StringComparison.Ordinal)) return null;
+        if (SystemDirs.FirstOrDefault(d => full.StartsWith(d + "/", StringComparison.Ordinal)) is { } dir) return $"is a system file (under {dir})";
+        if (full.StartsWith("/dev/", StringComparison.Ordinal) && !File.GetAttributes(full).HasFlag(FileAttributes.Directory)
+            && (Native.Stat(full).Mode & 0xf000) != 0x6000 /* S_IFBLK */) return "is a device node that is not a disk";
+        return null;
     }
 
     /// <summary>Hands back what <paramref name="record"/> lists and removes it; a file gone meanwhile is skipped.</summary>

@@ -351,6 +351,20 @@ public sealed class TrustTests(VireoFixture fx)
         await d.DefineAsync(d.GuestXml("far", devices: $"<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{hidden}/d.img'/><target dev='vda' bus='virtio'/></disk>"));
         Assert.Contains($"vireo-qemu may not enter {hidden} (mode 700, owner 0:0), which holds {hidden}/d.img: give it o+x", await d.FailAsync("start", "far"));
         Assert.Equal(0, Owner(Path.Combine(hidden, "d.img")));
+        // The host's own files are never given: a disk or a serial "file" naming one is refused, and it stays as it was.
+        var sys = $"/etc/vireo-it-{Guid.NewGuid():N}";
+        await File.WriteAllTextAsync(sys, "host secret\n");
+        File.SetUnixFileMode(sys, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        try
+        {
+            await d.DefineAsync(d.GuestXml("grab", devices: $"<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{sys}'/><target dev='vda' bus='virtio'/></disk>"));
+            Assert.Contains($"{sys} is a system file (under /etc), which Vireo does not give to vireo-qemu", await d.FailAsync("start", "grab"));
+            await d.DefineAsync(d.GuestXml("clobber", devices: $"<serial type='file'><source path='{sys}'/><target port='1'/></serial>"));
+            Assert.Contains($"{sys} is a system file (under /etc)", await d.FailAsync("start", "clobber"));
+            Assert.Equal(0, Owner(sys));
+            Assert.Equal("host secret\n", await File.ReadAllTextAsync(sys));
+        }
+        finally { File.Delete(sys); }
         await d.DefineAsync(d.GuestXml("client", devices: $"<serial type='unix'><source mode='connect' path='{Img("other.sock")}'/><target port='1'/></serial>"));
         Assert.Contains("a unix chardev that connects to another program's socket, which Vireo does not give to the unprivileged QEMU user 'vireo-qemu' yet; add <seclabel type='none'/>", await d.FailAsync("start", "client"));
         // swtpm stays root's; the confined QEMU is given its socket.

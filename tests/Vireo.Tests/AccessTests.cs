@@ -145,6 +145,22 @@ public class DacLabelTests
         finally { Directory.Delete(dir, recursive: true); }
     }
 
+    [Theory]
+    [InlineData("/etc/shadow", "is a system file (under /etc)")]
+    [InlineData("/boot/../etc/passwd", "is a system file (under /etc)")]
+    [InlineData("/usr/share/OVMF/OVMF_CODE.fd", "is a system file (under /usr)")]
+    [InlineData("/dev/null", "is a device node that is not a disk")]
+    [InlineData("/var/lib/vireo/images/disk.qcow2", null)]
+    [InlineData("/srv/vm/disk.img", null)]
+    [InlineData("/var/log/auth.log", "is a system file (under /var/log)")]
+    [InlineData("/var/log/libvirt/qemu/web-serial.log", null)]
+    public void The_hosts_own_files_are_never_given_to_qemu(string path, string? why) =>
+        Assert.Equal(why, Vireo.Host.DacLabels.SystemFile(path));
+
+    [Fact]
+    public void A_system_file_qemu_only_reads_and_anyone_may_read_needs_no_change_and_is_not_refused() =>
+        Assert.Null(Vireo.Host.DacLabels.Refusal(new("/usr/bin/env", Write: false), new Vireo.Host.QemuUser("test-qemu", 54321, 54321)));
+
     [Fact]
     public void Qemu_is_started_through_setpriv_without_capabilities_or_new_privileges()
     {
