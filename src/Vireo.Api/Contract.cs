@@ -72,7 +72,8 @@ namespace Vireo.Api;
 
 public sealed record DomainInfo(
     int? Id, string Name, string Uuid, string State, string Reason, bool Persistent, bool Autostart,
-    int Vcpus, ulong MaxMemoryKiB, ulong MemoryKiB, string? Title, string OsType, double CpuTimeSeconds);
+    int Vcpus, ulong MaxMemoryKiB, ulong MemoryKiB, string? Title, string OsType, double CpuTimeSeconds,
+    string SecurityModel = "none", string? SecurityLabel = null);
 
 public sealed record DefineResult(string Name, string Uuid, bool Created);
 

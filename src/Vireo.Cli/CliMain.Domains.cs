@@ -109,8 +109,9 @@ public static partial class CliMain
                     ("Persistent", i.Persistent ? "yes" : "no"),
                     ("Autostart", i.Autostart ? "enable" : "disable"),
                     ("Managed save", "no"),
-                    ("Security model", "none"),
+                    ("Security model", i.SecurityModel),
                     ("Security DOI", "0"),
+                    .. i.SecurityLabel is { } label ? [("Security label", $"{label} (enforcing)")] : Array.Empty<(string, string)>(),
                 ]));
                 return 0;
             });

@@ -158,6 +158,6 @@ internal static class Routes
     {
         var s = vm.Summary();
         return new DomainInfo(s.Id, s.Name, s.Uuid.ToString(), StateText.Of(s.State), s.Reason, s.Persistent, s.Autostart,
-            s.Vcpus, s.MaxMemoryKiB, s.MemoryKiB, s.Title, s.OsType, s.CpuTimeSeconds);
+            s.Vcpus, s.MaxMemoryKiB, s.MemoryKiB, s.Title, s.OsType, s.CpuTimeSeconds, vm.SecurityModel, vm.SecurityLabel);
     }
 }

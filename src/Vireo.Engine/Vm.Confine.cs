@@ -117,6 +117,12 @@ public sealed partial class Vm
     /// <summary>The user the running QEMU runs as, or null (root, or not running).</summary>
     private QemuUser? _runUser;
 
+    /// <summary>virsh dominfo's "Security model": dac when guests are confined (this one unless it opted out), else none.</summary>
+    public string SecurityModel => ConfinedAs(Def) is not null ? "dac" : "none";
+
+    /// <summary>The running QEMU's label as libvirt's DAC driver writes it (+UID:+GID), or null.</summary>
+    public string? SecurityLabel => _runUser is { } u ? $"+{u.Uid}:+{u.Gid}" : null;
+
     /// <summary>
     /// Gives a file the running QEMU opens from now on (a hot-plugged disk and its backing chain,
     /// a medium, a copy's destination, an overlay, a screenshot) to its user, recorded with the run's others.

@@ -65,6 +65,27 @@ internal sealed partial class RemoteCalls(Hypervisor hv, bool readOnly)
             case Proc.ConnectIsSecure:
                 r.Int(1); // a unix socket: nobody else sees the traffic
                 break;
+            // Security drivers, as virsh dominfo shows them.
+            case Proc.NodeGetSecurityModel:
+                CharArray(r, hv.Options.QemuUser is not null ? "dac" : "none");
+                CharArray(r, "0");
+                break;
+            case Proc.DomainGetSecurityLabel:
+            {
+                var label = Domain(a).SecurityLabel ?? "";
+                CharArray(r, label);
+                r.Int(label.Length > 0 ? 1 : 0);
+                break;
+            }
+            case Proc.DomainGetSecurityLabelList:
+            {
+                var vm = Domain(a);
+                var labels = vm.SecurityLabel is { } l ? new[] { l } : [];
+                r.UInt((uint)labels.Length);
+                foreach (var one in labels) { CharArray(r, one); r.Int(1); }
+                r.Int(labels.Length);
+                break;
+            }
             case Proc.ConnectGetMaxVcpus:
                 a.OptString();
                 r.Int((await hv.CapabilitiesAsync(ct)).Machines.Select(m => m.MaxCpus).DefaultIfEmpty(1).Max());
@@ -405,6 +426,17 @@ internal sealed partial class RemoteCalls(Hypervisor hv, bool readOnly)
         }
         catch (IOException) { }
         r.FixedChars("x86_64", 32).UHyper(memKiB).Int(cpus).Int(mhz).Int(1).Int(1).Int(cpus).Int(1);
+    }
+
+    /// <summary>
+    /// An XDR <c>char x&lt;N&gt;</c> as rpcgen encodes it (libvirt's security model and label): a
+    /// count, then each char as a 4-byte int (xdr_char), the C string's NUL included.
+    /// </summary>
+    private static void CharArray(XdrWriter r, string s)
+    {
+        var bytes = System.Text.Encoding.UTF8.GetBytes(s + "\0");
+        r.UInt((uint)bytes.Length);
+        foreach (var b in bytes) r.Int((sbyte)b);
     }
 
     /// <summary>Vireo's error kinds as libvirt's codes, so clients print and raise the right thing.</summary>

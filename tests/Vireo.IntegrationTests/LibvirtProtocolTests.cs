@@ -45,6 +45,13 @@ public sealed class LibvirtProtocolTests(VireoFixture fx)
         Assert.Equal("running (booted)\n\n", await Ok(uri, "domstate", "lv", "--reason"));
         Assert.Matches(@" 1    lv     running", await Ok(uri, "list"));
         Assert.Equal("running (booted)", await d.StateAsync("lv"));
+        // A confined guest, as libvirt's DAC driver shows one: virsh and Vireo's CLI alike.
+        var qemuUser = Vireo.Host.QemuUser.Find("vireo-qemu")!;
+        var label = $"Security label: +{qemuUser.Uid}:+{qemuUser.Gid} (enforcing)";
+        var running = await Ok(uri, "dominfo", "lv");
+        Assert.Contains("Security model: dac", running);
+        Assert.Contains(label, running);
+        Assert.Contains(label, await d.OkAsync("dominfo", "lv"));
         Assert.Contains("<domain type='qemu' id='1'>", await Ok(uri, "dumpxml", "lv"));
         Assert.Equal((await d.OkAsync("dumpxml", "lv", "--inactive")).TrimEnd(), (await Ok(uri, "dumpxml", "lv", "--inactive")).TrimEnd());
         // The QEMU program: QMP and HMP through the guest's monitor.
