@@ -72,21 +72,22 @@ public sealed partial class Vm
         foreach (var dir in new[] { _o.DomainRunDir, Path.GetDirectoryName(channelDir)! })
             File.SetUnixFileMode(dir, (UnixFileMode)0x1c9 /* 0711 */);
         var needs = await QemuNeedsAsync(d, channelDir, ct);
-        foreach (var n in needs.Where(n => n.Write && !n.Directory && !File.Exists(n.Path)))
-        {
-            try { File.WriteAllBytes(n.Path, []); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                throw new VireoException(ErrorCode.OperationFailed, $"Cannot make {n.Path} for the guest's QEMU: {e.Message}");
-            }
-        }
         // Vireo's own directories (the data dir's pools, boot copies and NVRAM, the run dir) are made
         // passable for it; anyone else's directories are the user's to open, and named if closed.
         foreach (var n in needs) OpenOwnDirs(n.Path);
         var unreachable = needs.Select(n => DacLabels.Refusal(n, user)).OfType<string>().Distinct().ToList();
         if (unreachable.Count > 0)
             throw new VireoException(ErrorCode.InvalidArgument, $"Cannot start domain '{Name}' confined: {string.Join("; ", unreachable)}.", unreachable);
-        try { DacLabels.Apply(needs, user, _o.DacRecord(Name)); }
+        var made = new HashSet<string>();
+        foreach (var n in needs.Where(n => n.Write && !n.Directory && !File.Exists(n.Path)))
+        {
+            try { File.WriteAllBytes(n.Path, []); made.Add(n.Path); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new VireoException(ErrorCode.OperationFailed, $"Cannot make {n.Path} for the guest's QEMU: {e.Message}");
+            }
+        }
+        try { DacLabels.Apply(needs, user, _o.DacRecord(Name), made); }
         catch (IOException e)
         {
             DacLabels.Restore(_o.DacRecord(Name));

@@ -109,9 +109,9 @@ public static class DacLabels
     public static string? Refusal(Need n, QemuUser user)
     {
         if (Unreachable(n.Path, user) is { } far) return far;
-        if ((File.Exists(n.Path) || System.IO.Directory.Exists(n.Path)) && Changes(n, user) && SystemFile(n.Path) is { } why)
-            return $"{n.Path} {why}, which Vireo does not give to {user.Name}: copy what the guest needs into a pool";
-        return null;
+        var exists = File.Exists(n.Path) || System.IO.Directory.Exists(n.Path);
+        var why = exists ? Changes(n, user) ? SystemFile(n.Path) : null : NoNewFile(n.Path);
+        return why is null ? null : $"{n.Path} {why}, which Vireo does not give to {user.Name}: copy what the guest needs into a pool";
     }
 
     /// <summary>Whether giving <paramref name="n"/> to <paramref name="user"/> changes its owner (read-only files anyone may read stay as they are).</summary>
@@ -123,7 +123,8 @@ public static class DacLabels
     }
 
     /// <summary>Gives what QEMU needs to <paramref name="user"/>, recording each change in <paramref name="record"/> first.</summary>
-    public static void Apply(IEnumerable<Need> needs, QemuUser user, string record)
+    /// <param name="made">Files Vireo has just made for QEMU (a serial log): no one else's, so never the host's own.</param>
+    public static void Apply(IEnumerable<Need> needs, QemuUser user, string record, IReadOnlySet<string>? made = null)
     {
         // Added to what the run was given already (a hot-plugged disk joins its start's files).
         var done = File.Exists(record) ? File.ReadAllLines(record).Where(l => l.Length > 0).ToList() : [];
@@ -134,7 +135,7 @@ public static class DacLabels
             // QEMU's already (another guest shares it, or a crash left it): nothing to change.
             if (!Changes(n, user)) continue;
             var (uid, gid, _) = Stat(n.Path);
-            if (SystemFile(n.Path) is { } why) throw new IOException($"{n.Path} {why}; Vireo does not give it to {user.Name}.");
+            if (made?.Contains(n.Path) != true && SystemFile(n.Path) is { } why) throw new IOException($"{n.Path} {why}; Vireo does not give it to {user.Name}.");
             done.Add(string.Create(CultureInfo.InvariantCulture, $"{uid} {gid} {n.Path}"));
             AtomicFile.Write(record, string.Join("\n", done) + "\n");
             if (Native.chown(n.Path, user.Uid, user.Gid) != 0)
@@ -142,7 +143,9 @@ public static class DacLabels
         }
     }
 
-    private static readonly string[] SystemDirs = ["/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot", "/proc", "/sys", "/root", "/var/log"];
+    // Not /var/log: guests' serial logs are kept there (libvirt's own tests do), and a file made
+    // there for one run is an existing file at the next.
+    private static readonly string[] SystemDirs = ["/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot", "/proc", "/sys", "/root"];
 
     /// <summary>
     /// Why a file is the host's own and is never handed to a guest's QEMU (a disk or a serial
@@ -152,12 +155,21 @@ public static class DacLabels
     public static string? SystemFile(string path)
     {
         var full = Path.GetFullPath(path);
-        // Guests' own logs are kept where libvirt keeps them too.
-        if (full.StartsWith("/var/log/vireo/", StringComparison.Ordinal) || full.StartsWith("/var/log/libvirt/", StringComparison.Ordinal)) return null;
         if (SystemDirs.FirstOrDefault(d => full.StartsWith(d + "/", StringComparison.Ordinal)) is { } dir) return $"is a system file (under {dir})";
         if (full.StartsWith("/dev/", StringComparison.Ordinal) && !File.GetAttributes(full).HasFlag(FileAttributes.Directory)
             && (Native.Stat(full).Mode & 0xf000) != 0x6000 /* S_IFBLK */) return "is a device node that is not a disk";
         return null;
+    }
+
+    /// <summary>
+    /// Why a file that does not exist yet may not be made for QEMU there, or null: a new file in
+    /// the host's configuration or programs (a serial "file" in /etc/cron.d would be run as root)
+    /// is refused.
+    /// </summary>
+    public static string? NoNewFile(string path)
+    {
+        var full = Path.GetFullPath(path);
+        return SystemDirs.FirstOrDefault(d => full.StartsWith(d + "/", StringComparison.Ordinal)) is { } dir ? $"would be a new file under {dir}" : null;
     }
 
     /// <summary>Hands back what <paramref name="record"/> lists and removes it; a file gone meanwhile is skipped.</summary>

@@ -152,10 +152,17 @@ public class DacLabelTests
     [InlineData("/dev/null", "is a device node that is not a disk")]
     [InlineData("/var/lib/vireo/images/disk.qcow2", null)]
     [InlineData("/srv/vm/disk.img", null)]
-    [InlineData("/var/log/auth.log", "is a system file (under /var/log)")]
     [InlineData("/var/log/libvirt/qemu/web-serial.log", null)]
     public void The_hosts_own_files_are_never_given_to_qemu(string path, string? why) =>
         Assert.Equal(why, Vireo.Host.DacLabels.SystemFile(path));
+
+    [Theory]
+    [InlineData("/etc/cron.d/guest-serial", "would be a new file under /etc")]
+    [InlineData("/usr/local/bin/x", "would be a new file under /usr")]
+    [InlineData("/var/log/guest.serial", null)]
+    [InlineData("/srv/vm/new.log", null)]
+    public void A_new_file_for_qemu_is_never_made_among_the_hosts_own(string path, string? why) =>
+        Assert.Equal(why, Vireo.Host.DacLabels.NoNewFile(path));
 
     [Fact]
     public void A_system_file_qemu_only_reads_and_anyone_may_read_needs_no_change_and_is_not_refused() =>
