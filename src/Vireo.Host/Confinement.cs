@@ -41,13 +41,7 @@ public sealed record QemuUser(string Name, int Uid, int Gid)
     /// <summary>Whether <paramref name="gid"/> is this user's group or one of its supplementary groups (/etc/group).</summary>
     public bool InGroup(int gid)
     {
-        if (gid == Gid) return true;
-        try
-        {
-            var id = gid.ToString(CultureInfo.InvariantCulture);
-            return File.ReadLines("/etc/group").Select(l => l.Split(':')).Any(f => f.Length >= 4 && f[2] == id && f[3].Split(',').Contains(Name));
-        }
-        catch (IOException) { return false; }
+        return gid == Gid || FileAccessRules.Groups().Any(g => g.Gid == gid && g.Members.Contains(Name));
     }
 
     /// <summary>

@@ -13,18 +13,21 @@ public static class FileAccessRules
     public static void PrivateByDefault() => Native.umask(0x3f /* 077 */);
 
     /// <summary>A group's id from /etc/group, or null when there is no such group.</summary>
-    public static int? GroupId(string name)
+    public static int? GroupId(string name) =>
+        Groups().FirstOrDefault(g => g.Name == name) is { Name: not null } g ? g.Gid : null;
+
+    /// <summary>/etc/group: each group's name, id and members (empty when the file cannot be read).</summary>
+    public static IEnumerable<(string Name, int Gid, string[] Members)> Groups()
     {
-        try
+        IEnumerable<string> lines;
+        try { lines = File.ReadAllLines("/etc/group"); }
+        catch (IOException) { yield break; }
+        foreach (var line in lines)
         {
-            foreach (var line in File.ReadLines("/etc/group"))
-            {
-                var f = line.Split(':');
-                if (f.Length >= 3 && f[0] == name && int.TryParse(f[2], NumberStyles.None, CultureInfo.InvariantCulture, out var gid)) return gid;
-            }
+            var f = line.Split(':');
+            if (f.Length >= 4 && int.TryParse(f[2], NumberStyles.None, CultureInfo.InvariantCulture, out var gid))
+                yield return (f[0], gid, f[3].Split(',', StringSplitOptions.RemoveEmptyEntries));
         }
-        catch (IOException) { }
-        return null;
     }
 
     /// <summary>Gives a socket (or file) to root and a group, mode 0660; with no group, root's alone (0600).</summary>

@@ -44,7 +44,8 @@ public sealed class NetNs : IAsyncDisposable
         return Process.Start(psi)!;
     }
 
-    private static async Task<(int Code, string Out, string Err)> Run(string program, string[] args, bool check = true)
+    /// <summary>Runs a program to its end: its exit code, output and errors (with check, a failure throws).</summary>
+    internal static async Task<(int Code, string Out, string Err)> Run(string program, string[] args, bool check = true)
     {
         var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args) psi.ArgumentList.Add(a);

@@ -384,13 +384,8 @@ public sealed class TrustTests(VireoFixture fx)
 
     private static async Task<CliResult> Run(string program, params string[] args)
     {
-        var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var o = p.StandardOutput.ReadToEndAsync();
-        var e = p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync();
-        return new CliResult(p.ExitCode, await o, await e);
+        var (code, output, errors) = await NetNs.Run(program, args, check: false);
+        return new CliResult(code, output, errors);
     }
 
     /// <summary>A program's exit code and its output and errors together.</summary>
