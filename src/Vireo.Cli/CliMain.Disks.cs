@@ -139,9 +139,9 @@ public static partial class CliMain
                 var info = await c.DomainAsync(pr.GetValue(d)!, ct);
                 var (l, cf) = scope.Resolve(pr, info);
                 var body = new DiskRequest(null, pr.GetValue(target)!, null, null, null, null, null, false, false, null, l, cf);
-                await c.JsonAsync("POST", $"v1/domains/{DaemonClient.E(info.Name)}/disks/detach", ApiJson.Default.DiskInfo,
+                using var resp = await c.SendAsync("POST", $"v1/domains/{DaemonClient.E(info.Name)}/disks/detach",
                     DaemonClient.Json(body, ApiJson.Default.DiskRequest), ct);
-                Console.WriteLine("Disk detached successfully");
+                Console.WriteLine(resp.Status == 202 ? DetachRequested("Disk") : "Disk detached successfully");
                 Console.WriteLine();
                 return 0;
             });
@@ -165,9 +165,9 @@ public static partial class CliMain
                 var xml = await ReadXmlArg(pr.GetValue(file)!, ct);
                 var info = await c.DomainAsync(pr.GetValue(d)!, ct);
                 var (l, cf) = scope.Resolve(pr, info);
-                (await c.SendAsync("POST", $"v1/domains/{DaemonClient.E(info.Name)}/devices/{action}?live={(l ? "true" : "false")}&config={(cf ? "true" : "false")}",
-                    DaemonClient.Xml(xml), ct)).Dispose();
-                Console.WriteLine($"Device {done} successfully");
+                using var resp = await c.SendAsync("POST", $"v1/domains/{DaemonClient.E(info.Name)}/devices/{action}?live={(l ? "true" : "false")}&config={(cf ? "true" : "false")}",
+                    DaemonClient.Xml(xml), ct);
+                Console.WriteLine(resp.Status == 202 ? DetachRequested("Device") : $"Device {done} successfully");
                 Console.WriteLine();
                 return 0;
             });

@@ -261,9 +261,9 @@ public static partial class CliMain
                 var (l, cf) = scope.Resolve(pr, info);
                 var body = new InterfaceRequest(pr.GetValue(type)!, attach ? pr.GetValue(source) : null, pr.GetValue(mac),
                     attach ? pr.GetValue(model) : null, attach ? pr.GetValue(target) : null, l, cf);
-                await c.JsonAsync("POST", $"v1/domains/{DaemonClient.E(info.Name)}/interfaces{(attach ? "" : "/detach")}", ApiJson.Default.InterfaceRequest,
+                using var resp = await c.SendAsync("POST", $"v1/domains/{DaemonClient.E(info.Name)}/interfaces{(attach ? "" : "/detach")}",
                     DaemonClient.Json(body, ApiJson.Default.InterfaceRequest), ct);
-                Console.WriteLine(attach ? "Interface attached successfully" : "Interface detached successfully");
+                Console.WriteLine(attach ? "Interface attached successfully" : resp.Status == 202 ? DetachRequested("Interface") : "Interface detached successfully");
                 Console.WriteLine();
                 return 0;
             });

@@ -120,6 +120,13 @@ public static partial class CliMain
         return cmd;
     }
 
+    /// <summary>
+    /// A hot-unplug the guest has not finished (202): the request stands and the device leaves the
+    /// running domain when the guest lets go (a guest still booting, or one without ACPI hot-plug).
+    /// </summary>
+    internal static string DetachRequested(string what) =>
+        $"{what} detach requested: the guest has not released it yet; it leaves the running domain when it does (vireo event --event device-removed waits for that)";
+
     /// <summary>A client command: opens the connection, runs, maps CliException to "error:" and exit 1.</summary>
     internal static void Client(Command cmd, Func<ParseResult, DaemonClient, CancellationToken, Task<int>> body) =>
         cmd.SetAction(async (pr, ct) =>

@@ -126,11 +126,6 @@ public static class DaemonHost
             {
                 await Problem(ctx, e);
             }
-            catch (Exception e) when (e is LinkException or FirewallException or CommandException)
-            {
-                // Host tools and the kernel say what went wrong in their own words; pass them on.
-                await Problem(ctx, new VireoException(ErrorCode.OperationFailed, e.Message));
-            }
             catch (Exception e) when (!ctx.Response.HasStarted && !ctx.RequestAborted.IsCancellationRequested)
             {
                 await Problem(ctx, AsProblem(e, problemLog));
@@ -227,27 +222,12 @@ public static class DaemonHost
     /// </summary>
     internal static VireoException AsProblem(Exception e, ILogger log)
     {
-        switch (e)
-        {
-            case BadHttpRequestException bad:
-                // "Failed to read parameter ... as JSON" + the serializer's own words (which field, where).
-                var why = bad.InnerException is JsonException inner ? $"{bad.Message} {inner.Message}" : bad.Message;
-                return new VireoException(ErrorCode.InvalidArgument, why) { HttpStatus = bad.StatusCode };
-            case JsonException je:
-                return new VireoException(ErrorCode.InvalidArgument, $"The request body is not valid JSON for this call: {je.Message}");
-            case TimeoutException te:
-                return new VireoException(ErrorCode.Timeout, te.Message);
-            case Vireo.Qemu.QmpDisconnectedException or Vireo.Qemu.QmpErrorException:
-                return new VireoException(ErrorCode.OperationFailed, e.Message);
-            case ArgumentException ae:
-                // .NET's own checks on what a client sent (a NUL in a path, an empty name).
-                return new VireoException(ErrorCode.InvalidArgument, $"Invalid argument: {ae.Message}");
-            case System.Xml.XmlException xe:
-                return new VireoException(ErrorCode.InvalidArgument, $"The XML is not well-formed: {xe.Message}");
-            default:
-                log.LogError(e, "Unhandled error");
-                return new VireoException(ErrorCode.InternalError, $"Internal error ({e.GetType().Name}): {e.Message}. This is a bug in Vireo; the daemon's log has the details.");
-        }
+        // "Failed to read parameter ... as JSON" + the serializer's own words (which field, where).
+        if (e is BadHttpRequestException bad)
+            return new VireoException(ErrorCode.InvalidArgument, bad.InnerException is JsonException inner ? $"{bad.Message} {inner.Message}" : bad.Message) { HttpStatus = bad.StatusCode };
+        if (Failures.Classify(e) is { } known) return known;
+        log.LogError(e, "Unhandled error");
+        return new VireoException(ErrorCode.InternalError, $"Internal error ({e.GetType().Name}): {e.Message}. This is a bug in Vireo; the daemon's log has the details.");
     }
 
     private static Task Problem(HttpContext ctx, int status)

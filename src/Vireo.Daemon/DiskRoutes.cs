@@ -45,7 +45,9 @@ internal static class DiskRoutes
         {
             var vm = hv.Get(d);
             var (live, config) = DeviceSpecs.Scope(vm, body.Live, body.Config);
-            return Results.Json(Info(await vm.DetachDiskAsync(body.Target, live, config, ct)), ApiJson.Default.DiskInfo);
+            var gone = await vm.DetachDiskAsync(body.Target, live, config, ct);
+            // 202: asked of the guest, which has not let go yet (libvirt's detach returns then too).
+            return Results.Json(Info(gone), ApiJson.Default.DiskInfo, statusCode: vm.RemovalPending(gone.Alias) ? 202 : 200);
         });
 
         // attach-device, detach-device, update-device: the device as libvirt XML in the body.
@@ -54,13 +56,13 @@ internal static class DiskRoutes
             var vm = hv.Get(d);
             var xml = await new StreamReader(req.Body, System.Text.Encoding.UTF8).ReadToEndAsync(ct);
             var (l, c) = DeviceSpecs.Scope(vm, live == true, config == true);
-            await (action switch
+            switch (action)
             {
-                "attach" => vm.AttachDeviceAsync(xml, l, c, ct),
-                "detach" => vm.DetachDeviceAsync(xml, l, c, ct),
-                "update" => vm.UpdateDeviceAsync(xml, l, c, ct),
-                _ => throw new VireoException(ErrorCode.NotFound, $"Unknown device action '{action}'; use attach, detach or update."),
-            });
+                case "attach": await vm.AttachDeviceAsync(xml, l, c, ct); break;
+                case "detach": if (await vm.DetachDeviceAsync(xml, l, c, ct)) return Results.Accepted(); break;
+                case "update": await vm.UpdateDeviceAsync(xml, l, c, ct); break;
+                default: throw new VireoException(ErrorCode.NotFound, $"Unknown device action '{action}'; use attach, detach or update.");
+            }
             return Results.NoContent();
         });
 

@@ -92,7 +92,8 @@ internal static class NetworkRoutes
             var vm = hv.Get(d);
             var (live, config) = DeviceSpecs.Scope(vm, body.Live, body.Config);
             var done = await vm.DetachInterfaceAsync(body.Type, body.Mac, live, config, ct);
-            return Results.Json(body with { Mac = done.Mac, Live = live, Config = config }, ApiJson.Default.InterfaceRequest);
+            return Results.Json(body with { Mac = done.Mac, Live = live, Config = config }, ApiJson.Default.InterfaceRequest,
+                statusCode: vm.RemovalPending(done.Alias) ? 202 : 200);
         });
 
         app.MapPost("/v1/host/bridges", async (BridgeRequest body, CancellationToken ct) =>

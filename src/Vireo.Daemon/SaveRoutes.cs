@@ -13,6 +13,7 @@ internal static class SaveRoutes
         app.MapPost("/v1/domains/{d}/save", async (HttpContext ctx, string d, SaveRequest body) =>
         {
             var vm = hv.Get(d);
+            if (body.Path is null) throw new VireoException(ErrorCode.InvalidArgument, "save needs the file to write the guest's state to: give \"path\" (an absolute path), or use managedsave.");
             vm.CheckSave(body.Path);
             await JobStream.RunAsync(ctx, async progress =>
             {

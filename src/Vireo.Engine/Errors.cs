@@ -33,3 +33,27 @@ public sealed class VireoException(ErrorCode code, string message, IReadOnlyList
     public static VireoException NoDomain(string name) =>
         new(ErrorCode.NotFound, $"Domain not found: no domain with matching name '{name}'.");
 }
+
+/// <summary>
+/// What an exception that escaped an operation means for a client, in one place for every front
+/// end (the REST API and libvirt's protocol): the host's own failures and QEMU's answers become
+/// VireoExceptions with their words; anything else is a bug (null).
+/// </summary>
+public static class Failures
+{
+    public static VireoException? Classify(Exception e) => e switch
+    {
+        VireoException v => v,
+        Vireo.Host.LinkException or Vireo.Host.FirewallException or Vireo.Host.CommandException => new(ErrorCode.OperationFailed, e.Message),
+        // QEMU went away under the call (destroyed, crashed): the domain's state changed, as
+        // libvirt's "domain is no longer running" (VIR_ERR_OPERATION_INVALID), not a fault of ours.
+        Vireo.Qemu.QmpDisconnectedException => new(ErrorCode.InvalidOperation, $"{e.Message} The domain is no longer running."),
+        Vireo.Qemu.QmpErrorException => new(ErrorCode.OperationFailed, e.Message),
+        TimeoutException => new(ErrorCode.Timeout, e.Message),
+        System.Text.Json.JsonException => new(ErrorCode.InvalidArgument, $"The request body is not valid JSON for this call: {e.Message}"),
+        System.Xml.XmlException => new(ErrorCode.InvalidArgument, $"The XML is not well-formed: {e.Message}"),
+        // .NET's own checks on what a client sent (a NUL in a path, an empty name).
+        ArgumentException => new(ErrorCode.InvalidArgument, $"Invalid argument: {e.Message}"),
+        _ => null,
+    };
+}

@@ -20,6 +20,9 @@ internal static partial class Log
     [LoggerMessage(1005, LogLevel.Debug, "Handling {Event} for '{Domain}' failed")]
     public static partial void EventFailed(ILogger log, Exception e, string @event, string domain);
 
+    [LoggerMessage(1007, LogLevel.Information, "The guest of '{Domain}' has not released device '{Alias}' within {Seconds} s; it leaves the running domain when it does")]
+    public static partial void DetachPending(ILogger log, string alias, string domain, double seconds);
+
     [LoggerMessage(1006, LogLevel.Warning, "Event loop of '{Domain}' failed")]
     public static partial void EventLoopFailed(ILogger log, Exception e, string domain);
 

@@ -33,15 +33,16 @@ public sealed partial class Vm
         else throw NotHotPluggable(kind, "attached");
     }
 
-    public async Task DetachDeviceAsync(string xml, bool live, bool config, CancellationToken ct)
+    /// <summary>detach-device; true when the guest has not let go of it yet (it leaves the running domain when it does).</summary>
+    public async Task<bool> DetachDeviceAsync(string xml, bool live, bool config, CancellationToken ct)
     {
         var (kind, devices) = ParseDevice(xml);
         if (devices.Disks is [var disk])
-            await DetachDiskAsync(disk.TargetDev is { Length: > 0 } t ? t : disk.Source
-                ?? throw new VireoException(ErrorCode.InvalidArgument, "The <disk> to detach needs a <target dev='…'/> (or a source) to say which disk it is."), live, config, ct);
-        else if (devices.Interfaces is [var nic])
-            await DetachInterfaceAsync(nic.Type, nic.Mac, live, config, ct);
-        else throw NotHotPluggable(kind, "detached");
+            return RemovalPending((await DetachDiskAsync(disk.TargetDev is { Length: > 0 } t ? t : disk.Source
+                ?? throw new VireoException(ErrorCode.InvalidArgument, "The <disk> to detach needs a <target dev='…'/> (or a source) to say which disk it is."), live, config, ct)).Alias);
+        if (devices.Interfaces is [var nic])
+            return RemovalPending((await DetachInterfaceAsync(nic.Type, nic.Mac, live, config, ct)).Alias);
+        throw NotHotPluggable(kind, "detached");
     }
 
     /// <summary>update-device: changes a cdrom's medium (a new source, or none to eject), as libvirt's update does for removable disks.</summary>

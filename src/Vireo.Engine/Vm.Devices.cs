@@ -136,43 +136,126 @@ public sealed partial class Vm
         }
     }
 
-    private async Task DetachLiveAsync(InterfaceDef nic, CancellationToken ct)
+    private Task DetachLiveAsync(InterfaceDef nic, CancellationToken ct) =>
+        UnplugAsync(Monitor(), nic.Alias!, e => new VireoException(ErrorCode.OperationFailed, $"Cannot detach interface {nic.Mac} from '{Name}': {e.Message}"), ct);
+
+    /// <summary>
+    /// Hot-unplug as libvirt does it: device_del, then wait DetachTimeout for the guest to let go
+    /// (ACPI or PCIe hot-plug; QEMU says DEVICE_DELETED), and then free what the device used.
+    /// When the guest does not let go in time (still booting, paused, or without hot-plug
+    /// support) the request stays pending in QEMU and the call still succeeds: the device leaves
+    /// when the event comes (RemovalPending says so until then), and asking again asks again.
+    /// </summary>
+    private async Task UnplugAsync(QmpClient qmp, string alias, Func<QmpErrorException, VireoException> failed, CancellationToken ct)
     {
-        var qmp = Monitor();
+        if (_lateRemovals.ContainsKey(alias))
+        {
+            try { await qmp.ExecuteAsync("device_del", new JsonObject { ["id"] = alias }, ct); }
+            catch (QmpErrorException) { } // "already in the process of unplug"
+            return;
+        }
         var deleted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _deviceDeleted[nic.Alias!] = deleted;
+        _deviceDeleted[alias] = deleted;
         try
         {
-            await qmp.ExecuteAsync("device_del", new JsonObject { ["id"] = nic.Alias }, ct);
-            // The guest must let go of the device (ACPI/PCIe hot-unplug); QEMU says when with DEVICE_DELETED.
+            await qmp.ExecuteAsync("device_del", new JsonObject { ["id"] = alias }, ct);
             try { await deleted.Task.WaitAsync(DetachTimeout, ct); }
             catch (TimeoutException)
             {
-                throw new VireoException(ErrorCode.Timeout, $"The guest of '{Name}' did not release interface {nic.Mac} within {DetachTimeout.TotalSeconds:0} s (it needs ACPI PCI hot-plug support); the request stays pending in QEMU.");
+                _lateRemovals[alias] = true;
+                _deviceDeleted.TryRemove(alias, out _);
+                // The event may have come while this was being set up; if not, it finishes the removal.
+                if (!deleted.Task.IsCompleted)
+                {
+                    Log.DetachPending(_log, alias, Name, DetachTimeout.TotalSeconds);
+                    return;
+                }
+                _lateRemovals.TryRemove(alias, out _);
             }
         }
-        catch (QmpErrorException e)
-        {
-            throw new VireoException(ErrorCode.OperationFailed, $"Cannot detach interface {nic.Mac} from '{Name}': {e.Message}");
-        }
-        finally
-        {
-            _deviceDeleted.TryRemove(nic.Alias!, out _);
-        }
-        try { await qmp.ExecuteAsync("netdev_del", new JsonObject { ["id"] = $"host{nic.Alias}" }, ct); }
-        catch (QmpErrorException) { } // gone with the device already
-        var live = Live!.Clone();
-        live.Devices.Interfaces.RemoveAll(i => i.Mac == nic.Mac);
-        lock (_state) Live = live;
-        SaveStatus();
-        if (NetworkManager.IsMacvtap(nic)) await Links.DeleteAsync([nic.TargetDev!], ct);
-        if (nic.Type == "network" && nic.PortForwards.Count > 0) await _hv.Networks.RefreshFirewallAsync(ct);
-        _bus.Publish(Name, "DeviceRemoved", nic.Alias!, "device-removed");
+        // QEMU has no such device: it is gone already (released while no daemon listened).
+        catch (QmpErrorException e) when (e.ErrorClass == "DeviceNotFound") { }
+        catch (QmpErrorException e) { throw failed(e); }
+        finally { _deviceDeleted.TryRemove(alias, out _); }
+        await FinishRemovalAsync(qmp, alias);
     }
 
-    private void OnDeviceDeleted(string? id)
+    /// <summary>Devices a detach asked the guest to release that it has not yet.</summary>
+    private readonly ConcurrentDictionary<string, bool> _lateRemovals = new();
+
+    /// <summary>True while the guest has not let go of a device a detach asked it to release.</summary>
+    public bool RemovalPending(string? alias) => alias is not null && _lateRemovals.ContainsKey(alias);
+
+    private void OnDeviceDeleted(QmpClient qmp, string? id)
     {
-        if (id is not null && _deviceDeleted.TryGetValue(id, out var tcs)) tcs.TrySetResult();
+        if (id is null) return;
+        if (_deviceDeleted.TryGetValue(id, out var waiter)) { waiter.TrySetResult(); return; }
+        // Nobody waits: a detach that timed out, or one asked before the daemon restarted.
+        _lateRemovals.TryRemove(id, out _);
+        _ = FinishLateRemovalAsync(qmp, id);
+    }
+
+    private async Task FinishLateRemovalAsync(QmpClient qmp, string alias)
+    {
+        // Not on the event loop: the operation holding the lock may be waiting for an event.
+        await _opLock.WaitAsync();
+        try
+        {
+            bool sameRun;
+            lock (_state) sameRun = ReferenceEquals(_qmp, qmp) && State != DomainState.Shutoff;
+            if (sameRun) await FinishRemovalAsync(qmp, alias);
+        }
+        catch (Exception e) when (e is QmpDisconnectedException or QmpErrorException or TimeoutException or LinkException or FirewallException)
+        {
+            Log.EventFailed(_log, e, "DEVICE_DELETED", Name);
+        }
+        finally { _opLock.Release(); }
+    }
+
+    /// <summary>
+    /// QEMU has let go of a disk or interface: free what it used (block nodes, netdev, macvtap,
+    /// port forwards) and take it out of the running definition. Nothing when it is not there
+    /// (already done), so the detach and the event may both call it.
+    /// </summary>
+    private async Task FinishRemovalAsync(QmpClient qmp, string alias)
+    {
+        var live = Live!.Clone();
+        if (live.Devices.Disks.FirstOrDefault(x => x.Alias == alias) is { } disk)
+        {
+            try { await DeleteNodesAsync(qmp, alias, CancellationToken.None); }
+            catch (QmpErrorException e) { Log.EventFailed(_log, e, "blockdev-del", Name); } // a node left behind is harmless
+            live.Devices.Disks.Remove(disk);
+            lock (_state) Live = live;
+            SaveStatus();
+        }
+        else if (live.Devices.Interfaces.FirstOrDefault(i => i.Alias == alias) is { } nic)
+        {
+            try { await qmp.ExecuteAsync("netdev_del", new JsonObject { ["id"] = $"host{alias}" }, CancellationToken.None); }
+            catch (QmpErrorException) { } // gone with the device already
+            live.Devices.Interfaces.Remove(nic);
+            lock (_state) Live = live;
+            SaveStatus();
+            if (NetworkManager.IsMacvtap(nic)) await Links.DeleteAsync([nic.TargetDev!], CancellationToken.None);
+            if (nic.Type == "network" && nic.PortForwards.Count > 0) await _hv.Networks.RefreshFirewallAsync(CancellationToken.None);
+        }
+        else return;
+        _bus.Publish(Name, "DeviceRemoved", alias, "device-removed");
+    }
+
+    /// <summary>
+    /// After the daemon restarted: a disk or interface the running definition holds that QEMU no
+    /// longer has (the guest let go of it while no daemon listened, or a detach was cut short)
+    /// leaves the definition, as libvirt's reconnect does.
+    /// </summary>
+    internal async Task ReconcileDevicesAsync(QmpClient qmp, CancellationToken ct)
+    {
+        var list = await qmp.ExecuteAsync("qom-list", new JsonObject { ["path"] = "/machine/peripheral" }, AdoptTimeout, ct);
+        var present = list?.AsArray().Select(x => x?["name"]?.GetValue<string>()).OfType<string>().ToHashSet() ?? [];
+        var live = Live;
+        if (live is null || present.Count == 0) return;
+        var gone = live.Devices.Disks.Select(x => x.Alias).Concat(live.Devices.Interfaces.Select(i => i.Alias))
+            .OfType<string>().Where(a => !present.Contains(a)).ToList();
+        foreach (var alias in gone) await FinishRemovalAsync(qmp, alias);
     }
 
     private static InterfaceDef Clone(InterfaceDef n)

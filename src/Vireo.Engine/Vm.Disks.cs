@@ -223,29 +223,7 @@ public sealed partial class Vm
                 var disk = Live!.Devices.Disks.First(x => x.TargetDev == target);
                 if (disk.TargetBus is "ide" or "sata")
                     throw new VireoException(ErrorCode.InvalidOperation, $"Disk '{target}' sits on the {disk.TargetBus} bus, which has no hot-unplug; detach it with --config and restart '{Name}' (a cdrom's medium can be ejected with change-media --eject).");
-                var qmp = Monitor();
-                var deleted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                _deviceDeleted[disk.Alias!] = deleted;
-                try
-                {
-                    await qmp.ExecuteAsync("device_del", new JsonObject { ["id"] = disk.Alias }, ct);
-                    try { await deleted.Task.WaitAsync(DetachTimeout, ct); }
-                    catch (TimeoutException)
-                    {
-                        throw new VireoException(ErrorCode.Timeout, $"The guest of '{Name}' did not release disk '{target}' within {DetachTimeout.TotalSeconds:0} s; the request stays pending in QEMU.");
-                    }
-                }
-                catch (QmpErrorException e)
-                {
-                    throw new VireoException(ErrorCode.OperationFailed, $"Cannot detach disk '{target}' from '{Name}': {e.Message}");
-                }
-                finally { _deviceDeleted.TryRemove(disk.Alias!, out _); }
-                await DeleteNodesAsync(qmp, disk.Alias!, ct);
-                var copy = Live!.Clone();
-                copy.Devices.Disks.RemoveAll(x => x.TargetDev == target);
-                lock (_state) Live = copy;
-                SaveStatus();
-                _bus.Publish(Name, "DeviceRemoved", disk.Alias!, "device-removed");
+                await UnplugAsync(Monitor(), disk.Alias!, e => new VireoException(ErrorCode.OperationFailed, $"Cannot detach disk '{target}' from '{Name}': {e.Message}"), ct);
             }
             if (config)
             {

@@ -406,7 +406,12 @@ public sealed partial class Vm
             Reason = qmp is null ? "unknown"
                 : running ? (st.State == DomainState.Running ? st.Reason : "unpaused") : (st.State == DomainState.Paused ? st.Reason : "unknown");
         }
-        if (qmp is not null) _ = RunWorkerAsync(qmp, watch);
+        if (qmp is not null)
+        {
+            try { await ReconcileDevicesAsync(qmp, ct); }
+            catch (Exception e) when (e is QmpDisconnectedException or QmpErrorException or TimeoutException) { Log.EventFailed(_log, e, "qom-list", Name); }
+            _ = RunWorkerAsync(qmp, watch);
+        }
         else _ = ReconnectLaterAsync(watch);
         return true;
     }

@@ -97,7 +97,7 @@ public sealed partial class Vm
                     PublishBlockJob("Ready", "copy", copy.Target);
                 break;
             case "DEVICE_DELETED":
-                OnDeviceDeleted(ev.Data?["device"]?.GetValue<string>());
+                OnDeviceDeleted(qmp, ev.Data?["device"]?.GetValue<string>());
                 break;
             case "WATCHDOG":
             {
@@ -125,6 +125,7 @@ public sealed partial class Vm
         string reason, detail;
         bool transient, guestReset;
         DomainDef? live;
+        _lateRemovals.Clear(); // a detach the guest never finished ends with its QEMU
         lock (_state)
         {
             live = Live;

@@ -245,6 +245,7 @@ internal sealed class RemoteConnection(Socket socket, Hypervisor hv, bool readOn
         catch (XdrException e) { await ReplyErrorAsync(h, new RpcError(VirErrorCode.Rpc, $"cannot decode the arguments of procedure {h.Procedure}: {e.Message}", VirErrorDomain.Rpc), ct); }
         catch (VireoException e) { await ReplyErrorAsync(h, RemoteCalls.ToRpc(e), ct); }
         catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException or OperationCanceledException) { }
+        catch (Exception e) when (Failures.Classify(e) is { } known) { await ReplyErrorAsync(h, RemoteCalls.ToRpc(known), ct); }
         catch (Exception e)
         {
             log.LogError(e, "libvirt procedure {Procedure} failed", h.Procedure);

@@ -131,6 +131,7 @@ public static class MachineEdits
         {
             var (live, config) = Both(vm);
             var gone = await vm.DetachDiskAsync(f["target"].ToString(), live, config, rq);
+            if (vm.RemovalPending(gone.Alias)) return $"Asked the guest to release {gone.Device} {gone.Target}; it has not yet, and the disk leaves the running machine when it does.";
             return $"Removed {gone.Device} {gone.Target}{(gone.Source is { } s ? $" ({s} stays)" : "")}.";
         });
 
@@ -155,6 +156,7 @@ public static class MachineEdits
         {
             var (live, config) = Both(vm);
             var gone = await vm.DetachInterfaceAsync(f["type"].ToString(), f["mac"].ToString(), live, config, rq);
+            if (vm.RemovalPending(gone.Alias)) return $"Asked the guest to release the interface {gone.Mac}; it has not yet, and it leaves the running machine when it does.";
             return $"Removed the interface {gone.Mac}.";
         });
 

@@ -192,6 +192,68 @@ public sealed class TrustTests(VireoFixture fx)
     }
 
     [Fact]
+    public async Task A_detach_the_guest_does_not_answer_in_time_is_a_standing_request_that_finishes_when_it_does()
+    {
+        await using var d = await TestDaemon.StartAsync(fx);
+        await d.DefineAsync(d.GuestXml("slow"));
+        await d.OkAsync("start", "slow");
+        await d.WaitForSerialAsync("slow", "VIREO-GUEST-READY");
+        var img = Path.Combine(d.Root, "extra.raw");
+        await using (var f = File.Create(img)) f.SetLength(1 << 20);
+        await d.OkAsync("attach-disk", "slow", img, "vdb", "--live");
+        // A paused guest cannot take the ACPI unplug request: the detach is asked, not done
+        // (crash-consistency run: a 504 came from a guest still booting).
+        await d.OkAsync("suspend", "slow");
+        var events = Task.Run(() => d.RunAsync("event", "--domain", "slow", "--event", "device-removed", "--timeout", "60"));
+        var r = await d.RunAsync("detach-disk", "slow", "vdb", "--live");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.StartsWith("Disk detach requested: the guest has not released it yet;", r.Stdout);
+        Assert.Contains("vdb", await d.OkAsync("domblklist", "slow"));
+        // Asked again: still a standing request, not an error.
+        Assert.StartsWith("Disk detach requested", await d.OkAsync("detach-disk", "slow", "vdb", "--live"));
+        await d.OkAsync("resume", "slow");
+        var sw = Stopwatch.StartNew();
+        while ((await d.OkAsync("domblklist", "slow")).Contains("vdb") && sw.Elapsed < TimeSpan.FromSeconds(30)) await Task.Delay(100);
+        Assert.DoesNotContain("vdb", await d.OkAsync("domblklist", "slow"));
+        Assert.Contains("event 'device-removed' for domain 'slow': virtio-disk1", (await events).Stdout);
+        // The node went with it: the same target can be attached again.
+        await d.OkAsync("attach-disk", "slow", img, "vdb", "--live");
+
+        // The guest lets go while no daemon listens (killed after asking): the next daemon finds
+        // the disk gone from QEMU and takes it out of the running definition as it adopts the guest.
+        await d.OkAsync("suspend", "slow");
+        Assert.StartsWith("Disk detach requested", await d.OkAsync("detach-disk", "slow", "vdb", "--live"));
+        await d.KillAsync();
+        await Qmp(Path.Combine(d.RunDir, "qemu", "slow.monitor"), "cont");
+        var deadline = Stopwatch.StartNew();
+        // The guest takes the unplug request within a moment of running again.
+        while ((await Qmp(Path.Combine(d.RunDir, "qemu", "slow.monitor"), "qom-list", """{"path":"/machine/peripheral"}""")).Contains("virtio-disk1") && deadline.Elapsed < TimeSpan.FromSeconds(30))
+            await Task.Delay(200);
+        await d.LaunchAsync();
+        Assert.DoesNotContain("vdb", await d.OkAsync("domblklist", "slow"));
+        Assert.Equal("running (unpaused)", await d.StateAsync("slow"));
+        await d.OkAsync("attach-disk", "slow", img, "vdb", "--live");
+        await d.OkAsync("destroy", "slow");
+    }
+
+    /// <summary>One QMP command on a guest's monitor socket while no daemon holds it; the reply's text.</summary>
+    private static async Task<string> Qmp(string socket, string command, string? arguments = null)
+    {
+        using var s = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        await s.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(socket));
+        await using var stream = new System.Net.Sockets.NetworkStream(s);
+        using var reader = new StreamReader(stream);
+        await using var writer = new StreamWriter(stream) { AutoFlush = true };
+        await reader.ReadLineAsync(); // greeting
+        await writer.WriteLineAsync("""{"execute":"qmp_capabilities"}""");
+        await reader.ReadLineAsync();
+        await writer.WriteLineAsync($$"""{"execute":"{{command}}"{{(arguments is null ? "" : $",\"arguments\":{arguments}")}}}""");
+        while (await reader.ReadLineAsync() is { } line)
+            if (line.Contains("\"return\"") || line.Contains("\"error\"")) return line;
+        throw new IOException("the monitor closed");
+    }
+
+    [Fact]
     public async Task Every_refused_request_says_why_in_a_problem_body()
     {
         await using var d = await TestDaemon.StartAsync(fx);

@@ -58,4 +58,18 @@ public class MiscTests
             .ToList();
         Assert.All(refs, r => Assert.Contains(r, allowed));
     }
+
+    [Fact]
+    public void Failures_that_escape_an_operation_become_answers_with_their_words_in_one_place()
+    {
+        var gone = Vireo.Engine.Failures.Classify(new Vireo.Qemu.QmpDisconnectedException("The QEMU monitor of 'g' closed (QEMU exited or the connection dropped)."))!;
+        // QEMU ended under the call: the domain's state changed (409 / VIR_ERR_OPERATION_INVALID), not a server fault.
+        Assert.Equal(Vireo.Engine.ErrorCode.InvalidOperation, gone.Code);
+        Assert.EndsWith("The domain is no longer running.", gone.Message);
+        Assert.Equal(Vireo.Engine.ErrorCode.OperationFailed, Vireo.Engine.Failures.Classify(new Vireo.Qemu.QmpErrorException("device_add", "GenericError", "Duplicate ID"))!.Code);
+        Assert.Equal(Vireo.Engine.ErrorCode.InvalidArgument, Vireo.Engine.Failures.Classify(new ArgumentException("Null character in path."))!.Code);
+        Assert.Equal(Vireo.Engine.ErrorCode.Timeout, Vireo.Engine.Failures.Classify(new TimeoutException("slow"))!.Code);
+        Assert.Equal(Vireo.Engine.ErrorCode.OperationFailed, Vireo.Engine.Failures.Classify(new Vireo.Host.LinkException("RTNETLINK answers: File exists"))!.Code);
+        Assert.Null(Vireo.Engine.Failures.Classify(new NullReferenceException())); // a bug, logged with its stack
+    }
 }
