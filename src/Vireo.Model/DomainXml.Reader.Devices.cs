@@ -23,7 +23,7 @@ public static partial class DomainXml
 
         private SoundDef Sound(XElement e)
         {
-            var s = new SoundDef { Model = OneOf(e, "model", "ich9", "ich6", "ich7", "ac97", "usb", "es1370", "sb16", "pcspk") ?? "" };
+            var s = new SoundDef { Model = Needed(e, "model", "ich9", "ich6", "ich7", "ac97", "usb", "es1370", "sb16", "pcspk") };
             if (A(e, "model") is null) Problems.Add("A <sound> needs model='ich9', 'ich6', 'ac97' or 'usb'.", e);
             foreach (var c in e.Elements())
             {
@@ -125,7 +125,7 @@ public static partial class DomainXml
         {
             var w = new WatchdogDef
             {
-                Model = OneOf(e, "model", "i6300esb", "ib700", "itco", "diag288") ?? "",
+                Model = Needed(e, "model", "i6300esb", "ib700", "itco", "diag288"),
                 Action = OneOf(e, "action", "reset", "shutdown", "poweroff", "pause", "none", "dump", "inject-nmi"),
             };
             if (A(e, "model") is null) Problems.Add("A <watchdog> needs model='i6300esb', 'ib700' or 'itco'.", e);
@@ -136,7 +136,7 @@ public static partial class DomainXml
 
         private HostdevDef Hostdev(XElement e)
         {
-            var h = new HostdevDef { Mode = OneOf(e, "mode", "subsystem") ?? "subsystem", Type = OneOf(e, "type", "pci", "usb", "scsi", "mdev") ?? "", Managed = OneOf(e, "managed", "yes", "no") };
+            var h = new HostdevDef { Mode = OneOf(e, "mode", "subsystem") ?? "subsystem", Type = Needed(e, "type", "pci", "usb", "scsi", "mdev"), Managed = OneOf(e, "managed", "yes", "no") };
             if (A(e, "type") is null) Problems.Add("A <hostdev> needs type='pci' or 'usb'.", e);
             foreach (var c in e.Elements())
             {

@@ -37,6 +37,15 @@ public static partial class DomainXml
         return (device.Name.LocalName, devices);
     }
 
+    /// <summary>A part of a device address: 0x-prefixed hex or decimal, not negative.</summary>
+    internal static bool AddressNumber(string text, out long value)
+    {
+        value = 0;
+        return text.StartsWith("0x", StringComparison.OrdinalIgnoreCase)
+            ? text.Length > 2 && long.TryParse(text.AsSpan(2), System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture, out value) && value >= 0
+            : long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out value);
+    }
+
     private sealed partial class Reader : XmlReading
     {
         public DomainDef Domain(XElement root)
@@ -256,11 +265,32 @@ public static partial class DomainXml
             return clock;
         }
 
-        private AddressDef Address(XElement e) => new()
+        private AddressDef Address(XElement e)
         {
-            Type = OneOf(e, "type", "pci", "drive", "virtio-serial", "usb", "isa", "ccid", "unassigned") ?? "pci",
-            Attributes = Attrs(e, "type"),
-        };
+            var a = new AddressDef
+            {
+                Type = OneOf(e, "type", "pci", "drive", "virtio-serial", "usb", "isa", "ccid", "unassigned") ?? "pci",
+                Attributes = Attrs(e, "type"),
+            };
+            // Each part of an address is a number in range (libvirt's limits), written in hex (0x1f) or decimal.
+            var limits = a.Type switch
+            {
+                "pci" => [("domain", 0xffff), ("bus", 0xff), ("slot", 0x1f), ("function", 7)],
+                "drive" => [("controller", 0xffff), ("bus", 0xffff), ("target", 0xffff), ("unit", 0xffff)],
+                "virtio-serial" or "ccid" => [("controller", 0xffff), ("bus", 0xffff), ("port", 0xffff), ("slot", 0xffff)],
+                _ => Array.Empty<(string, int)>(),
+            };
+            foreach (var (name, max) in limits)
+            {
+                if (A(e, name) is not { } text) continue;
+                if (!AddressNumber(text, out var v))
+                    Problems.Add($"<address type='{a.Type}'> {name}='{text}' is not a number; write it as 0x1f or 31.", e);
+                else if (v > max)
+                    Problems.Add($"<address type='{a.Type}'> {name}='{text}' is out of range; it must be at most 0x{max:x}.", e);
+            }
+            return a;
+        }
+
 
         public DevicesDef Devices(XElement ds)
         {
@@ -403,12 +433,13 @@ public static partial class DomainXml
         {
             var c = new ControllerDef
             {
-                Type = OneOf(e, "type", "usb", "pci", "sata", "scsi", "virtio-serial", "ide", "fdc", "ccid") ?? "",
+                Type = Needed(e, "type", "usb", "pci", "sata", "scsi", "virtio-serial", "ide", "fdc", "ccid"),
                 Index = Int(e, "index"),
                 Model = A(e, "model"),
                 Ports = Int(e, "ports"),
                 Vectors = Int(e, "vectors"),
             };
+            if (c.Index < 0) Problems.Add($"<controller index='{c.Index}'> must not be negative.", e);
             if (c.Model is not null && ControllerModels.TryGetValue(c.Type, out var models) && !models.Contains(c.Model))
                 BadValue(e.Attribute("model")!, $"model of <controller type='{c.Type}'>", c.Model, string.Join(", ", models.Select(m => $"'{m}'")));
             foreach (var x in e.Elements())
@@ -618,7 +649,7 @@ public static partial class DomainXml
                     case "filetransfer" when g.Type == "spice": g.FileTransfer = OneOf(c, "enable", "yes", "no"); break;
                     case "gl" when g.Type == "spice": g.GlEnable = OneOf(c, "enable", "yes", "no"); g.GlRenderNode = A(c, "rendernode"); break;
                     case "channel" when g.Type == "spice":
-                        g.Channels.Add((OneOf(c, "name", "main", "display", "inputs", "cursor", "playback", "record", "smartcard", "usbredir") ?? "",
+                        g.Channels.Add((Needed(c, "name", "main", "display", "inputs", "cursor", "playback", "record", "smartcard", "usbredir"),
                             OneOf(c, "mode", "secure", "insecure", "any") ?? "any"));
                         break;
                     case "audio": g.AudioId = Int(c, "id"); break;

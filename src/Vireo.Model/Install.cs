@@ -136,6 +136,9 @@ public sealed class OptionString
 
     /// <summary>Keys nobody asked for: an error names them (virt-install says "unknown option").</summary>
     public IEnumerable<string> Unused => _values.Keys.Where(k => !_used.Contains(k));
+
+    /// <summary>Keys given with nothing after the '=' ("network="): refused by name rather than taken as an empty name or path.</summary>
+    public IEnumerable<string> Empty => _values.Where(kv => kv.Value.Length == 0 && kv.Key is not ("kernel_args" or "extra_args")).Select(kv => kv.Key);
 }
 
 /// <param name="Location">--location's source (ISO or directory) and the kernel/initrd paths inside it, if given; the daemon finds and extracts them.</param>
@@ -324,7 +327,8 @@ public static class InstallBuilder
             ulong? size = null;
             if (sizeText is not null)
             {
-                if (decimal.TryParse(sizeText, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var gib) && gib > 0)
+                // At most what a 64-bit byte count holds (16 EiB).
+                if (decimal.TryParse(sizeText, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var gib) && gib > 0 && gib < 17179869184m)
                     size = (ulong)(gib * 1024 * 1024 * 1024);
                 else { Bad($"--disk size='{sizeText}' is not a size in GiB, like size=20."); continue; }
             }
@@ -548,6 +552,12 @@ public static class InstallBuilder
             d.Devices.Controllers.Add(c);
         }
         if (problems.Count > 0) throw new DefinitionException(problems);
+        // What install makes, define must take: the same rules, so no option combination slips
+        // a definition past them (their words are the XML's, as virt-install passes libvirt's on).
+        var check = d.Clone();
+        if (location is not null) { check.Os.Kernel ??= "/location/kernel"; check.Os.Initrd ??= "/location/initrd"; } // the daemon fills them in
+        try { DomainRules.ParseForDefine(DomainXml.Write(check)); }
+        catch (DefinitionException e) { throw new DefinitionException(e.Problems.Select(p => new Problem($"The options make a definition define refuses: {p.Message}")).ToList()); }
         return new InstallPlan(d, newDisks, os, warnings, location, cloudInit);
     }
 
@@ -555,5 +565,7 @@ public static class InstallBuilder
     {
         foreach (var k in s.Unused)
             problems.Add(new Problem($"{s.Option}: unknown option '{k}'."));
+        foreach (var k in s.Empty)
+            problems.Add(new Problem($"{s.Option}: {k}= has no value; give one ({k}=VALUE) or leave it out."));
     }
 }

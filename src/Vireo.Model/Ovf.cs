@@ -17,6 +17,16 @@ public static class Ovf
 {
     private static readonly XNamespace Rasd = "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData";
 
+    /// <summary>References by id; an id given twice makes the descriptor ambiguous, and is refused by name.</summary>
+    private static Dictionary<string, T> Unique<T>(IEnumerable<(string Id, T Value)>? entries, string what)
+    {
+        var result = new Dictionary<string, T>(StringComparer.Ordinal);
+        foreach (var (id, value) in entries ?? [])
+            if (!result.TryAdd(id, value))
+                throw new DefinitionException([new Problem($"The OVF descriptor gives {what} '{id}' twice; each id must be unique.")]);
+        return result;
+    }
+
     public static OvfMachine Parse(string xml)
     {
         var root = XmlLimits.Parse(xml, "The OVF descriptor");
@@ -25,12 +35,12 @@ public static class Ovf
         XNamespace ovf = root.Name.Namespace;
         string? OvfAttr(XElement e, string name) => (e.Attribute(ovf + name) ?? e.Attribute(name))?.Value;
 
-        var files = root.Element(ovf + "References")?.Elements(ovf + "File")
+        var files = Unique(root.Element(ovf + "References")?.Elements(ovf + "File")
             .Where(f => OvfAttr(f, "id") is not null && OvfAttr(f, "href") is not null)
-            .ToDictionary(f => OvfAttr(f, "id")!, f => OvfAttr(f, "href")!) ?? [];
-        var disks = root.Element(ovf + "DiskSection")?.Elements(ovf + "Disk")
+            .Select(f => (OvfAttr(f, "id")!, OvfAttr(f, "href")!)), "<File ovf:id>");
+        var disks = Unique(root.Element(ovf + "DiskSection")?.Elements(ovf + "Disk")
             .Where(d => OvfAttr(d, "diskId") is not null)
-            .ToDictionary(d => OvfAttr(d, "diskId")!, d => OvfAttr(d, "fileRef")) ?? [];
+            .Select(d => (OvfAttr(d, "diskId")!, OvfAttr(d, "fileRef"))), "<Disk ovf:diskId>");
         var system = root.Descendants(ovf + "VirtualSystem").FirstOrDefault()
             ?? throw new DefinitionException([new Problem("The OVF descriptor has no <VirtualSystem>.")]);
         var name = system.Element(ovf + "Name")?.Value.Trim() is { Length: > 0 } n ? n : OvfAttr(system, "id") ?? "imported";
@@ -44,7 +54,7 @@ public static class Ovf
         if (items.FirstOrDefault(i => Type(i) == 4) is { } mem && ulong.TryParse(Rasd(mem, "VirtualQuantity"), NumberStyles.None, CultureInfo.InvariantCulture, out var q))
             memory = MiB(q, Rasd(mem, "AllocationUnits"));
 
-        var controllers = items.Where(i => Type(i) is 5 or 6 or 20).ToDictionary(i => Rasd(i, "InstanceID") ?? "", i => Type(i) switch { 5 => "ide", 6 => "scsi", _ => "sata" });
+        var controllers = Unique(items.Where(i => Type(i) is 5 or 6 or 20).Select(i => (Rasd(i, "InstanceID") ?? "", Type(i) switch { 5 => "ide", 6 => "scsi", _ => "sata" })), "controller <rasd:InstanceID>");
         var result = new List<OvfDisk>();
         foreach (var item in items.Where(i => Type(i) == 17))
         {

@@ -141,7 +141,7 @@ public static class PciAddresses
         var q35 = IsQ35(d);
         for (int i = 0; i < nbuses; i++) set.Buses.Add(null!);
         var hasPcieRoot = false;
-        foreach (var c in d.Devices.Controllers.Where(c => c.Type == "pci" && (c.Index ?? 0) < nbuses))
+        foreach (var c in d.Devices.Controllers.Where(c => c.Type == "pci" && c.Index is null or >= 0 && (c.Index ?? 0) < nbuses))
         {
             set.Buses[c.Index ?? 0] = NewBus(c.Model ?? (q35 ? "pcie-root" : "pci-root"), c.TargetHotplug != "off");
             hasPcieRoot |= c.Model == "pcie-root";
@@ -523,8 +523,6 @@ public static class PciAddresses
         return new AddressDef { Type = "pci", Attributes = attrs };
     }
 
-    private static int Num(string? s) =>
-        s is null ? 0 : s.StartsWith("0x", StringComparison.OrdinalIgnoreCase)
-            ? Convert.ToInt32(s[2..], 16)
-            : int.TryParse(s, out var v) ? v : 0;
+    /// <summary>An address part the reader has checked (a number in range); 0 when absent.</summary>
+    private static int Num(string? s) => s is not null && DomainXml.AddressNumber(s, out var v) && v <= int.MaxValue ? (int)v : 0;
 }

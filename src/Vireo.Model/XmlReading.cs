@@ -50,6 +50,17 @@ internal abstract class XmlReading
         return v;
     }
 
+    /// <summary>An attribute the element cannot do without: one of the allowed values; missing is a problem that names them.</summary>
+    protected string Needed(XElement e, string attr, params string[] allowed)
+    {
+        if (e.Attribute(attr) is null)
+        {
+            Problems.Add($"<{e.Name.LocalName}> needs {attr}=: {string.Join(", ", allowed.Select(a => $"'{a}'"))}.", e);
+            return "";
+        }
+        return OneOf(e, attr, allowed) ?? "";
+    }
+
     protected static bool YesNo(string? v) => v is "yes" or "on";
 
     protected Guid? Uuid(XElement e)

@@ -13,7 +13,7 @@ namespace Vireo.IntegrationTests;
 /// QEMU on the host must be one the daemon lists (one per domain, and each one it can end).
 /// </summary>
 [Collection("vireo")]
-public sealed class CrashConsistencyTests(VireoFixture fx)
+public sealed class CrashConsistencyTests(VireoFixture fx, Xunit.Abstractions.ITestOutputHelper output)
 {
     private const int Clients = 8;
     private const int NamesPerClient = 3;
@@ -112,6 +112,8 @@ public sealed class CrashConsistencyTests(VireoFixture fx)
         Assert.True(hung.IsEmpty, $"requests without an answer ({summary}):\n{string.Join('\n', hung)}");
         Assert.True(counts.Where(kv => kv.Key.StartsWith("start 2", StringComparison.Ordinal)).Sum(kv => kv.Value) >= 10, $"too few starts succeeded to mean anything: {summary}");
 
+        output.WriteLine(summary);
+        output.WriteLine($"certain at the end: {known.Count(k => k.Value == Known.Defined)} defined, {known.Count(k => k.Value == Known.Undefined)} undefined, {known.Count(k => k.Value == Known.Unsure)} unsure");
         using var api = d.Api();
         var listed = JsonNode.Parse(await api.GetStringAsync("/v1/domains"))!.AsArray()
             .ToDictionary(x => (string)x!["name"]!, x => (State: (string)x!["state"]!, Persistent: (bool)x!["persistent"]!));
@@ -129,6 +131,7 @@ public sealed class CrashConsistencyTests(VireoFixture fx)
         var byName = onHost.GroupBy(QemuName).ToDictionary(g => g.Key, g => g.Count());
         Assert.True(byName.Values.All(n => n == 1), $"a domain runs in more than one QEMU: {string.Join(", ", byName)}");
         Assert.Equal(active.Order(), byName.Keys.Order());
+        output.WriteLine($"{active.Count} guests running at the end, each in exactly one QEMU");
 
         // And the daemon can end every one of them.
         foreach (var name in active)
