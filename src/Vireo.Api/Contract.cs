@@ -182,7 +182,9 @@ public sealed record SeedFile(string Name, string Text);
 
 public sealed record ProblemInfo(string? Title, int? Status, string? Detail, string[]? Errors);
 
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+// RespectNullableAnnotations: a null where the contract has a non-nullable string ("source": null) is refused
+// by the serializer with the field named, rather than reaching a route as null.
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull, RespectNullableAnnotations = true)]
 [JsonSerializable(typeof(DomainInfo))]
 [JsonSerializable(typeof(DomainInfo[]))]
 [JsonSerializable(typeof(DefineResult))]

@@ -86,7 +86,12 @@ public static class DaemonHost
         // A body that does not bind (bad JSON, a missing field, the wrong media type) throws
         // BadHttpRequestException, which the middleware below answers with its message.
         builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
-        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJson.Default));
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJson.Default);
+            // A null for a field the contract says is never null ({"options": null}) is a 400 naming it.
+            o.SerializerOptions.RespectNullableAnnotations = true;
+        });
         // The API's contract, made from the routes on first request (GET /openapi/v1.json); docs/openapi.json is its checked-in copy.
         builder.Services.AddOpenApi("v1", o => o.AddDocumentTransformer((doc, _, _) =>
         {
