@@ -54,58 +54,52 @@ public sealed class Cloner(Hypervisor hv)
             if (!auto) throw new VireoException(ErrorCode.InvalidArgument,
                 $"Disk {toClone[i].TargetDev} of '{old}' needs a destination: give --file PATH for each disk to copy, or --auto-clone to name them after '{name}'.");
 
-        var made = new List<Action>();
+        // A clone that fails half-way leaves none of its copies behind.
+        await using var revert = new Reverter(e => Log.UndoFailed(hv.EngineLog, e, name));
         var result = new List<ClonedDisk>();
-        try
+        for (int i = 0; i < toClone.Count; i++)
         {
-            for (int i = 0; i < toClone.Count; i++)
+            var disk = toClone[i];
+            var index = i;
+            IProgress<double> part = new Scaled(p => progress?.Report((index + p / 100) * 100 / toClone.Count));
+            var vol = disk.SourceVolume is not null ? hv.Storage.GetVolume(disk.SourcePool!, disk.SourceVolume) : hv.Storage.FindByPath(disk.Source!);
+            if (vol is null)
+                throw new VireoException(ErrorCode.InvalidArgument, $"Disk {disk.TargetDev} ('{disk.Source}') is not in a storage pool; vireo clone copies pool volumes (add its directory as a pool, or copy it by hand).");
+            string destName;
+            if (i < files.Count)
             {
-                var disk = toClone[i];
-                var index = i;
-                IProgress<double> part = new Scaled(p => progress?.Report((index + p / 100) * 100 / toClone.Count));
-                var vol = disk.SourceVolume is not null ? hv.Storage.GetVolume(disk.SourcePool!, disk.SourceVolume) : hv.Storage.FindByPath(disk.Source!);
-                if (vol is null)
-                    throw new VireoException(ErrorCode.InvalidArgument, $"Disk {disk.TargetDev} ('{disk.Source}') is not in a storage pool; vireo clone copies pool volumes (add its directory as a pool, or copy it by hand).");
-                string destName;
-                if (i < files.Count)
-                {
-                    var full = Path.GetFullPath(files[i]);
-                    if (Path.GetDirectoryName(full) != Path.GetDirectoryName(vol.Path))
-                        throw new VireoException(ErrorCode.InvalidArgument, $"--file '{files[i]}' must be in the pool of the disk it copies ({Path.GetDirectoryName(vol.Path)}).");
-                    destName = Path.GetFileName(full);
-                }
-                else destName = NewName(vol.Name, old, name, mode == CloneMode.Linked ? ".qcow2" : null);
-                VolumeState copy;
-                if (mode == CloneMode.Linked)
-                {
-                    copy = await hv.Storage.CreateAsync(vol.Pool, new VolumeDef { Name = destName, Format = "qcow2", BackingPath = vol.Path, BackingFormat = vol.Format }, null, ct);
-                    part.Report(100);
-                }
-                else copy = await hv.Storage.CopyAsync(vol, vol.Pool, destName, null, part, ct, reflink: mode == CloneMode.Reflink);
-                made.Add(() => _ = hv.Storage.DeleteAsync(copy.Pool, copy.Name, force: true, CancellationToken.None));
-                result.Add(new ClonedDisk(disk.TargetDev, vol.Path, copy.Path, mode switch { CloneMode.Linked => "linked clone", CloneMode.Reflink => "reflink", _ => "copy" }));
-                if (disk.SourceVolume is not null) disk.SourceVolume = copy.Name;
-                else disk.Source = copy.Path;
-                if (mode == CloneMode.Linked) disk.Format = "qcow2";
+                var full = Path.GetFullPath(files[i]);
+                if (Path.GetDirectoryName(full) != Path.GetDirectoryName(vol.Path))
+                    throw new VireoException(ErrorCode.InvalidArgument, $"--file '{files[i]}' must be in the pool of the disk it copies ({Path.GetDirectoryName(vol.Path)}).");
+                destName = Path.GetFileName(full);
             }
-            if (def.Os.Nvram?.Path is { } nvram)
+            else destName = NewName(vol.Name, old, name, mode == CloneMode.Linked ? ".qcow2" : null);
+            VolumeState copy;
+            if (mode == CloneMode.Linked)
             {
-                def.Os.Nvram.Path = Path.Combine(hv.Options.NvramDir, $"{name}_VARS.fd");
-                if (File.Exists(nvram))
-                {
-                    File.Copy(nvram, def.Os.Nvram.Path);
-                    var copied = def.Os.Nvram.Path;
-                    made.Add(() => File.Delete(copied));
-                }
+                copy = await hv.Storage.CreateAsync(vol.Pool, new VolumeDef { Name = destName, Format = "qcow2", BackingPath = vol.Path, BackingFormat = vol.Format }, null, ct);
+                part.Report(100);
             }
-            var (vm, _) = hv.Define(DomainXml.Write(def));
-            return (vm, result);
+            else copy = await hv.Storage.CopyAsync(vol, vol.Pool, destName, null, part, ct, reflink: mode == CloneMode.Reflink);
+            revert.Add(() => hv.Storage.DeleteAsync(copy.Pool, copy.Name, force: true, CancellationToken.None));
+            result.Add(new ClonedDisk(disk.TargetDev, vol.Path, copy.Path, mode switch { CloneMode.Linked => "linked clone", CloneMode.Reflink => "reflink", _ => "copy" }));
+            if (disk.SourceVolume is not null) disk.SourceVolume = copy.Name;
+            else disk.Source = copy.Path;
+            if (mode == CloneMode.Linked) disk.Format = "qcow2";
         }
-        catch
+        if (def.Os.Nvram?.Path is { } nvram)
         {
-            foreach (var undo in made) try { undo(); } catch (Exception e) when (e is IOException or VireoException) { }
-            throw;
+            def.Os.Nvram.Path = Path.Combine(hv.Options.NvramDir, $"{name}_VARS.fd");
+            if (File.Exists(nvram))
+            {
+                File.Copy(nvram, def.Os.Nvram.Path);
+                var copied = def.Os.Nvram.Path;
+                revert.Add(() => File.Delete(copied));
+            }
         }
+        var (vm, _) = hv.Define(DomainXml.Write(def));
+        revert.Commit();
+        return (vm, result);
     }
 
     /// <summary>Reports at once, on the caller's thread (Progress&lt;T&gt; posts to a context and may reorder).</summary>

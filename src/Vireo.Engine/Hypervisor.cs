@@ -15,6 +15,7 @@ public sealed class Hypervisor
     private readonly EngineOptions _o;
     private readonly ILoggerFactory _logs;
     private readonly ILogger _log;
+    internal ILogger EngineLog => _log;
     private readonly ConcurrentDictionary<string, Vm> _vms = new(StringComparer.Ordinal);
     private readonly Lock _defineLock = new();
     private readonly Lazy<KvmStatus> _kvm = new(HostProbe.Kvm);

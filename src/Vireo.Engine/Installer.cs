@@ -28,14 +28,16 @@ public sealed class Installer(Hypervisor hv)
         if (plan.CloudInit is not null && seed is null)
             throw new VireoException(ErrorCode.InvalidArgument, "--cloud-init needs the seed's files (user-data, meta-data).");
         var lines = new List<string>();
-        var made = new List<(string Pool, string Name)>();
-        string? bootDir = null;
+        // Whatever ends it (a cancelled request too), nothing half-made stays: volumes and copied
+        // kernels go again. A defined domain stays, with its disks, as virt-install leaves it.
+        await using var revert = new Reverter(e => Log.UndoFailed(hv.EngineLog, e, dom.Name));
         try
         {
             if (plan.Location is { } lp)
             {
                 var found = await InstallMedia.LocateAsync(lp.Source, lp.Kernel, lp.Initrd, ct);
-                bootDir = hv.Options.BootDir(dom.Name);
+                var bootDir = hv.Options.BootDir(dom.Name);
+                revert.Add(() => { if (Directory.Exists(bootDir)) Directory.Delete(bootDir, recursive: true); });
                 (dom.Os.Kernel, dom.Os.Initrd) = await InstallMedia.ExtractAsync(lp.Source, found, bootDir, ct, progress);
                 dom.Os.Cmdline = InstallMedia.Cmdline(lp.Source, found, dom.Os.Cmdline);
                 lines.Add($"{(LocationPlan.IsRemote(lp.Source) ? "Retrieved" : "Copied")} the {found.Distro} installer's kernel and initrd ({found.KernelInside}, {found.InitrdInside}) for the first run");
@@ -46,7 +48,7 @@ public sealed class Installer(Hypervisor hv)
                 {
                     Name = nd.Name, Capacity = nd.SizeBytes, Format = nd.Format, BackingPath = nd.BackingStore, BackingFormat = nd.BackingFormat,
                 }, null, ct);
-                made.Add((v.Pool, v.Name));
+                revert.Add(() => hv.Storage.DeleteAsync(v.Pool, v.Name, force: true, CancellationToken.None));
                 lines.Add(nd.BackingStore is null
                     ? $"Allocating '{v.Name}' ({Units.Bytes(v.Capacity)}) in pool '{v.Pool}'"
                     : $"Allocating '{v.Name}' ({Units.Bytes(v.Capacity)}) in pool '{v.Pool}', a linked clone of {nd.BackingStore}");
@@ -56,7 +58,7 @@ public sealed class Installer(Hypervisor hv)
                 var iso = new MemoryStream();
                 Iso9660.Write(iso, "cidata", seed!.Select(f => IsoFile.FromText(f.Name, f.Text)));
                 await hv.Storage.CreateAsync(ci.Pool, new VolumeDef { Name = ci.Volume, Capacity = (ulong)iso.Length, Format = "raw" }, null, ct);
-                made.Add((ci.Pool, ci.Volume));
+                revert.Add(() => hv.Storage.DeleteAsync(ci.Pool, ci.Volume, force: true, CancellationToken.None));
                 iso.Position = 0;
                 await hv.Storage.UploadAsync(ci.Pool, ci.Volume, iso, 0, iso.Length, ct);
                 lines.Add($"Made the cloud-init seed '{ci.Volume}' ({string.Join(", ", seed!.Select(f => f.Name))}) in pool '{ci.Pool}'; it is removed after the first run");
@@ -69,6 +71,7 @@ public sealed class Installer(Hypervisor hv)
                 vm = hv.AddTransient(def);
             }
             else vm = hv.Define(DomainXml.Write(dom)).Vm;
+            if (!transient) revert.Commit();
             if (autostart && !transient) hv.SetAutostart(vm.Name, true);
             lines.Add($"Creating {(transient ? "transient " : "")}domain '{vm.Name}' ({dom.Vcpus} vCPU, {dom.MemoryKiB / 1024} MiB, {dom.Type}, os-variant {plan.Os.Name})");
             if (start || transient)
@@ -80,18 +83,12 @@ public sealed class Installer(Hypervisor hv)
                     throw;
                 }
             }
+            revert.Commit();
             return new InstallOutcome(vm, lines);
         }
-        catch (Exception e)
+        catch (DefinitionException e)
         {
-            // Whatever ended it (a cancelled request too), nothing half-made stays: volumes and copied kernels go again (a defined domain stays, as virt-install leaves it).
-            if (!hv.All().Any(v => v.Name == dom.Name))
-            {
-                foreach (var (p, v) in made) try { await hv.Storage.DeleteAsync(p, v, force: true, CancellationToken.None); } catch (VireoException) { }
-                if (bootDir is not null) try { Directory.Delete(bootDir, recursive: true); } catch (IOException) { }
-            }
-            if (e is DefinitionException de) throw VireoException.Invalid(de);
-            throw;
+            throw VireoException.Invalid(e);
         }
     }
 }

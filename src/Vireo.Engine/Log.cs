@@ -23,6 +23,9 @@ internal static partial class Log
     [LoggerMessage(1007, LogLevel.Information, "The guest of '{Domain}' has not released device '{Alias}' within {Seconds} s; it leaves the running domain when it does")]
     public static partial void DetachPending(ILogger log, string alias, string domain, double seconds);
 
+    [LoggerMessage(1008, LogLevel.Warning, "Undoing a failed change of '{Subject}' left something behind")]
+    public static partial void UndoFailed(ILogger log, Exception e, string subject);
+
     [LoggerMessage(1006, LogLevel.Warning, "Event loop of '{Domain}' failed")]
     public static partial void EventLoopFailed(ILogger log, Exception e, string domain);
 

@@ -61,6 +61,10 @@ public sealed class VirtualNetwork
             Directory.CreateDirectory(_o.NetworkRunDir);
             // Recorded before anything is made: a daemon killed half-way cleans up after itself.
             SaveStatus(live, starting: true);
+            // A start that fails at any step (whatever the exception) takes all of it down again:
+            // bridge, rules, dnsmasq, run files.
+            await using var revert = new Reverter(e => Log.UndoFailed(_log, e, Name));
+            revert.Add(() => TearDownAsync(live, CancellationToken.None));
             var warnings = new List<string>();
             try
             {
@@ -78,10 +82,10 @@ public sealed class VirtualNetwork
             }
             catch (Exception e) when (e is LinkException or FirewallException or CommandException or IOException)
             {
-                await TearDownAsync(live, CancellationToken.None);
                 throw new VireoException(ErrorCode.OperationFailed, $"Failed to start network '{Name}': {e.Message}");
             }
             SaveStatus(live, starting: false);
+            revert.Commit();
             _mgr.Events.Publish(Name, "Started", "", "network");
             Log.NetworkStarted(_log, Name, clock.Elapsed.TotalMilliseconds, live.BridgeName);
             return warnings;

@@ -128,16 +128,24 @@ public sealed partial class Vm
     /// Gives a file the running QEMU opens from now on (a hot-plugged disk and its backing chain,
     /// a medium, a copy's destination, an overlay, a screenshot) to its user, recorded with the run's others.
     /// </summary>
-    private async Task GiveToRunningQemuAsync(string path, bool write, CancellationToken ct, bool chain = false)
+    /// <returns>The files whose owner changed, for <see cref="HandBack"/> when the change is undone or the file is let go.</returns>
+    private async Task<IReadOnlyList<string>> GiveToRunningQemuAsync(string path, bool write, CancellationToken ct, bool chain = false)
     {
-        if (_runUser is not { } user) return;
+        if (_runUser is not { } user) return [];
         var needs = new List<DacLabels.Need> { new(path, write) };
         if (chain) needs.AddRange((await QemuImg.ChainAsync(path, ct)).Skip(1).Select(i => new DacLabels.Need(i.Filename, Write: false)));
         foreach (var n in needs) OpenOwnDirs(n.Path);
         if (needs.Select(n => DacLabels.Refusal(n, user)).OfType<string>().FirstOrDefault() is { } why)
             throw new VireoException(ErrorCode.InvalidArgument, $"The QEMU of '{Name}' runs as {user.Name}, and {why}.");
-        try { DacLabels.Apply(needs, user, _o.DacRecord(Name)); }
+        try { return DacLabels.Apply(needs, user, _o.DacRecord(Name)); }
         catch (IOException e) { throw new VireoException(ErrorCode.OperationFailed, e.Message); }
+    }
+
+    /// <summary>Hands back files the running QEMU no longer uses (a disk detached, a hot-plug undone); the rest stays given until it stops.</summary>
+    private void HandBack(IReadOnlyCollection<string> paths)
+    {
+        try { DacLabels.Restore(_o.DacRecord(Name), paths); }
+        catch (IOException e) { Log.UnconfineFailed(_log, e, Name); }
     }
 
     /// <summary>Hands back what a run gave its QEMU user (nothing when it was not confined).</summary>

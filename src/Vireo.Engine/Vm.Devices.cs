@@ -62,24 +62,27 @@ public sealed partial class Vm
         var slot = nic.Address!.Get("slot")!;
 
         using var res = new NicResources();
-        string? fdName = null, netdev = null;
+        // What a failed attach has made comes out again, the last first: netdev, fd, macvtap.
+        await using var revert = new Reverter(e => Log.UndoFailed(_log, e, Name));
         try
         {
+            var netdev = $"host{nic.Alias}";
             if (nic.Type == "user")
             {
-                netdev = $"host{nic.Alias}";
                 await qmp.ExecuteAsync("netdev_add", new JsonObject { ["type"] = "user", ["id"] = netdev }, ct);
             }
             else
             {
+                revert.Add(() => Links.DeleteAsync(res.Macvtaps, CancellationToken.None));
                 await _hv.Networks.PrepareNicAsync(Name, nic, res, ct);
-                fdName = $"fd-{nic.Alias}";
+                var fdName = $"fd-{nic.Alias}";
                 await qmp.ExecuteWithFdAsync("getfd", new JsonObject { ["fdname"] = fdName }, res.Fds[nic.Alias], ct);
-                netdev = $"host{nic.Alias}";
+                revert.Add(() => QuietlyAsync(qmp, "closefd", new JsonObject { ["fdname"] = fdName })); // QEMU's netdev may have taken it
                 var args = new JsonObject { ["type"] = "tap", ["id"] = netdev, ["fd"] = fdName };
                 if (_hv.VhostNet && nic.Model == "virtio") args["vhost"] = true;
                 await qmp.ExecuteAsync("netdev_add", args, ct);
             }
+            revert.Add(() => QuietlyAsync(qmp, "netdev_del", new JsonObject { ["id"] = netdev }));
             await qmp.ExecuteAsync("device_add", new JsonObject
             {
                 ["driver"] = nic.Model switch { "e1000" => "e1000", "e1000e" => "e1000e", "rtl8139" => "rtl8139", _ => "virtio-net-pci" },
@@ -92,11 +95,9 @@ public sealed partial class Vm
         }
         catch (Exception e) when (e is QmpErrorException or QmpDisconnectedException or TimeoutException)
         {
-            if (netdev is not null) try { await qmp.ExecuteAsync("netdev_del", new JsonObject { ["id"] = netdev }, CancellationToken.None); } catch (Exception) { }
-            if (fdName is not null) try { await qmp.ExecuteAsync("closefd", new JsonObject { ["fdname"] = fdName }, CancellationToken.None); } catch (Exception) { }
-            if (res.Macvtaps.Count > 0) await Links.DeleteAsync(res.Macvtaps, CancellationToken.None);
             throw new VireoException(ErrorCode.OperationFailed, $"Cannot attach the interface to '{Name}': {e.Message}");
         }
+        revert.Commit();
         lock (_state) Live = live;
         SaveStatus();
         if (nic.Type == "network" && nic.PortForwards.Count > 0) await _hv.Networks.RefreshFirewallAsync(ct);
@@ -227,6 +228,8 @@ public sealed partial class Vm
             live.Devices.Disks.Remove(disk);
             lock (_state) Live = live;
             SaveStatus();
+            // A confined QEMU's file goes back to its owner once no disk of the guest uses it.
+            if (disk.Source is { } file && disk.SourceProtocol is null && !live.Devices.Disks.Any(x => x.Source == file)) HandBack([file]);
         }
         else if (live.Devices.Interfaces.FirstOrDefault(i => i.Alias == alias) is { } nic)
         {
@@ -256,6 +259,13 @@ public sealed partial class Vm
         var gone = live.Devices.Disks.Select(x => x.Alias).Concat(live.Devices.Interfaces.Select(i => i.Alias))
             .OfType<string>().Where(a => !present.Contains(a)).ToList();
         foreach (var alias in gone) await FinishRemovalAsync(qmp, alias);
+    }
+
+    /// <summary>An undo step on the monitor: QEMU refusing it (the thing is gone already) or gone itself is no failure of the undo.</summary>
+    private static async Task QuietlyAsync(QmpClient qmp, string command, JsonObject args)
+    {
+        try { await qmp.ExecuteAsync(command, args, CancellationToken.None); }
+        catch (Exception e) when (e is QmpErrorException or QmpDisconnectedException or TimeoutException) { }
     }
 
     private static InterfaceDef Clone(InterfaceDef n)

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Vireo.Host;
 using Vireo.Model;
 using Vireo.Qemu;
 
@@ -167,8 +168,8 @@ public sealed partial class Vm
         if (live.Os.Machine?.Contains("q35", StringComparison.Ordinal) == true && (added.TargetBus == "virtio" || live.Devices.Controllers.Any(c => !controllersBefore.Contains(c.Alias))))
             throw new VireoException(ErrorCode.InvalidOperation, $"Domain '{Name}' is a q35 machine, whose root bus takes no hot-plugged devices; attach with --config and restart it.");
         var newControllers = live.Devices.Controllers.Where(c => !controllersBefore.Contains(c.Alias)).ToList();
-        var nodesAdded = false;
-        var controllersAdded = new List<string>();
+        // What a failed attach has added comes out again, the last first: nodes, controllers, file owners.
+        await using var revert = new Reverter(e => Log.UndoFailed(_log, e, Name));
         try
         {
             foreach (var c in newControllers)
@@ -177,24 +178,26 @@ public sealed partial class Vm
                 var dev = new JsonObject { ["driver"] = "virtio-scsi-pci", ["id"] = c.Alias };
                 if (c.Address?.Get("slot") is { } cs) { dev["bus"] = "pci.0"; dev["addr"] = cs; }
                 await qmp.ExecuteAsync("device_add", dev, ct);
-                controllersAdded.Add(c.Alias!);
+                revert.Add(() => QuietlyAsync(qmp, "device_del", new JsonObject { ["id"] = c.Alias }));
             }
             if (QemuArgv.DiskNodes(added) is { } nodes)
             {
                 if (added.Source is { } file && added.SourceProtocol is null)
-                    await GiveToRunningQemuAsync(file, write: !added.ReadOnly && added.Device != "cdrom", ct, chain: added.Format == "qcow2" && added.Type == "file");
+                {
+                    var given = await GiveToRunningQemuAsync(file, write: !added.ReadOnly && added.Device != "cdrom", ct, chain: added.Format == "qcow2" && added.Type == "file");
+                    revert.Add(() => HandBack(given));
+                }
                 await qmp.ExecuteAsync("blockdev-add", nodes.Storage, ct);
-                nodesAdded = true;
+                revert.Add(() => DeleteNodesAsync(qmp, added.Alias!, CancellationToken.None));
                 await qmp.ExecuteAsync("blockdev-add", nodes.Format, ct);
             }
             await qmp.ExecuteAsync("device_add", QemuArgv.DiskDevice(live, added), ct);
         }
         catch (Exception e) when (e is QmpErrorException or LaunchException)
         {
-            if (nodesAdded) await DeleteNodesAsync(qmp, added.Alias!, CancellationToken.None);
-            foreach (var c in controllersAdded) try { await qmp.ExecuteAsync("device_del", new JsonObject { ["id"] = c }, CancellationToken.None); } catch (QmpErrorException) { }
             throw new VireoException(ErrorCode.OperationFailed, $"Cannot attach disk '{added.TargetDev}' to '{Name}': {e.Message}");
         }
+        revert.Commit();
         disk.Alias = added.Alias;
         disk.Address = added.Address;
         if (added.Type == "volume") added.Source = path;

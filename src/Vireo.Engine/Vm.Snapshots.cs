@@ -150,11 +150,15 @@ public sealed partial class Vm
                 else
                 {
                     snap.State = "shutoff";
+                    // All disks or none: a disk that fails takes the snapshot off the disks done before it.
+                    await using var revert = new Reverter(e => Log.UndoFailed(_log, e, Name));
                     foreach (var disk in disks)
                     {
                         try { await QemuImg.SnapshotAsync(disk.Source!, 'c', name, ct); }
                         catch (CommandException e) { throw new VireoException(ErrorCode.OperationFailed, $"Cannot snapshot disk '{disk.TargetDev}': {e.Message}"); }
+                        revert.Add(() => QemuImg.SnapshotAsync(disk.Source!, 'd', name, CancellationToken.None));
                     }
+                    revert.Commit();
                 }
             }
             lock (_snapLock)
@@ -172,7 +176,6 @@ public sealed partial class Vm
     /// <summary>A qcow2 overlay on every disk: blockdev-snapshot while running, qemu-img create when off; the domain then writes to the overlays.</summary>
     private async Task ExternalSnapshotAsync(SnapshotDef snap, List<DiskDef> disks, bool active, CancellationToken ct)
     {
-        var created = new List<string>();
         var switched = new List<(string Target, string Path, string Format)>();
         var plan = new List<(DiskDef Disk, string Overlay)>();
         foreach (var disk in disks)
@@ -187,29 +190,34 @@ public sealed partial class Vm
         var nodes = qmp is null ? null : await TopNodesAsync(qmp, ct);
         try
         {
+            // Disks QEMU has switched keep their overlay (the guest writes there now) and the
+            // definition follows them; what was made for the others is undone, the last first.
+            await using var revert = new Reverter(e => Log.UndoFailed(_log, e, Name));
             foreach (var (disk, overlay) in plan)
             {
                 var size = (await QemuImg.InfoAsync(disk.Source!, ct)).VirtualSize;
                 await QemuImg.CreateAsync(overlay, "qcow2", size, disk.Source, disk.Format ?? "raw", ct: ct);
-                created.Add(overlay);
+                revert.Add(() => File.Delete(overlay));
                 if (qmp is not null)
                 {
                     var n = await NextNodeIndexAsync(qmp, disk.Alias!, ct);
                     var storage = $"{disk.Alias}-o{n}-storage";
                     var format = $"{disk.Alias}-o{n}-format";
-                    await GiveToRunningQemuAsync(overlay, write: true, ct);
+                    var given = await GiveToRunningQemuAsync(overlay, write: true, ct);
+                    revert.Add(() => HandBack(given));
                     await qmp.ExecuteAsync("blockdev-add", new JsonObject { ["driver"] = "file", ["filename"] = overlay, ["node-name"] = storage }, ct);
+                    revert.Add(() => QuietlyAsync(qmp, "blockdev-del", new JsonObject { ["node-name"] = storage }));
                     await qmp.ExecuteAsync("blockdev-add", new JsonObject { ["driver"] = "qcow2", ["node-name"] = format, ["file"] = storage, ["backing"] = null }, ct);
+                    revert.Add(() => QuietlyAsync(qmp, "blockdev-del", new JsonObject { ["node-name"] = format }));
                     await qmp.ExecuteAsync("blockdev-snapshot", new JsonObject { ["node"] = nodes![disk.Alias!], ["overlay"] = format }, ct);
+                    revert.Commit(); // this disk is switched: its steps stay
                     switched.Add((disk.TargetDev, overlay, "qcow2"));
                 }
             }
+            revert.Commit();
         }
         catch (Exception e) when (e is CommandException or QmpErrorException)
         {
-            // Disks QEMU already switched keep their overlay (the guest writes there now) and the
-            // definition follows them; only overlays nothing uses are removed.
-            foreach (var o in created.Where(o => !switched.Any(x => x.Path == o))) try { File.Delete(o); } catch (IOException) { }
             if (switched.Count > 0) PointDisks(switched, live: true);
             throw new VireoException(ErrorCode.OperationFailed, $"Cannot take the disk-only snapshot '{snap.Name}' of '{Name}': {e.Message}" +
                 (switched.Count > 0 ? $" Disk{(switched.Count > 1 ? "s" : "")} {string.Join(", ", switched.Select(x => x.Target))} already write to {string.Join(", ", switched.Select(x => x.Path))}." : ""));

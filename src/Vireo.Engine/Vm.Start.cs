@@ -104,77 +104,54 @@ public sealed partial class Vm
         var clock = System.Diagnostics.Stopwatch.StartNew();
         Directory.CreateDirectory(_o.DomainRunDir);
         File.Delete(_o.PidFile(Name)); // a stale one (CheckNoStrayQemu found nobody behind it)
-        var confined = ConfinedAs(live);
-        if (confined is null)
-        {
-            await LaunchAsAsync(null, live, emulator, paused, ct, incoming, beforeRun, startDetail, clock);
-            return;
-        }
-        await ConfineAsync(live, confined, _o.ChannelDir(Name), ct);
-        try { await LaunchAsAsync(confined, live, emulator, paused, ct, incoming, beforeRun, startDetail, clock); }
-        catch
-        {
-            Unconfine();
-            throw;
-        }
-    }
-
-    /// <param name="user">The unprivileged user QEMU runs as (its files already given to it), or null for root.</param>
-    private async Task LaunchAsAsync(QemuUser? user, DomainDef live, string emulator, bool paused, CancellationToken ct,
-        bool incoming, Func<QmpClient, Task>? beforeRun, string startDetail, System.Diagnostics.Stopwatch clock)
-    {
+        // Every step below that changes the host registers its undo: a start that fails anywhere
+        // before the guest runs takes all of them back, the last first, and leaves nothing behind.
+        await using var revert = new Reverter(e => Log.UndoFailed(_log, e, Name));
+        // The unprivileged user QEMU runs as (its files given to it first), or null for root.
+        var user = ConfinedAs(live);
         var channelDir = _o.ChannelDir(Name);
+        if (user is not null)
+        {
+            revert.Add(Unconfine);
+            await ConfineAsync(live, user, channelDir, ct);
+        }
         if (live.Devices.Channels.Count > 0) Directory.CreateDirectory(channelDir);
         var sockPath = _o.MonitorSocket(Name);
-        File.Delete(sockPath);
         var logPath = _o.LogFile(Name);
         long logOffset = File.Exists(logPath) ? new FileInfo(logPath).Length : 0;
 
-        int pid;
-        List<string> argv;
-        // The daemon makes the monitor socket and hands QEMU the listening fd: it can connect at
-        // once (no polling for the path to appear) and QEMU keeps serving the path after a
-        // daemon restart.
-        int fd;
-        // So are the sockets of unix chardevs that listen at a path of their own (a guest agent's,
-        // a serial port's): made where the definition says, whoever may write there, QEMU included.
+        // The fds the daemon hands QEMU: its own copies close once QEMU has them, whatever happens.
+        // The monitor socket is the daemon's: it can connect at once (no polling for the path to
+        // appear) and QEMU keeps serving the path after a daemon restart. So are the sockets of unix
+        // chardevs that listen at a path of their own (a guest agent's, a serial port's): made where
+        // the definition says, whoever may write there, QEMU included.
+        var handed = new List<int>();
         var chardevFds = new Dictionary<string, int>();
+        NicResources? nics = null;
+        int pid;
         try
         {
-            fd = UnixListener.Create(sockPath);
-            foreach (var path in ListeningChardevPaths(live))
+            int fd;
+            try
             {
-                File.Delete(path);
-                chardevFds[path] = UnixListener.Create(path);
-            }
-        }
-        catch (IOException e)
-        {
-            foreach (var f in chardevFds.Values) UnixListener.Close(f);
-            throw new VireoException(ErrorCode.OperationFailed, $"Failed to start domain '{Name}': {e.Message}");
-        }
-        var sandbox = await _hv.SandboxAsync(live, emulator, ct);
-        NicResources nics;
-        try
-        {
-            nics = await _hv.Networks.PrepareNicsAsync(live, ct);
-        }
-        catch
-        {
-            UnixListener.Close(fd);
-            File.Delete(sockPath);
-            throw;
-        }
-        try
-        {
-            Dictionary<string, string> tpmSockets;
-            try { tpmSockets = await StartSwtpmAsync(live, channelDir, logPath, ct); }
-            catch
-            {
+                revert.Add(() => File.Delete(sockPath));
                 File.Delete(sockPath);
-                await _hv.Networks.ReleaseNicsAsync(live);
-                throw;
+                handed.Add(fd = UnixListener.Create(sockPath));
+                foreach (var path in ListeningChardevPaths(live))
+                {
+                    File.Delete(path);
+                    handed.Add(chardevFds[path] = UnixListener.Create(path));
+                }
             }
+            catch (IOException e)
+            {
+                throw new VireoException(ErrorCode.OperationFailed, $"Failed to start domain '{Name}': {e.Message}");
+            }
+            var sandbox = await _hv.SandboxAsync(live, emulator, ct);
+            nics = await _hv.Networks.PrepareNicsAsync(live, ct); // undoes itself when it fails
+            revert.Add(() => _hv.Networks.ReleaseNicsAsync(live));
+            revert.Add(StopHelpers);
+            var tpmSockets = await StartSwtpmAsync(live, channelDir, logPath, ct);
             var ctx = new LaunchContext
             {
                 Emulator = emulator,
@@ -191,41 +168,37 @@ public sealed partial class Vm
                 Sandbox = sandbox,
                 ChardevFds = chardevFds,
             };
-            try
-            {
-                argv = QemuArgv.Build(live, ctx);
-            }
-            catch (LaunchException e)
-            {
-                StopHelpers();
-                File.Delete(sockPath);
-                await _hv.Networks.ReleaseNicsAsync(live);
-                throw new VireoException(ErrorCode.InvalidArgument, e.Message);
-            }
+            List<string> argv;
+            try { argv = QemuArgv.Build(live, ctx); }
+            catch (LaunchException e) { throw new VireoException(ErrorCode.InvalidArgument, e.Message); }
             await File.AppendAllTextAsync(logPath, $"{_o.Time.GetUtcNow():O}: starting up\n{QemuArgv.Printable(argv)}\n", ct);
             try
             {
                 StartVirtiofsd(live, channelDir, logPath);
-                pid = Spawner.Spawn(user is null ? argv : user.Wrap(argv, lockMemory: live.MemoryBacking?.Locked == true), logPath, [fd, .. nics.Fds.Values, .. chardevFds.Values]);
+                pid = Spawner.Spawn(user is null ? argv : user.Wrap(argv, lockMemory: live.MemoryBacking?.Locked == true), logPath, [.. handed, .. nics.Fds.Values]);
             }
-            catch (Exception e) when (e is CommandException or VireoException)
+            catch (CommandException e)
             {
-                StopHelpers();
-                File.Delete(sockPath);
-                await _hv.Networks.ReleaseNicsAsync(live);
-                throw e as VireoException ?? new VireoException(ErrorCode.OperationFailed, $"Failed to start domain '{Name}': {e.Message}");
+                throw new VireoException(ErrorCode.OperationFailed, $"Failed to start domain '{Name}': {e.Message}");
             }
         }
         finally
         {
-            UnixListener.Close(fd); // QEMU has its own copy
-            foreach (var f in chardevFds.Values) UnixListener.Close(f);
-            nics.Dispose();         // and of the taps: they now live as long as QEMU does
+            foreach (var f in handed) UnixListener.Close(f); // QEMU has its own copies
+            nics?.Dispose();                                  // and of the taps: they now live as long as QEMU does
         }
 
         var spawned = clock.Elapsed.TotalMilliseconds;
         var watch = ProcessWatch.Start(pid, ownChild: true)!;
         QmpClient? qmp = null;
+        revert.Add(() => RemoveCgroups(live));
+        revert.Add(CleanupRunFiles);
+        revert.Add(async () =>
+        {
+            ProcessWatch.Signal(pid, 9);
+            await watch.Exited;
+            if (qmp is not null) await qmp.DisposeAsync();
+        });
         double ready;
         try
         {
@@ -243,14 +216,8 @@ public sealed partial class Vm
         }
         catch (Exception e)
         {
-            // Leave nothing behind: the process, its socket, its channel sockets.
-            ProcessWatch.Signal(pid, 9);
-            await watch.Exited;
-            if (qmp is not null) await qmp.DisposeAsync();
-            StopHelpers();
-            CleanupRunFiles();
-            RemoveCgroups(live);
-            await _hv.Networks.ReleaseNicsAsync(live);
+            // QEMU ended first: its last log lines then say all it will say.
+            await revert.RevertAsync();
             // QEMU refusing a setup command is the reason (its log only says what it set up); else QEMU died, and its log says why.
             var why = e is QmpErrorException or IOException ? e.Message : LogTail(logPath, logOffset);
             Log.StartFailed(_log, e, Name);
@@ -276,11 +243,13 @@ public sealed partial class Vm
             State = paused ? DomainState.Paused : DomainState.Running;
             Reason = paused ? "user" : startDetail.ToLowerInvariant();
         }
+        // From here on the guest runs: nothing is undone, and its exit must be seen.
+        revert.Commit();
         var running = clock.Elapsed.TotalMilliseconds;
         SaveStatus();
         _bus.Publish(Name, "Started", startDetail);
         if (paused) _bus.Publish(Name, "Suspended", "Paused");
-        // The worker before anything that can fail: from here on the guest runs, and its exit must be seen.
+        // The worker before anything that can fail.
         _ = RunWorkerAsync(qmp, watch);
         if (live.Devices.Interfaces.Any(i => i.Type == "network" && i.PortForwards.Count > 0))
         {

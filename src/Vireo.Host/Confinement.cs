@@ -118,8 +118,10 @@ public static class DacLabels
 
     /// <summary>Gives what QEMU needs to <paramref name="user"/>, recording each change in <paramref name="record"/> first.</summary>
     /// <param name="made">Files Vireo has just made for QEMU (a serial log): no one else's, so never the host's own.</param>
-    public static void Apply(IEnumerable<Need> needs, QemuUser user, string record, IReadOnlySet<string>? made = null)
+    /// <returns>The paths whose owner this call changed (what <see cref="Restore(string, IReadOnlyCollection{string})"/> hands back).</returns>
+    public static IReadOnlyList<string> Apply(IEnumerable<Need> needs, QemuUser user, string record, IReadOnlySet<string>? made = null)
     {
+        var changed = new List<string>();
         // Added to what the run was given already (a hot-plugged disk joins its start's files).
         var done = File.Exists(record) ? File.ReadAllLines(record).Where(l => l.Length > 0).ToList() : [];
         foreach (var n in needs.DistinctBy(n => n.Path))
@@ -134,7 +136,9 @@ public static class DacLabels
             AtomicFile.Write(record, string.Join("\n", done) + "\n");
             if (Native.chown(n.Path, user.Uid, user.Gid) != 0)
                 throw new IOException($"Cannot give {n.Path} to {user.Name}: {new System.ComponentModel.Win32Exception(System.Runtime.InteropServices.Marshal.GetLastPInvokeError()).Message}");
+            changed.Add(n.Path);
         }
+        return changed;
     }
 
     // Not /var/log: guests' serial logs are kept there (libvirt's own tests do), and a file made
@@ -170,13 +174,32 @@ public static class DacLabels
     public static void Restore(string record)
     {
         if (!File.Exists(record)) return;
-        foreach (var line in File.ReadAllLines(record))
-        {
-            var f = line.Split(' ', 3);
-            if (f.Length == 3 && int.TryParse(f[0], CultureInfo.InvariantCulture, out var uid) && int.TryParse(f[1], CultureInfo.InvariantCulture, out var gid))
-                Native.chown(f[2], uid, gid);
-        }
+        foreach (var line in File.ReadAllLines(record)) HandBack(line);
         File.Delete(record);
+    }
+
+    /// <summary>
+    /// Hands back only <paramref name="paths"/> of what <paramref name="record"/> lists (a disk
+    /// detached, or a hot-plug undone, while the guest runs on) and keeps the rest recorded.
+    /// </summary>
+    public static void Restore(string record, IReadOnlyCollection<string> paths)
+    {
+        if (paths.Count == 0 || !File.Exists(record)) return;
+        var keep = new List<string>();
+        var back = new List<string>();
+        foreach (var line in File.ReadAllLines(record).Where(l => l.Length > 0))
+            (line.Split(' ', 3) is [_, _, var path] && paths.Contains(path) ? back : keep).Add(line);
+        if (back.Count == 0) return;
+        // The record first: a crash between the two leaves a file QEMU's, never one recorded twice.
+        AtomicFile.Write(record, keep.Count == 0 ? "" : string.Join("\n", keep) + "\n");
+        foreach (var line in back) HandBack(line);
+    }
+
+    private static void HandBack(string line)
+    {
+        var f = line.Split(' ', 3);
+        if (f.Length == 3 && int.TryParse(f[0], CultureInfo.InvariantCulture, out var uid) && int.TryParse(f[1], CultureInfo.InvariantCulture, out var gid))
+            Native.chown(f[2], uid, gid);
     }
 
     private static (int Uid, int Gid, int Mode) Stat(string path)

@@ -469,3 +469,38 @@ public sealed class TreeServer : IDisposable
 
     public void Dispose() => _listener.Close();
 }
+
+/// <summary>The host's processes as /proc shows them.</summary>
+internal static class Procs
+{
+    /// <summary>PIDs of the daemon's descendants whose command is <paramref name="comm"/>.</summary>
+    internal static List<int> ChildProcesses(int root, string comm) =>
+        Descendants(root).Where(p => ReadProc(p, "comm")?.Trim() == comm).ToList();
+
+    internal static IEnumerable<int> Descendants(int root)
+    {
+        var children = new Dictionary<int, List<int>>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid)) continue;
+            var stat = ReadProc(pid, "stat");
+            if (stat is null) continue;
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            if (int.TryParse(fields[1], out var ppid)) (children.TryGetValue(ppid, out var l) ? l : children[ppid] = []).Add(pid);
+        }
+        var queue = new Queue<int>([root]);
+        while (queue.TryDequeue(out var p))
+            foreach (var c in children.GetValueOrDefault(p) ?? [])
+            {
+                yield return c;
+                queue.Enqueue(c);
+            }
+    }
+
+    internal static string? ReadProc(int pid, string file)
+    {
+        try { return File.ReadAllText($"/proc/{pid}/{file}"); }
+        catch (IOException) { return null; }
+        catch (UnauthorizedAccessException) { return null; }
+    }
+}

@@ -21,7 +21,7 @@ public sealed class PlatformTests(VireoFixture fx)
         await d.WaitForSerialAsync("tpm", "VIREO-GUEST-READY");
         Assert.Contains("VIREO-GUEST: tpm tpm0 2 /dev/tpm0", await File.ReadAllTextAsync(d.SerialLog("tpm")));
         Assert.True(File.Exists(Path.Combine(state, "tpm2-00.permall")), $"no TPM state in {state}");
-        var swtpm = ChildProcesses(d.Pid, "swtpm");
+        var swtpm = Procs.ChildProcesses(d.Pid, "swtpm");
         Assert.Single(swtpm);
 
         // swtpm ends with its QEMU; the state stays for the next start, which does not make a new one.
@@ -125,7 +125,7 @@ public sealed class PlatformTests(VireoFixture fx)
             await d.WaitForSerialAsync(name, "VIREO-GUEST-READY");
             Assert.Contains("VIREO-GUEST: cpus 2", await File.ReadAllTextAsync(d.SerialLog(name)));
 
-            var qemu = ChildProcesses(d.Pid, "qemu-system-x86").Single();
+            var qemu = Procs.ChildProcesses(d.Pid, "qemu-system-x86").Single();
             var cpus = System.Text.Json.Nodes.JsonNode.Parse(await d.OkAsync("qemu-monitor-command", name, "{\"execute\":\"query-cpus-fast\"}"))!["return"]!.AsArray();
             var vcpu0 = cpus.Single(c => c!["cpu-index"]!.GetValue<int>() == 0)!["thread-id"]!.GetValue<int>();
             var vcpu1 = cpus.Single(c => c!["cpu-index"]!.GetValue<int>() == 1)!["thread-id"]!.GetValue<int>();
@@ -175,41 +175,10 @@ public sealed class PlatformTests(VireoFixture fx)
         return output;
     }
 
-    /// <summary>PIDs of the daemon's descendants whose command is <paramref name="comm"/>.</summary>
-    private static List<int> ChildProcesses(int root, string comm) =>
-        Descendants(root).Where(p => ReadProc(p, "comm")?.Trim() == comm).ToList();
-
-    private static IEnumerable<int> Descendants(int root)
-    {
-        var children = new Dictionary<int, List<int>>();
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(dir), out var pid)) continue;
-            var stat = ReadProc(pid, "stat");
-            if (stat is null) continue;
-            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            if (int.TryParse(fields[1], out var ppid)) (children.TryGetValue(ppid, out var l) ? l : children[ppid] = []).Add(pid);
-        }
-        var queue = new Queue<int>([root]);
-        while (queue.TryDequeue(out var p))
-            foreach (var c in children.GetValueOrDefault(p) ?? [])
-            {
-                yield return c;
-                queue.Enqueue(c);
-            }
-    }
-
-    private static string? ReadProc(int pid, string file)
-    {
-        try { return File.ReadAllText($"/proc/{pid}/{file}"); }
-        catch (IOException) { return null; }
-        catch (UnauthorizedAccessException) { return null; }
-    }
-
     private static async Task WaitGoneAsync(int pid)
     {
         var sw = Stopwatch.StartNew();
-        while (Directory.Exists($"/proc/{pid}") && ReadProc(pid, "stat") is { } st && !st.Contains(") Z ") && sw.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(50);
-        Assert.False(Directory.Exists($"/proc/{pid}") && ReadProc(pid, "stat") is { } s && !s.Contains(") Z "), $"swtpm {pid} still runs after its QEMU ended");
+        while (Directory.Exists($"/proc/{pid}") && Procs.ReadProc(pid, "stat") is { } st && !st.Contains(") Z ") && sw.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(50);
+        Assert.False(Directory.Exists($"/proc/{pid}") && Procs.ReadProc(pid, "stat") is { } s && !s.Contains(") Z "), $"swtpm {pid} still runs after its QEMU ended");
     }
 }

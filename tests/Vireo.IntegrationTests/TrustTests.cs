@@ -395,7 +395,13 @@ public sealed class TrustTests(VireoFixture fx)
         foreach (var f in new[] { Img("private"), "/etc/shadow" })
             Assert.Contains("Permission denied", await d.OkAsync("qemu-monitor-command", "jail",
                 $"{{\"execute\":\"blockdev-add\",\"arguments\":{{\"driver\":\"file\",\"node-name\":\"n{f.Length}\",\"filename\":\"{f}\",\"read-only\":true}}}}"));
-        // A disk attached while it runs is given to it too.
+        // A disk attached while it runs is given to it too, and back to its owner once detached,
+        // while the rest stays the guest's.
+        await d.OkAsync("attach-disk", "jail", Img("hot.img"), "vdb", "--live");
+        Assert.Equal(user.Uid, Owner(Img("hot.img")));
+        await d.OkAsync("detach-disk", "jail", "vdb", "--live");
+        Assert.Equal(0, Owner(Img("hot.img")));
+        Assert.Equal(user.Uid, Owner(Img("top.qcow2")));
         await d.OkAsync("attach-disk", "jail", Img("hot.img"), "vdb", "--live");
         Assert.Equal(user.Uid, Owner(Img("hot.img")));
         // A daemon killed meanwhile: the next one adopts the guest and still hands everything back at its end.
@@ -440,6 +446,37 @@ public sealed class TrustTests(VireoFixture fx)
         Assert.StartsWith("0\t", File.ReadLines($"/proc/{d.QemuPids()["free"]}/status").First(l => l.StartsWith("Uid:"))[4..].Trim());
         await d.OkAsync("destroy", "free");
         Assert.Empty(d.QemusOnHost());
+    }
+
+    [Fact]
+    public async Task A_start_that_fails_at_its_last_step_undoes_every_step_before_it()
+    {
+        // Confined (files given to vireo-qemu), a TPM (swtpm started), an agent channel (a socket
+        // made), a serial log (a file made for QEMU): then QEMU refuses the CPU model.
+        await using var d = await TestDaemon.StartAsync(fx, args: ["--qemu-user", "auto"]);
+        var img = Path.Combine(d.Root, "late.img");
+        Assert.Equal(0, (await Exec("qemu-img", "create", "-q", "-f", "raw", img, "8M")).Exit);
+        File.SetUnixFileMode(img, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var devices = $"<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{img}'/><target dev='vdb' bus='virtio'/></disk>" +
+            "<tpm model='tpm-crb'><backend type='emulator' version='2.0'/></tpm>" +
+            "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>";
+        await d.DefineAsync(d.GuestXml("late", devices: devices, extra: "<cpu mode='custom'><model>no-such-cpu</model></cpu>"));
+        Assert.Contains("no-such-cpu", await d.FailAsync("start", "late"));
+        Assert.Equal("shut off (unknown)", await d.StateAsync("late"));
+        Assert.Equal(0, Owner(img));
+        Assert.Equal(0, Owner(d.SerialLog("late")));
+        Assert.Empty(Procs.ChildProcesses(d.Pid, "swtpm"));
+        Assert.Empty(d.QemusOnHost());
+        var qemuDir = Path.Combine(d.RunDir, "qemu");
+        Assert.DoesNotContain(Directory.EnumerateFileSystemEntries(qemuDir, "late*"), f => !f.EndsWith(".log", StringComparison.Ordinal));
+        Assert.False(Directory.Exists(Path.Combine(qemuDir, "channel", "late")), "channel sockets left behind");
+        // Nothing left in the way: the same domain with a CPU QEMU knows starts, confined.
+        await d.DefineAsync(d.GuestXml("late", devices: devices));
+        await d.OkAsync("start", "late");
+        await d.WaitForSerialAsync("late", "VIREO-GUEST-READY");
+        Assert.Single(Procs.ChildProcesses(d.Pid, "swtpm"));
+        await d.OkAsync("destroy", "late");
+        Assert.Equal(0, Owner(img));
     }
 
     private static int Owner(string path) => (int)Vireo.Host.FileOwner.Of(path).Uid;

@@ -60,6 +60,46 @@ public class MiscTests
     }
 
     [Fact]
+    public async Task A_reverter_undoes_what_was_done_last_first_unless_committed_and_one_failing_undo_stops_no_other()
+    {
+        var undone = new List<string>();
+        var failures = new List<Exception>();
+        var boom = new InvalidOperationException("step 3 failed");
+        var thrown = await Assert.ThrowsAsync<InvalidOperationException>(async () =>
+        {
+            await using var revert = new Vireo.Host.Reverter(failures.Add);
+            revert.Add(() => undone.Add("bridge"));
+            revert.Add(async () => { await Task.Yield(); undone.Add("tap"); });
+            revert.Add(() => throw new IOException("tap already gone"));
+            revert.Add(() => undone.Add("socket"));
+            throw boom;
+        });
+        Assert.Same(boom, thrown); // the undo's own failure does not replace the error that started it
+        Assert.Equal(["socket", "tap", "bridge"], undone);
+        Assert.Equal("tap already gone", Assert.Single(failures).Message);
+
+        // Committed steps stay; steps added after a commit are undone again.
+        undone.Clear();
+        await using (var revert = new Vireo.Host.Reverter())
+        {
+            revert.Add(() => undone.Add("switched disk"));
+            revert.Commit();
+            revert.Add(() => undone.Add("overlay of the next disk"));
+        }
+        Assert.Equal(["overlay of the next disk"], undone);
+
+        // RevertAsync undoes at once, and disposal afterwards does nothing more.
+        undone.Clear();
+        await using (var revert = new Vireo.Host.Reverter())
+        {
+            revert.Add(() => undone.Add("qemu"));
+            await revert.RevertAsync();
+            Assert.Equal(["qemu"], undone);
+        }
+        Assert.Equal(["qemu"], undone);
+    }
+
+    [Fact]
     public void Failures_that_escape_an_operation_become_answers_with_their_words_in_one_place()
     {
         var gone = Vireo.Engine.Failures.Classify(new Vireo.Qemu.QmpDisconnectedException("The QEMU monitor of 'g' closed (QEMU exited or the connection dropped)."))!;
